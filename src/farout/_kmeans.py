@@ -1,0 +1,237 @@
+"""k-means kernels: initialisation, Lloyd and mini-batch steps, and the
+per-cluster sufficient statistics the detector keeps. Pure array functions:
+no validation, no I/O.
+
+The kernel metric decides the centre update: the mean for ``"euclidean"``,
+the coordinate-wise median for ``"manhattan"`` (k-medians), and the mean
+projected back onto the unit sphere for ``"cosine"`` (spherical k-means).
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_random_state
+
+from ._distance import nearest_centers, pairwise_distances
+
+__all__ = [
+    "as_generator",
+    "cluster_sums",
+    "count_distinct_rows",
+    "distance_moments",
+    "kmeans",
+    "kmeans_plusplus",
+    "lloyd",
+    "merge_moments",
+    "minibatch_step",
+    "objective",
+]
+
+
+def as_generator(random_state):
+    """A NumPy Generator from scikit-learn's ``random_state`` conventions
+    (None, an int, a RandomState, or a Generator)."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    return np.random.default_rng(seed)
+
+
+def count_distinct_rows(X):
+    """Number of distinct rows of a 2-D array."""
+    rows = np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1])))
+    return int(np.unique(rows).shape[0])
+
+
+def _membership(labels, n_clusters):
+    """Sparse (n_clusters, n_samples) indicator matrix: one product sums rows
+    per cluster, much faster than ``np.add.at``."""
+    n = labels.shape[0]
+    return sp.csr_matrix(
+        (np.ones(n), (labels, np.arange(n))), shape=(n_clusters, n)
+    )
+
+
+def cluster_sums(X, labels, n_clusters):
+    """Per-cluster count, sum of rows and sum of squared rows."""
+    member = _membership(labels, n_clusters)
+    counts = np.bincount(labels, minlength=n_clusters).astype(np.float64)
+    sums = np.asarray(member @ X)
+    sumsq = np.asarray(member @ (X * X))
+    return counts, sums, sumsq
+
+
+def objective(distances, metric):
+    """The quantity k-means minimises: squared distances, except k-medians,
+    which minimises plain L1 distances."""
+    if metric in ("manhattan", "cosine"):
+        return float(distances.sum())
+    return float(np.dot(distances, distances))
+
+
+def kmeans_plusplus(X, n_clusters, rng, metric, n_local_trials=None):
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii, 2007).
+
+    Each new centre is the best of ``n_local_trials`` candidates drawn with
+    probability proportional to D(x)^2 (D(x) for k-medians), as in
+    scikit-learn's ``kmeans_plusplus``.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features)
+    indices : ndarray of shape (n_clusters,)
+    """
+    n = X.shape[0]
+    power = 1 if metric == "manhattan" else 2
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    indices = np.empty(n_clusters, dtype=np.intp)
+    indices[0] = rng.integers(n)
+    closest = pairwise_distances(X, X[indices[:1]], metric)[:, 0] ** power
+    for c in range(1, n_clusters):
+        potential = closest.sum()
+        if potential <= 0.0:
+            # every row coincides with a chosen centre: any row will do
+            indices[c] = rng.integers(n)
+            continue
+        draws = rng.random(n_local_trials) * potential
+        candidates = np.searchsorted(np.cumsum(closest), draws)
+        # rounding in the cumulative sum can put a draw past the last row
+        np.clip(candidates, None, n - 1, out=candidates)
+        cand_dist = pairwise_distances(X[candidates], X, metric) ** power
+        np.minimum(closest, cand_dist, out=cand_dist)
+        best = int(np.argmin(cand_dist.sum(axis=1)))
+        indices[c] = candidates[best]
+        closest = cand_dist[best]
+    return X[indices].copy(), indices
+
+
+def _update_centers(X, labels, distances, old_centers, metric):
+    k = old_centers.shape[0]
+    counts = np.bincount(labels, minlength=k)
+    if metric == "manhattan":
+        order = np.argsort(labels, kind="stable")
+        groups = np.split(X[order], np.cumsum(counts)[:-1])
+        centers = old_centers.copy()
+        for j, members in enumerate(groups):
+            if members.shape[0]:
+                centers[j] = np.median(members, axis=0)
+    else:
+        sums = np.asarray(_membership(labels, k) @ X)
+        centers = old_centers.copy()
+        filled = counts > 0
+        centers[filled] = sums[filled] / counts[filled, None]
+        if metric == "cosine":
+            norms = np.linalg.norm(centers, axis=1)
+            ok = norms > 0
+            centers[ok] /= norms[ok, None]
+            centers[~ok] = old_centers[~ok]
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        # Relocate empty clusters to the rows worst served by their centre.
+        far = np.argsort(distances)[::-1][: empty.size]
+        centers[empty[: far.size]] = X[far]
+    return centers
+
+
+def lloyd(X, centers, metric, max_iter, tol):
+    """Lloyd iterations from ``centers`` until the centres move less than
+    ``tol`` (sum of squared shifts), labels stop changing, or ``max_iter``.
+
+    Returns
+    -------
+    centers, labels, distances, inertia, n_iter
+    """
+    labels, distances = nearest_centers(X, centers, metric)
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        new_centers = _update_centers(X, labels, distances, centers, metric)
+        shift = float(((new_centers - centers) ** 2).sum())
+        centers = new_centers
+        new_labels, distances = nearest_centers(X, centers, metric)
+        stable = np.array_equal(new_labels, labels)
+        labels = new_labels
+        if stable or shift <= tol:
+            break
+    return centers, labels, distances, objective(distances, metric), n_iter
+
+
+def kmeans(X, n_clusters, metric, rng, n_init=1, max_iter=300, tol=1e-4):
+    """k-means++ then Lloyd, best of ``n_init`` runs by the objective.
+
+    ``tol`` is relative to the mean feature variance, as in scikit-learn.
+
+    Returns
+    -------
+    centers, labels, distances, inertia, n_iter
+    """
+    abs_tol = float(np.mean(np.var(X, axis=0))) * tol
+    best = None
+    for _ in range(n_init):
+        seeds, _ = kmeans_plusplus(X, n_clusters, rng, metric)
+        run = lloyd(X, seeds, metric, max_iter, abs_tol)
+        if best is None or run[3] < best[3]:
+            best = run
+    return best
+
+
+def minibatch_step(X, centers, counts, metric):
+    """One mini-batch update: each centre moves towards its batch members,
+    weighted by how many rows it has absorbed so far.
+
+    For k-medians the batch median of each cluster stands in for its
+    members, a standard approximation of the running median.
+
+    Returns
+    -------
+    centers, counts, labels, distances
+        Labels and distances are for the batch under the *updated* centres.
+    """
+    k = centers.shape[0]
+    labels, _ = nearest_centers(X, centers, metric)
+    batch_counts = np.bincount(labels, minlength=k).astype(np.float64)
+    hit = batch_counts > 0
+    if metric == "manhattan":
+        order = np.argsort(labels, kind="stable")
+        groups = np.split(X[order], np.cumsum(batch_counts.astype(np.intp))[:-1])
+        batch_centers = np.array(
+            [np.median(g, axis=0) if g.shape[0] else c
+             for g, c in zip(groups, centers, strict=True)]
+        )
+        batch_sums = batch_centers * batch_counts[:, None]
+    else:
+        batch_sums = np.asarray(_membership(labels, k) @ X)
+    total = counts + batch_counts
+    new_centers = centers.copy()
+    new_centers[hit] = (
+        centers[hit] * counts[hit, None] + batch_sums[hit]
+    ) / total[hit, None]
+    if metric == "cosine":
+        norms = np.linalg.norm(new_centers, axis=1)
+        ok = norms > 0
+        new_centers[ok] /= norms[ok, None]
+        new_centers[~ok] = centers[~ok]
+    labels, distances = nearest_centers(X, new_centers, metric)
+    return new_centers, total, labels, distances
+
+
+def distance_moments(labels, distances, n_clusters):
+    """Per-cluster count, mean and sum of squared deviations (M2) of the
+    distances: the sufficient statistics of each cluster's spread."""
+    counts = np.bincount(labels, minlength=n_clusters).astype(np.float64)
+    sums = np.bincount(labels, weights=distances, minlength=n_clusters)
+    means = np.divide(sums, counts, out=np.zeros(n_clusters), where=counts > 0)
+    dev = distances - means[labels]
+    m2 = np.bincount(labels, weights=dev * dev, minlength=n_clusters)
+    return counts, means, m2
+
+
+def merge_moments(a, b):
+    """Combine two (count, mean, M2) triples (Chan et al.'s parallel update)."""
+    n_a, mean_a, m2_a = a
+    n_b, mean_b, m2_b = b
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    safe = np.where(n > 0, n, 1.0)
+    mean = mean_a + delta * n_b / safe
+    m2 = m2_a + m2_b + delta * delta * n_a * n_b / safe
+    return n, mean, m2

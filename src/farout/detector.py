@@ -1,0 +1,795 @@
+"""The k-means anomaly detector.
+
+A point far from every cluster of normal data is anomalous; how far is
+measured relative to the spread of the cluster it is nearest to::
+
+    A(x) = D(x, C_i) / (sigma(C_i) + eps)
+"""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import explain as _explain
+from . import persistence
+from ._distance import nearest_centers
+from ._kmeans import (
+    as_generator,
+    cluster_sums,
+    count_distinct_rows,
+    distance_moments,
+    kmeans,
+    merge_moments,
+    minibatch_step,
+)
+from .exceptions import InputError, ModelFileError
+from .model_selection import K_SELECTIONS, select_k
+from .preprocessing import SCALINGS, FeatureEncoder
+from .thresholds import (
+    THRESHOLDS,
+    Percentile,
+    Threshold,
+    assign_severity,
+    fit_tiers,
+    validate_tiers,
+)
+
+__all__ = ["KMeansAnomalyDetector", "load"]
+
+METRICS = ("euclidean", "manhattan", "cosine", "mahalanobis")
+SCORE_MODES = ("normalized", "distance")
+MISSING = ("error", "impute")
+
+# The metric the kernels run: Mahalanobis is Euclidean on whitened rows.
+_KERNEL_METRIC = {
+    "euclidean": "euclidean",
+    "mahalanobis": "euclidean",
+    "manhattan": "manhattan",
+    "cosine": "cosine",
+}
+
+# eps in A(x) = D / (sigma + eps), relative to the pooled spread of all
+# training distances so that it is free of the data's units.
+_EPS_RELATIVE = 1e-6
+_EPS_FLOOR = 1e-12
+
+DEFAULT_THRESHOLD = Percentile(99.0)
+
+
+class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
+    """Anomaly detection by distance to k-means clusters of normal data.
+
+    Features are encoded (numeric columns scaled, categorical columns
+    one-hot encoded), k-means with k-means++ initialisation learns clusters
+    under the chosen metric, and each row is scored by its distance to the
+    nearest centroid divided by that cluster's spread::
+
+        A(x) = D(x, C_i) / (sigma(C_i) + eps)
+
+    where sigma(C_i) is the standard deviation of the training distances in
+    cluster i. Clusters with fewer than two training rows use the pooled
+    standard deviation of all training distances instead, and
+    ``eps = 1e-6 * pooled sigma`` (at least 1e-12), so tight clusters never
+    divide by zero and eps carries the data's own units.
+
+    Parameters
+    ----------
+    n_clusters : int or "auto", default="auto"
+        Number of clusters, or ``"auto"`` to choose it over ``k_range`` by
+        ``k_selection``.
+    metric : {"euclidean", "manhattan", "cosine", "mahalanobis"}, default="euclidean"
+        ``"manhattan"`` runs k-medians (median centre update, L1
+        assignment); ``"cosine"`` runs spherical k-means on unit-length rows
+        and D is the cosine distance 1 - cos; ``"mahalanobis"`` measures
+        distance under the training covariance by whitening the rows.
+    scaling : {"standard", "minmax", "robust"} or None, default="standard"
+        Scaling of numeric columns, fitted on the training data.
+    score_mode : {"normalized", "distance"}, default="normalized"
+        ``"normalized"`` is A(x) above; ``"distance"`` is the raw D.
+    threshold : Threshold, default=None
+        A threshold object from :mod:`farout.thresholds`. ``None`` means
+        ``Percentile(99)``: 1% of the training rows are flagged, which is
+        the false-positive rate to expect on data like the training data.
+    tiers : dict or list of (str, Threshold), default=None
+        Named severity tiers, least severe first, e.g.
+        ``{"monitor": Percentile(95), "warning": Percentile(99),
+        "critical": Percentile(99.9)}``.
+    trim : float, default=0.0
+        Fraction of the training rows to drop as suspected anomalies before
+        the final fit. The model is fitted, the ``trim`` most anomalous rows
+        are dropped, and it is refitted, until the dropped set stops
+        changing or ``trim_max_rounds`` is reached. Set 0 to disable.
+    trim_max_rounds : int, default=5
+    k_selection : {"silhouette", "elbow"}, default="silhouette"
+        How ``n_clusters="auto"`` chooses k. The silhouette is computed on a
+        sample of 2,000 rows, the candidates are fitted on at most 20,000.
+    k_range : (int, int), default=(2, 10)
+        Smallest and largest k tried by ``n_clusters="auto"``.
+    missing : {"error", "impute"}, default="error"
+        What to do with NaN: refuse, or fill with the training median
+        (numeric) or most frequent category (categorical).
+    max_categories : int, default=100
+        A categorical column with more distinct values is refused.
+    n_init : int, default=1
+        Number of k-means++ initialisations; the best run is kept.
+    max_iter : int, default=300
+    tol : float, default=1e-4
+        Convergence tolerance relative to the mean feature variance.
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+        Show progress bars on long steps when > 0.
+
+    Attributes
+    ----------
+    n_clusters_ : int
+    cluster_centers_ : ndarray of shape (n_clusters_, n_encoded_features)
+        Centroids in the encoded, scaled feature space (unit length for
+        cosine).
+    cluster_sizes_ : ndarray of shape (n_clusters_,)
+        Training rows absorbed by each cluster (after trimming).
+    cluster_sigma_ : ndarray of shape (n_clusters_,)
+        Standard deviation of the training distances in each cluster.
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training row (not kept in model files).
+    inertia_ : float
+    n_iter_ : int
+    k_selection_ : pandas.DataFrame or None
+        Per-k criterion values when ``n_clusters="auto"``.
+    threshold_ : Threshold
+        The fitted threshold.
+    offset_ : float
+        ``decision_function = score_samples - offset_``; equals minus the
+        threshold's cut. For a :class:`~farout.thresholds.PerCluster`
+        threshold each row's own cluster cut is used instead.
+    tiers_ : list of (str, Threshold)
+    trimmed_ : ndarray
+        Indices of the training rows dropped by trimming.
+    n_trim_rounds_ : int
+    training_summary_ : dict
+        Quantiles of the training anomaly scores.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when fitted on a DataFrame with string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from farout import KMeansAnomalyDetector
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+    >>> det = KMeansAnomalyDetector(n_clusters=2, random_state=0).fit(X)
+    >>> det.predict([[0.0, 0.0], [4.0, 20.0]]).tolist()
+    [1, -1]
+    """
+
+    def __init__(
+        self,
+        n_clusters="auto",
+        *,
+        metric="euclidean",
+        scaling="standard",
+        score_mode="normalized",
+        threshold=None,
+        tiers=None,
+        trim=0.0,
+        trim_max_rounds=5,
+        k_selection="silhouette",
+        k_range=(2, 10),
+        missing="error",
+        max_categories=100,
+        n_init=1,
+        max_iter=300,
+        tol=1e-4,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.metric = metric
+        self.scaling = scaling
+        self.score_mode = score_mode
+        self.threshold = threshold
+        self.tiers = tiers
+        self.trim = trim
+        self.trim_max_rounds = trim_max_rounds
+        self.k_selection = k_selection
+        self.k_range = k_range
+        self.missing = missing
+        self.max_categories = max_categories
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------ checks
+    def _check_params(self):
+        def choice(name, options):
+            value = getattr(self, name)
+            if value not in options:
+                raise InputError(f"{name} must be one of {options}, got {value!r}.")
+
+        choice("metric", METRICS)
+        choice("scaling", SCALINGS)
+        choice("score_mode", SCORE_MODES)
+        choice("k_selection", K_SELECTIONS)
+        choice("missing", MISSING)
+        k = self.n_clusters
+        if not (k == "auto" or (_is_int(k) and k >= 1)):
+            raise InputError(f"n_clusters must be 'auto' or an int >= 1, got {k!r}.")
+        for name, low in (("n_init", 1), ("max_iter", 1), ("max_categories", 1),
+                          ("trim_max_rounds", 1)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < low:
+                raise InputError(f"{name} must be an int >= {low}, got {value!r}.")
+        if not isinstance(self.tol, numbers.Real) or self.tol < 0:
+            raise InputError(f"tol must be a number >= 0, got {self.tol!r}.")
+        if not isinstance(self.trim, numbers.Real) or not 0 <= self.trim < 0.5:
+            raise InputError(f"trim must be a fraction in [0, 0.5), got {self.trim!r}.")
+        if self.threshold is not None and not isinstance(self.threshold, Threshold):
+            raise InputError(
+                "threshold must be a threshold object from farout.thresholds, e.g. "
+                f"Percentile(99), got {self.threshold!r}."
+            )
+        validate_tiers(self.tiers)
+
+    def _validate(self, X, reset):
+        """Validated input: a DataFrame (names checked) or a float array."""
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            if X.shape[0] == 0:
+                raise InputError(f"Found array with 0 sample(s) (shape={X.shape}); X is empty.")
+            if X.shape[1] == 0:
+                raise InputError(f"Found array with 0 feature(s) (shape={X.shape}).")
+            return X
+        return validate_data(
+            self, X, reset=reset, dtype=np.float64, ensure_all_finite=False
+        )
+
+    def _feature_labels(self, n_features):
+        if hasattr(self, "feature_names_in_"):
+            return [str(c) for c in self.feature_names_in_]
+        return [f"x{j}" for j in range(n_features)]
+
+    # --------------------------------------------------------- geometry
+    def _fit_metric_space(self, Z):
+        self._whitening = None
+        if self.metric == "mahalanobis":
+            cov = np.atleast_2d(np.cov(Z, rowvar=False))
+            eigval, eigvec = np.linalg.eigh(cov)
+            # Singular directions (constant or collinear features) get a small
+            # floor instead of an infinite weight.
+            floor = max(eigval.max(), 1.0) * 1e-9
+            eigval = np.maximum(eigval, floor)
+            self._whitening = (eigvec / np.sqrt(eigval)) @ eigvec.T
+            self._unwhitening = (eigvec * np.sqrt(eigval)) @ eigvec.T
+
+    def _to_metric_space(self, Z):
+        if self.metric == "mahalanobis":
+            return Z @ self._whitening
+        if self.metric == "cosine":
+            norms = np.linalg.norm(Z, axis=1, keepdims=True)
+            return np.divide(Z, norms, out=np.zeros_like(Z), where=norms > 0)
+        return Z
+
+    def _from_metric_space(self, M):
+        if self.metric == "mahalanobis":
+            return M @ self._unwhitening
+        return M
+
+    @property
+    def _kernel_metric(self):
+        return _KERNEL_METRIC[self.metric]
+
+    # -------------------------------------------------------------- fit
+    def fit(self, X, y=None):
+        """Learn clusters of normal data, their spreads and the threshold.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Training data; may contain anomalies (see ``trim``).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X = self._validate(X, reset=True)
+        n = X.shape[0]
+        if n < 2:
+            raise InputError(
+                f"need at least 2 samples to fit, got {n} sample (n_samples=1)."
+            )
+        encoder = FeatureEncoder(self.scaling, self.missing, self.max_categories)
+        self._encoder = encoder.fit(X, self._feature_labels(X.shape[1]))
+        Z, _ = self._encoder.transform(X)
+        self._fit_metric_space(Z)
+        M = self._to_metric_space(Z)
+        rng = as_generator(self.random_state)
+        k = self._choose_k(M, rng)
+
+        keep = np.ones(n, dtype=bool)
+        self.n_trim_rounds_ = 0
+        n_drop = int(round(self.trim * n))
+        for round_ in range(self.trim_max_rounds + 1):
+            centers, _, _, inertia, n_iter = kmeans(
+                M[keep], k, self._kernel_metric, rng, self.n_init, self.max_iter, self.tol
+            )
+            self._set_clusters(centers, M[keep], Z[keep])
+            if n_drop == 0 or round_ == self.trim_max_rounds:
+                break
+            scores = self._scores_from(*self._assign(M))
+            new_keep = np.ones(n, dtype=bool)
+            new_keep[np.argsort(scores, kind="stable")[n - n_drop:]] = False
+            self.n_trim_rounds_ = round_ + 1
+            if np.array_equal(new_keep, keep):
+                break
+            keep = new_keep
+        self.trimmed_ = np.flatnonzero(~keep)
+        self.inertia_, self.n_iter_ = inertia, n_iter
+        self.labels_, distances = self._assign(M)
+        self._fit_thresholds(self._scores_from(self.labels_, distances), self.labels_)
+        return self
+
+    def _choose_k(self, M, rng):
+        n_distinct = count_distinct_rows(M)
+        if self.n_clusters == "auto":
+            selection = select_k(
+                M,
+                self.k_range,
+                self.k_selection,
+                self._kernel_metric,
+                n_init=self.n_init,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                random_state=rng,
+                progress=self.verbose > 0,
+            )
+            self.k_selection_ = selection.table
+            k = selection.best_k
+        else:
+            self.k_selection_ = None
+            k = int(self.n_clusters)
+        if k > n_distinct:
+            raise InputError(
+                f"n_clusters={k} is larger than the number of distinct rows "
+                f"({n_distinct}); use a smaller n_clusters."
+            )
+        self.n_clusters_ = k
+        return k
+
+    def _set_clusters(self, centers_metric, M, Z):
+        """Set the cluster state from centres and the rows they were fitted on."""
+        k = centers_metric.shape[0]
+        self.cluster_centers_ = self._from_metric_space(centers_metric)
+        self._centers_metric = centers_metric
+        labels, distances = nearest_centers(M, centers_metric, self._kernel_metric)
+        self._dist_moments = distance_moments(labels, distances, k)
+        counts, self._feature_sums, self._feature_sumsq = cluster_sums(Z, labels, k)
+        self.cluster_sizes_ = counts
+        self._finalize_spread()
+
+    def _finalize_spread(self):
+        counts, _, m2 = self._dist_moments
+        total = float(counts.sum())
+        pooled = _pooled_moments(self._dist_moments)
+        pooled_sigma = np.sqrt(pooled[2] / total) if total > 0 else 0.0
+        sigma = np.sqrt(np.divide(m2, counts, out=np.zeros_like(m2), where=counts > 0))
+        sigma[counts < 2] = pooled_sigma
+        self.cluster_sigma_ = sigma
+        self.eps_ = max(_EPS_RELATIVE * pooled_sigma, _EPS_FLOOR)
+
+    def _fit_thresholds(self, scores, labels):
+        threshold = DEFAULT_THRESHOLD if self.threshold is None else self.threshold
+        self.threshold_ = clone(threshold).fit(scores, labels, self.n_clusters_)
+        self.offset_ = -self.threshold_.cut_
+        self.tiers_ = fit_tiers(self.tiers, scores, labels, self.n_clusters_)
+        quantiles = (0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0)
+        values = np.quantile(scores, quantiles)
+        self.training_summary_ = {
+            "n_rows": int(scores.shape[0]),
+            "mean": float(scores.mean()),
+            "std": float(scores.std()),
+            **{f"q{q:g}": float(v) for q, v in zip(quantiles, values, strict=True)},
+            "flagged_fraction": float(self.threshold_.flag(scores, labels).mean()),
+        }
+
+    def partial_fit(self, X, y=None):
+        """Update the model with one mini-batch.
+
+        The first call on an unfitted model fits it on the batch (encoder,
+        k, clusters, threshold). Later calls move each centroid towards its
+        batch members, weighted by the rows it has absorbed so far, and
+        update the cluster spreads and profiles. The encoder, whitening and
+        threshold cut stay as first fitted.
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "cluster_centers_"):
+            return self.fit(X)
+        X = self._validate(X, reset=False)
+        Z, _ = self._encoder.transform(X)
+        M = self._to_metric_space(Z)
+        centers, counts, labels, distances = minibatch_step(
+            M, self._centers_metric, self.cluster_sizes_, self._kernel_metric
+        )
+        k = self.n_clusters_
+        self._centers_metric = centers
+        self.cluster_centers_ = self._from_metric_space(centers)
+        self.cluster_sizes_ = counts
+        self._dist_moments = merge_moments(
+            (self._dist_moments[0], self._dist_moments[1], self._dist_moments[2]),
+            distance_moments(labels, distances, k),
+        )
+        _, sums, sumsq = cluster_sums(Z, labels, k)
+        self._feature_sums = self._feature_sums + sums
+        self._feature_sumsq = self._feature_sumsq + sumsq
+        self._finalize_spread()
+        return self
+
+    # -------------------------------------------------------- inference
+    def _assign(self, M):
+        return nearest_centers(M, self._centers_metric, self._kernel_metric)
+
+    def _scores_from(self, labels, distances):
+        if self.score_mode == "distance":
+            return distances
+        return distances / (self.cluster_sigma_[labels] + self.eps_)
+
+    def _encode(self, X):
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        Z, unseen = self._encoder.transform(X)
+        return X, Z, unseen
+
+    def _score_rows(self, X):
+        """(validated X, Z, unseen, labels, distances, scores) for new rows."""
+        X, Z, unseen = self._encode(X)
+        labels, distances = self._assign(self._to_metric_space(Z))
+        scores = self._scores_from(labels, distances)
+        if not np.isfinite(scores).all():
+            row = int(np.flatnonzero(~np.isfinite(scores))[0])
+            raise InputError(
+                f"row {_label(X, row)} is too far from every cluster to score in "
+                "float64 (its distance overflows); check it for corrupt values."
+            )
+        return X, Z, unseen, labels, distances, scores
+
+    def anomaly_score(self, X):
+        """A(x) for each row: higher is more anomalous.
+
+        Returns a Series with the input's index for DataFrame input,
+        otherwise an ndarray of shape (n_samples,).
+        """
+        X, _, _, _, _, scores = self._score_rows(X)
+        return _like(X, scores, "anomaly_score")
+
+    def score_samples(self, X):
+        """Minus the anomaly score (scikit-learn: lower is more abnormal)."""
+        X, _, _, _, _, scores = self._score_rows(X)
+        return _like(X, -scores, "score_samples")
+
+    def decision_function(self, X):
+        """Negative for anomalies: ``score_samples(X) - offset_``."""
+        X, _, _, labels, _, scores = self._score_rows(X)
+        return _like(X, self.threshold_.cuts(labels) - scores, "decision_function")
+
+    def predict(self, X):
+        """+1 for normal rows, -1 for anomalies."""
+        X, _, _, labels, _, scores = self._score_rows(X)
+        flags = self.threshold_.flag(scores, labels)
+        return _like(X, np.where(flags, -1, 1), "prediction")
+
+    def predict_cluster(self, X):
+        """Index of the nearest cluster for each row."""
+        X, _, _, labels, _, _ = self._score_rows(X)
+        return _like(X, labels, "cluster")
+
+    def severity(self, X):
+        """Name of the most severe tier each row exceeds, or None."""
+        X, _, _, labels, _, scores = self._score_rows(X)
+        return _like(X, assign_severity(self.tiers_, scores, labels), "severity")
+
+    def detect(self, X, reasons="flagged", top=3):
+        """Score, flag and explain rows in one pass.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame
+        reasons : {"flagged", "all", "none"}, default="flagged"
+            Which rows get a plain-language ``reason``.
+        top : int, default=3
+            Features named in each reason.
+
+        Returns
+        -------
+        DataFrame with columns ``anomaly_score``, ``is_anomaly``,
+        ``severity``, ``cluster`` and ``reason``, indexed like ``X``.
+        """
+        if reasons not in ("flagged", "all", "none"):
+            raise InputError(f"reasons must be 'flagged', 'all' or 'none', got {reasons!r}.")
+        X, Z, unseen, labels, _, scores = self._score_rows(X)
+        flags = self.threshold_.flag(scores, labels)
+        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(scores))
+        out = pd.DataFrame(
+            {
+                "anomaly_score": scores,
+                "is_anomaly": flags,
+                "severity": assign_severity(self.tiers_, scores, labels),
+                "cluster": labels,
+                "reason": np.full(len(scores), "", dtype=object),
+            },
+            index=index,
+        )
+        rows = {"all": np.arange(len(scores)), "flagged": np.flatnonzero(flags)}.get(reasons)
+        if rows is not None and rows.size:
+            sub = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+            table = self._describe(
+                sub, Z[rows], labels[rows], scores[rows],
+                {name: mask[rows] for name, mask in unseen.items()}, top,
+            )
+            out.iloc[rows, out.columns.get_loc("reason")] = table["reason"].to_numpy()
+        return out
+
+    # ---------------------------------------------------- explanations
+    def feature_contributions(self, X):
+        """Each feature's share of each row's distance to its centroid.
+
+        The columns add up to the metric's additive form (the squared
+        distance for euclidean and mahalanobis, the distance for manhattan
+        and cosine); see :mod:`farout.explain`.
+
+        Returns a DataFrame, one column per input feature, indexed like X.
+        """
+        X, Z, _, labels, _, _ = self._score_rows(X)
+        contrib = self._column_contributions(Z, labels)
+        names = [c["name"] for c in self._encoder.columns]
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(contrib, index=index, columns=names)
+
+    def explain(self, X, top=3):
+        """Why each row scores as it does.
+
+        For each row: its cluster and score, one plain-language ``reason``
+        (e.g. ``amount 2450.00 is 25.2x the cluster's typical 97.10
+        (+8.1 sd)``), and for the ``top`` contributing features
+        ``feature_i``, ``value_i``, ``typical_i``, ``sd_i`` (cluster
+        standard deviations away) and ``share_i`` (share of the distance).
+        Unseen categories are always named in the reason.
+
+        Returns a DataFrame indexed like X.
+        """
+        if not _is_int(top) or top < 1:
+            raise InputError(f"top must be an int >= 1, got {top!r}.")
+        X, Z, unseen, labels, _, scores = self._score_rows(X)
+        return self._describe(X, Z, labels, scores, unseen, top)
+
+    def _describe(self, X, Z, labels, scores, unseen, top):
+        contrib = self._column_contributions(Z, labels)
+        profile = _explain.cluster_profile(
+            self._encoder, self.cluster_centers_, self.cluster_sizes_,
+            self._feature_sums, self._feature_sumsq, self.metric,
+        )
+        return _explain.describe(
+            self._encoder, profile, contrib, X, labels, scores, unseen, top
+        )
+
+    def _column_contributions(self, Z, labels):
+        precision = None
+        if self.metric == "mahalanobis":
+            precision = self._whitening @ self._whitening
+        return _explain.column_contributions(
+            self._encoder, Z, self.cluster_centers_[labels], self.metric, precision
+        )
+
+    # ---------------------------------------------------- persistence
+    def save(self, path):
+        """Write the fitted model to ``path`` (a zip; never pickled)."""
+        check_is_fitted(self)
+        manifest, arrays = self._get_state()
+        persistence.write_model(path, manifest, arrays)
+        return path
+
+    def _get_state(self):
+        enc_meta, enc_arrays = self._encoder.get_state()
+        arrays = {f"encoder.{k}": v for k, v in enc_arrays.items()}
+        arrays.update(
+            {
+                "cluster_centers": self.cluster_centers_,
+                "centers_metric": self._centers_metric,
+                "cluster_sizes": self.cluster_sizes_,
+                "distance_mean": self._dist_moments[1],
+                "distance_m2": self._dist_moments[2],
+                "feature_sums": self._feature_sums,
+                "feature_sumsq": self._feature_sumsq,
+                "trimmed": self.trimmed_,
+            }
+        )
+        if self.metric == "mahalanobis":
+            arrays["whitening"] = self._whitening
+            arrays["unwhitening"] = self._unwhitening
+        if self.k_selection_ is not None:
+            for column in self.k_selection_.columns:
+                arrays[f"k_selection.{column}"] = self.k_selection_[column].to_numpy()
+        th_meta, th_arrays = _threshold_state(self.threshold_)
+        arrays.update({f"threshold.{k}": v for k, v in th_arrays.items()})
+        tiers_meta = []
+        for i, (name, tier) in enumerate(self.tiers_):
+            meta, tier_arrays = _threshold_state(tier)
+            tiers_meta.append({"name": name, **meta})
+            arrays.update({f"tier{i}.{k}": v for k, v in tier_arrays.items()})
+        params = self.get_params(deep=False)
+        params["k_range"] = list(params["k_range"])
+        params["threshold"] = None if self.threshold is None else _threshold_state(
+            self.threshold, fitted=False)[0]
+        params["tiers"] = [
+            {"name": name, **_threshold_state(t, fitted=False)[0]}
+            for name, t in validate_tiers(self.tiers)
+        ] or None
+        if not isinstance(params["random_state"], (int, type(None))):
+            params["random_state"] = None
+        manifest = {
+            "estimator": type(self).__name__,
+            "params": params,
+            "features": {
+                "n_features_in": int(self.n_features_in_),
+                "names": (
+                    [str(c) for c in self.feature_names_in_]
+                    if hasattr(self, "feature_names_in_") else None
+                ),
+                "encoder": enc_meta,
+            },
+            "fitted": {
+                "n_clusters": int(self.n_clusters_),
+                "eps": float(self.eps_),
+                "inertia": float(self.inertia_),
+                "n_iter": int(self.n_iter_),
+                "n_trim_rounds": int(self.n_trim_rounds_),
+                "threshold": th_meta,
+                "tiers": tiers_meta,
+                "training_summary": self.training_summary_,
+                "k_selection": self.k_selection_ is not None,
+            },
+        }
+        return manifest, arrays
+
+    @classmethod
+    def _from_state(cls, manifest, arrays):
+        try:
+            return cls._build_from_state(manifest, arrays)
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ModelFileError(
+                f"the model file's contents are inconsistent ({type(exc).__name__}: "
+                f"{exc}); it may be damaged or written by another program."
+            ) from None
+
+    @classmethod
+    def _build_from_state(cls, manifest, arrays):
+        if manifest.get("estimator") != cls.__name__:
+            raise ModelFileError(
+                f"the model file holds a {manifest.get('estimator')!r}, not a {cls.__name__}."
+            )
+        params = dict(manifest["params"])
+        params["k_range"] = tuple(params["k_range"])
+        if params["threshold"] is not None:
+            params["threshold"] = _threshold_from_state(params["threshold"], {})
+        if params["tiers"] is not None:
+            params["tiers"] = {
+                t["name"]: _threshold_from_state(t, {}) for t in params["tiers"]
+            }
+        det = cls(**params)
+        det._check_params()
+        features = manifest["features"]
+        fitted = manifest["fitted"]
+        det.n_features_in_ = int(features["n_features_in"])
+        if features["names"] is not None:
+            det.feature_names_in_ = np.asarray(features["names"], dtype=object)
+        enc_arrays = {
+            key.split(".", 1)[1]: value for key, value in arrays.items()
+            if key.startswith("encoder.")
+        }
+        det._encoder = FeatureEncoder.from_state(features["encoder"], enc_arrays)
+        det.n_clusters_ = int(fitted["n_clusters"])
+        det.cluster_centers_ = arrays["cluster_centers"]
+        det._centers_metric = arrays["centers_metric"]
+        det.cluster_sizes_ = arrays["cluster_sizes"]
+        det._dist_moments = (det.cluster_sizes_, arrays["distance_mean"], arrays["distance_m2"])
+        det._feature_sums = arrays["feature_sums"]
+        det._feature_sumsq = arrays["feature_sumsq"]
+        det.trimmed_ = arrays["trimmed"]
+        det._whitening = arrays.get("whitening")
+        det._unwhitening = arrays.get("unwhitening")
+        det._finalize_spread()
+        det.inertia_ = fitted["inertia"]
+        det.n_iter_ = fitted["n_iter"]
+        det.n_trim_rounds_ = fitted["n_trim_rounds"]
+        det.k_selection_ = None
+        if fitted["k_selection"]:
+            det.k_selection_ = pd.DataFrame(
+                {
+                    key.split(".", 1)[1]: value for key, value in arrays.items()
+                    if key.startswith("k_selection.")
+                }
+            )
+        det.threshold_ = _threshold_from_state(fitted["threshold"], _prefixed(arrays, "threshold."))
+        det.offset_ = -det.threshold_.cut_
+        det.tiers_ = [
+            (t["name"], _threshold_from_state(t, _prefixed(arrays, f"tier{i}.")))
+            for i, t in enumerate(fitted["tiers"])
+        ]
+        det.training_summary_ = fitted["training_summary"]
+        k, p = det.cluster_centers_.shape[0], len(det._encoder.encoded_names)
+        if det.cluster_centers_.shape != (k, p) or k != det.n_clusters_:
+            raise ModelFileError("the model file's centroids do not match its feature schema.")
+        return det
+
+
+def _pooled_moments(moments):
+    """Pool per-cluster (count, mean, M2) into one (count, mean, M2)."""
+    counts, means, m2 = moments
+    total = counts.sum()
+    if total == 0:
+        return 0.0, 0.0, 0.0
+    mean = float((counts * means).sum() / total)
+    pooled_m2 = float(m2.sum() + (counts * (means - mean) ** 2).sum())
+    return float(total), mean, pooled_m2
+
+
+def _threshold_state(threshold, fitted=True):
+    meta = {"type": type(threshold).__name__, "params": threshold.get_params()}
+    arrays = {}
+    if fitted:
+        for key, value in vars(threshold).items():
+            if key.endswith("_") and not key.startswith("_"):
+                arrays[key] = np.atleast_1d(np.asarray(value, dtype=np.float64))
+        meta["arrays"] = sorted(arrays)
+    return meta, arrays
+
+
+def _threshold_from_state(meta, arrays):
+    cls = THRESHOLDS.get(meta.get("type"))
+    if cls is None:
+        raise ModelFileError(f"unknown threshold type {meta.get('type')!r} in the model file.")
+    threshold = cls(**meta["params"])
+    for key in meta.get("arrays", []):
+        value = arrays[key]
+        setattr(threshold, key, float(value[0]) if key == "cut_" else value)
+    return threshold
+
+
+def _prefixed(arrays, prefix):
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _label(X, row):
+    return repr(X.index[row]) if isinstance(X, pd.DataFrame) else str(row)
+
+
+def _like(X, values, name):
+    """Keep a DataFrame's index on per-row outputs."""
+    if isinstance(X, pd.DataFrame):
+        return pd.Series(values, index=X.index, name=name)
+    return values
+
+
+def load(path):
+    """Load a model saved with :meth:`KMeansAnomalyDetector.save`.
+
+    Nothing is unpickled: the file is a zip of a JSON manifest and ``.npy``
+    arrays whose SHA-256 hashes are checked.
+    """
+    manifest, arrays = persistence.read_model(path)
+    return KMeansAnomalyDetector._from_state(manifest, arrays)
+

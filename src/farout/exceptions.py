@@ -1,0 +1,26 @@
+"""Domain errors: each says what was wrong, where, and what to do.
+
+Every error carries the exit code the command line turns it into, so the CLI
+maps errors to output in one place. Input and model-file errors subclass
+``ValueError`` so scikit-learn conventions (``ValueError`` on bad data) hold.
+"""
+
+__all__ = ["FaroutError", "InputError", "ModelFileError"]
+
+
+class FaroutError(Exception):
+    """Base class of farout's own errors."""
+
+    exit_code = 1
+
+
+class InputError(FaroutError, ValueError):
+    """Bad data or a bad parameter: names the column, row or parameter."""
+
+    exit_code = 2
+
+
+class ModelFileError(FaroutError, ValueError):
+    """A model file that is not a valid, untampered farout model."""
+
+    exit_code = 2

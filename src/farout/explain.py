@@ -1,0 +1,187 @@
+"""Explanations from the geometry of the clusters.
+
+A row's distance to its centroid is a sum over features, so each feature's
+share of it is exact and cheap. What is summed depends on the metric (its
+"additive form"):
+
+=============  ========================================================
+metric         the per-feature contributions add up to
+=============  ========================================================
+euclidean      the squared distance, sum of (z_j - c_j)^2
+manhattan      the distance itself, sum of |z_j - c_j|
+mahalanobis    the squared distance, sum of d_j (S^-1 d)_j with d = z - c
+               (a term can be negative when features are correlated)
+cosine         the cosine distance, sum of (u_j - c_j)^2 / 2 for the
+               unit-length row u
+=============  ========================================================
+
+Columns are contributions of the original features: the one-hot columns of a
+categorical feature are summed. How far a value sits from its cluster is
+reported in the cluster's own units: the typical value (the centroid, back
+in the data's units; the members' mean for cosine) and the members' standard
+deviation of that feature.
+"""
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["additive_contributions", "cluster_profile", "column_contributions", "describe"]
+
+# Floor on a cluster's per-feature spread, in scaled units (0.1% of the
+# feature's global scale), so a feature constant within a cluster gives a
+# large but finite "sd away".
+_SPREAD_FLOOR = 1e-3
+
+
+def additive_contributions(Z, centers, metric, precision=None):
+    """Per-encoded-column terms that add up to the metric's additive form.
+
+    Parameters
+    ----------
+    Z : ndarray (n, p)
+        Encoded rows (scaled, one-hot).
+    centers : ndarray (n, p)
+        Each row's own centroid, in the same space.
+    metric : str
+    precision : ndarray (p, p), optional
+        Inverse covariance, for ``"mahalanobis"``.
+    """
+    if metric == "cosine":
+        norms = np.linalg.norm(Z, axis=1, keepdims=True)
+        unit = np.divide(Z, norms, out=np.zeros_like(Z), where=norms > 0)
+        terms = (unit - centers) ** 2 / 2.0
+        # A zero row has no direction: its distance is 1 (see _distance),
+        # carried by the centroid's coordinates.
+        zero = norms[:, 0] == 0
+        terms[zero] = centers[zero] ** 2
+        return terms
+    diff = Z - centers
+    if metric == "manhattan":
+        return np.abs(diff)
+    if metric == "mahalanobis":
+        return diff * (diff @ precision)
+    return diff * diff
+
+
+def column_contributions(encoder, Z, centers, metric, precision=None):
+    """Contributions per original column (one-hot columns summed)."""
+    terms = additive_contributions(Z, centers, metric, precision)
+    starts = np.flatnonzero(np.r_[True, np.diff(encoder.groups) != 0])
+    return np.add.reduceat(terms, starts, axis=1)
+
+
+def cluster_profile(encoder, centers, counts, sums, sumsq, metric):
+    """Typical value and spread of each feature in each cluster, in the
+    data's units, and category frequencies for categorical features.
+
+    Returns a dict with ``typical`` and ``spread`` of shape
+    (n_clusters, n_columns) (meaningful for numeric columns) and
+    ``frequency``: for each column, an (n_clusters, n_categories) array
+    (None for numeric columns).
+    """
+    safe = np.maximum(counts, 1.0)[:, None]
+    mean = sums / safe
+    std = np.sqrt(np.maximum(sumsq / safe - mean * mean, 0.0))
+    center_z = mean if metric == "cosine" else centers
+    k, n_columns = centers.shape[0], len(encoder.columns)
+    typical = np.zeros((k, n_columns))
+    spread = np.ones((k, n_columns))
+    frequency = []
+    numeric_j = 0
+    for j, column in enumerate(encoder.columns):
+        cols = np.flatnonzero(encoder.groups == j)
+        if column["kind"] == "numeric":
+            scale = encoder.scale[numeric_j]
+            typical[:, j] = center_z[:, cols[0]] * scale + encoder.center[numeric_j]
+            spread[:, j] = np.maximum(std[:, cols[0]], _SPREAD_FLOOR) * scale
+            numeric_j += 1
+            frequency.append(None)
+        else:
+            frequency.append(mean[:, cols])
+    return {"typical": typical, "spread": spread, "frequency": frequency}
+
+
+def _fmt(value):
+    value = float(value)
+    if value != 0 and (abs(value) >= 1e6 or abs(value) < 0.01):
+        return f"{value:.3g}"
+    return f"{value:.2f}"
+
+
+def _numeric_text(name, value, typical, sd):
+    if value > 0 and typical > 0:
+        head = f"{name} {_fmt(value)} is {value / typical:.1f}x the cluster's typical {_fmt(typical)}"
+    else:
+        head = f"{name} {_fmt(value)} vs the cluster's typical {_fmt(typical)}"
+    return f"{head} ({sd:+.1f} sd)"
+
+
+def describe(encoder, profile, contrib, X, labels, scores, unseen, top):
+    """The table behind ``KMeansAnomalyDetector.explain``.
+
+    One row per input row: its cluster and score, one ``reason`` sentence,
+    and for each of the ``top`` features (most contributing first) its name,
+    value, the cluster's typical value, how many of the cluster's standard
+    deviations it sits away, and its share of the additive distance.
+    """
+    columns = encoder.columns
+    n = contrib.shape[0]
+    total = contrib.sum(axis=1, keepdims=True)
+    share = np.divide(contrib, total, out=np.zeros_like(contrib), where=total > 0)
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
+    index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(n)
+    n_top = order.shape[1]
+    out = {
+        "cluster": labels,
+        "anomaly_score": scores,
+        "reason": np.empty(n, dtype=object),
+    }
+    for r in range(n_top):
+        for field in ("feature", "value", "typical", "sd", "share"):
+            out[f"{field}_{r + 1}"] = np.empty(n, dtype=object)
+    for i in range(n):
+        cluster = labels[i]
+        texts = []
+        for name, mask in unseen.items():
+            if mask[i]:
+                texts.append(f"{name} {_cell(X, i, name)!r} was never seen in training")
+        for r, j in enumerate(order[i]):
+            column = columns[j]
+            name = column["name"]
+            if column["kind"] == "numeric":
+                value = float(_cell(X, i, name, j))
+                typical = profile["typical"][cluster, j]
+                sd = (value - typical) / profile["spread"][cluster, j]
+                text = _numeric_text(name, value, typical, sd)
+            else:
+                value = _cell(X, i, name)
+                freq = profile["frequency"][j][cluster]
+                cats = column["categories"]
+                mode = int(np.argmax(freq))
+                seen = freq[cats.index(str(value))] if str(value) in cats else 0.0
+                typical = cats[mode]
+                sd = np.nan
+                text = (
+                    f"{name} {str(value)!r} is {seen:.0%} of its cluster "
+                    f"(typical {typical!r}, {freq[mode]:.0%})"
+                )
+            if not (column["kind"] == "categorical" and unseen.get(name, np.zeros(1, bool))[i]):
+                texts.append(text)
+            out[f"feature_{r + 1}"][i] = name
+            out[f"value_{r + 1}"][i] = value
+            out[f"typical_{r + 1}"][i] = typical
+            out[f"sd_{r + 1}"][i] = sd
+            out[f"share_{r + 1}"][i] = share[i, j]
+        out["reason"][i] = "; ".join(texts)
+    frame = pd.DataFrame(out, index=index)
+    for r in range(n_top):
+        for field in ("sd", "share"):
+            frame[f"{field}_{r + 1}"] = frame[f"{field}_{r + 1}"].astype(np.float64)
+    return frame
+
+
+def _cell(X, i, name, j=None):
+    if isinstance(X, pd.DataFrame):
+        return X[name].iloc[i]
+    return X[i, j]
+

@@ -1,0 +1,293 @@
+"""Columns in: numeric and categorical columns, missing values, scaling.
+
+:class:`FeatureEncoder` turns a table (a pandas DataFrame or a 2-D array)
+into the float64 matrix that k-means works on. Numeric columns are scaled;
+categorical columns (category or string dtype) are one-hot encoded, left at
+0/1 so that a changed category costs the same in every column. Everything it
+learns is a plain array or a JSON-ready list, so a model file can hold it.
+"""
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
+from .exceptions import InputError
+
+__all__ = ["SCALINGS", "FeatureEncoder"]
+
+SCALINGS = ("standard", "minmax", "robust", None)
+
+_SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
+
+
+def _row_label(index, position):
+    return repr(index[position]) if index is not None else str(position)
+
+
+def _column_kind(name, series):
+    """'numeric' or 'categorical', or an InputError naming the column."""
+    dtype = series.dtype
+    if ptypes.is_complex_dtype(dtype):
+        raise InputError(f"Complex data not supported: column {name!r} is complex.")
+    if ptypes.is_bool_dtype(dtype) or ptypes.is_numeric_dtype(dtype):
+        return "numeric"
+    if isinstance(dtype, pd.CategoricalDtype) or ptypes.is_string_dtype(dtype):
+        return "categorical"
+    if dtype == object:
+        inferred = pd.api.types.infer_dtype(series, skipna=True)
+        if inferred in ("string", "empty"):
+            return "categorical"
+        if inferred in ("integer", "floating", "mixed-integer-float", "decimal", "boolean"):
+            return "numeric"
+    raise InputError(
+        f"column {name!r} has dtype {dtype} that farout cannot use: it is neither "
+        "numeric nor categorical (string/category). Convert it, or drop it "
+        "(CLI: --exclude)."
+    )
+
+
+class FeatureEncoder:
+    """Learns column kinds, imputation values, categories and scaling.
+
+    Parameters
+    ----------
+    scaling : {"standard", "minmax", "robust"} or None
+        How numeric columns are scaled; fitted on training data only.
+    missing : {"error", "impute"}
+        ``"error"`` rejects NaN; ``"impute"`` fills numeric NaN with the
+        training median and categorical NaN with the most frequent category.
+    max_categories : int
+        A categorical column with more distinct values than this is refused:
+        it is most likely an identifier, which one-hot encoding would blow up.
+    """
+
+    def __init__(self, scaling="standard", missing="error", max_categories=100):
+        self.scaling = scaling
+        self.missing = missing
+        self.max_categories = max_categories
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, X, feature_names):
+        """Learn the encoding from ``X`` (DataFrame or 2-D float array)."""
+        self.columns = []
+        frame = X if isinstance(X, pd.DataFrame) else None
+        numeric_values = []
+        for j, name in enumerate(feature_names):
+            if frame is None:
+                kind = "numeric"
+            else:
+                kind = _column_kind(name, frame.iloc[:, j])
+            column = {"name": name, "kind": kind, "dtype": "float64"}
+            if frame is not None:
+                column["dtype"] = str(frame.iloc[:, j].dtype)
+            if kind == "numeric":
+                values = self._numeric_column(X, j, name, index=_index(X))
+                if self.missing == "error" and np.isnan(values).any():
+                    self._missing_error(name, np.isnan(values), _index(X))
+                numeric_values.append(values)
+            else:
+                self._fit_categories(column, frame.iloc[:, j])
+            self.columns.append(column)
+        numeric = (
+            np.column_stack(numeric_values)
+            if numeric_values
+            else np.empty((len(X), 0))
+        )
+        self._fit_numeric(numeric)
+        self._build_layout()
+        return self
+
+    def _fit_categories(self, column, series):
+        name = column["name"]
+        values = series.astype("object")
+        present = values[values.notna()]
+        if present.empty:
+            raise InputError(f"column {name!r} is entirely missing; drop it.")
+        counts = present.astype(str).value_counts()
+        if len(counts) > self.max_categories:
+            raise InputError(
+                f"column {name!r} has {len(counts):,} distinct values, more than "
+                f"max_categories={self.max_categories}: it looks like an identifier. "
+                "Drop it (CLI: --exclude) or raise max_categories."
+            )
+        if self.missing == "error" and values.isna().any():
+            self._missing_error(name, values.isna().to_numpy(), series.index)
+        column["categories"] = sorted(counts.index.tolist())
+        column["fill"] = str(counts.index[0])
+
+    def _fit_numeric(self, numeric):
+        n_numeric = numeric.shape[1]
+        self.impute_values = np.full(n_numeric, np.nan)
+        if n_numeric and self.missing == "impute":
+            with np.errstate(all="ignore"):
+                all_nan = np.isnan(numeric).all(axis=0)
+            if all_nan.any():
+                name = self._numeric_names()[int(np.flatnonzero(all_nan)[0])]
+                raise InputError(f"column {name!r} is entirely missing (NaN); drop it.")
+            self.impute_values = np.nanmedian(numeric, axis=0)
+            numeric = np.where(np.isnan(numeric), self.impute_values, numeric)
+        if self.scaling is None or n_numeric == 0:
+            self.center = np.zeros(n_numeric)
+            self.scale = np.ones(n_numeric)
+            return
+        with np.errstate(all="ignore"):
+            scaler = _SCALERS[self.scaling]().fit(numeric)
+        if self.scaling == "standard":
+            center, scale = scaler.mean_, scaler.scale_
+        elif self.scaling == "minmax":
+            center, scale = scaler.data_min_, scaler.data_range_
+        else:
+            center, scale = scaler.center_, scaler.scale_
+        center = np.asarray(center, dtype=np.float64).copy()
+        scale = np.asarray(scale, dtype=np.float64).copy()
+        bad = ~(np.isfinite(center) & np.isfinite(scale))
+        if bad.any():
+            name = self._numeric_names()[int(np.flatnonzero(bad)[0])]
+            raise InputError(
+                f"column {name!r} holds values too large to scale (their spread "
+                "overflows float64); divide it by a constant (e.g. work in "
+                "thousands) and fit again."
+            )
+        # A constant column carries no information; keep it at scale 1.
+        scale[scale <= np.finfo(np.float64).tiny] = 1.0
+        self.center, self.scale = center, scale
+
+    def _build_layout(self):
+        names, groups, numeric_pos = [], [], []
+        for j, column in enumerate(self.columns):
+            if column["kind"] == "numeric":
+                numeric_pos.append(len(names))
+                names.append(column["name"])
+                groups.append(j)
+            else:
+                for category in column["categories"]:
+                    names.append(f"{column['name']}={category}")
+                    groups.append(j)
+        self.encoded_names = names
+        self.groups = np.asarray(groups, dtype=np.intp)
+        self.numeric_positions = np.asarray(numeric_pos, dtype=np.intp)
+
+    def _numeric_names(self):
+        return [c["name"] for c in self.columns if c["kind"] == "numeric"]
+
+    # ----------------------------------------------------------- transform
+    def transform(self, X):
+        """Encode ``X``; returns ``(Z, unseen)``.
+
+        ``unseen`` maps each categorical column name to a boolean mask of the
+        rows whose category was not seen in training (encoded as all zeros).
+        """
+        n = len(X)
+        index = _index(X)
+        Z = np.zeros((n, len(self.encoded_names)))
+        unseen = {}
+        numeric_j = 0
+        offset = 0
+        for j, column in enumerate(self.columns):
+            name = column["name"]
+            if column["kind"] == "numeric":
+                values = self._numeric_column(X, j, name, index=index)
+                nan = np.isnan(values)
+                if nan.any():
+                    if self.missing == "impute":
+                        values = np.where(nan, self.impute_values[numeric_j], values)
+                    else:
+                        self._missing_error(name, nan, index)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    scaled = (values - self.center[numeric_j]) / self.scale[numeric_j]
+                if not np.isfinite(scaled).all():
+                    row = int(np.flatnonzero(~np.isfinite(scaled))[0])
+                    raise InputError(
+                        f"column {name!r} at row {_row_label(index, row)} holds "
+                        f"{values[row]!r}, too large to use after scaling; "
+                        "rescale the column or fix the row."
+                    )
+                Z[:, offset] = scaled
+                numeric_j += 1
+                offset += 1
+            else:
+                series = X.iloc[:, j].astype("object")
+                missing = series.isna().to_numpy()
+                if missing.any():
+                    if self.missing == "impute":
+                        series = series.where(~missing, column["fill"])
+                    else:
+                        self._missing_error(name, missing, index)
+                as_text = series.astype(str)
+                codes = pd.Categorical(as_text, categories=column["categories"]).codes
+                codes = np.asarray(codes, dtype=np.intp)
+                known = codes >= 0
+                Z[np.flatnonzero(known), offset + codes[known]] = 1.0
+                unseen[name] = ~known
+                offset += len(column["categories"])
+        return Z, unseen
+
+    def _numeric_column(self, X, j, name, index):
+        if not isinstance(X, pd.DataFrame):
+            values = np.asarray(X[:, j], dtype=np.float64)
+        else:
+            series = X.iloc[:, j]
+            if ptypes.is_complex_dtype(series.dtype):
+                raise InputError(f"Complex data not supported: column {name!r} is complex.")
+            if ptypes.is_bool_dtype(series.dtype) or ptypes.is_numeric_dtype(series.dtype):
+                values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                converted = pd.to_numeric(series, errors="coerce")
+                bad = (converted.isna() & series.notna()).to_numpy()
+                if bad.any():
+                    row = int(np.flatnonzero(bad)[0])
+                    raise InputError(
+                        f"column {name!r} must be numeric, but row "
+                        f"{_row_label(index, row)} holds {series.iloc[row]!r}; "
+                        "fix the value or drop the row."
+                    )
+                values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+        inf = np.isinf(values)
+        if inf.any():
+            row = int(np.flatnonzero(inf)[0])
+            raise InputError(
+                f"column {name!r} holds inf at row {_row_label(index, row)} "
+                f"({int(inf.sum())} inf value(s) in all); farout cannot use "
+                "infinite values: fix or drop those rows."
+            )
+        return values
+
+    def _missing_error(self, name, mask, index):
+        row = int(np.flatnonzero(mask)[0])
+        raise InputError(
+            f"column {name!r} has {int(mask.sum())} missing (NaN) value(s), the "
+            f"first at row {_row_label(index, row)}. Pass missing='impute' "
+            "(CLI: --missing impute) to fill them from the training data, or "
+            "clean the data first."
+        )
+
+    # -------------------------------------------------------- persistence
+    def get_state(self):
+        """(JSON-ready dict, dict of arrays) describing the fitted encoder."""
+        meta = {
+            "scaling": self.scaling,
+            "missing": self.missing,
+            "max_categories": self.max_categories,
+            "columns": self.columns,
+        }
+        arrays = {
+            "center": self.center,
+            "scale": self.scale,
+            "impute_values": self.impute_values,
+        }
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta, arrays):
+        encoder = cls(meta["scaling"], meta["missing"], meta["max_categories"])
+        encoder.columns = meta["columns"]
+        encoder.center = arrays["center"]
+        encoder.scale = arrays["scale"]
+        encoder.impute_values = arrays["impute_values"]
+        encoder._build_layout()
+        return encoder
+
+
+def _index(X):
+    return X.index if isinstance(X, pd.DataFrame) else None

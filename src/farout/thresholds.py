@@ -1,0 +1,321 @@
+"""Thresholds: small objects that turn training scores into a cut.
+
+A threshold is fitted on the anomaly scores of the training rows (higher is
+more anomalous) and flags a row when its score is strictly above the cut.
+Severity tiers are several thresholds with names.
+
+>>> import numpy as np
+>>> t = Percentile(90).fit(np.arange(101.0))
+>>> t.cut_
+90.0
+>>> t.flag(np.array([50.0, 95.0])).tolist()
+[False, True]
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted
+
+from .exceptions import InputError
+
+__all__ = [
+    "Absolute",
+    "Contamination",
+    "MeanStd",
+    "MedianSigma",
+    "PerCluster",
+    "Percentile",
+    "Threshold",
+    "assign_severity",
+    "fit_tiers",
+    "parse_threshold",
+    "validate_tiers",
+]
+
+
+class Threshold(BaseEstimator):
+    """Base class. Subclasses implement ``_cut(scores)`` and may override
+    :meth:`fit` when they need the cluster of each row."""
+
+    def fit(self, scores, clusters=None, n_clusters=None):
+        """Learn the cut from training ``scores`` (and their ``clusters``)."""
+        scores = _check_scores(scores)
+        self._check_params()
+        self.cut_ = float(self._cut(scores))
+        return self
+
+    def cuts(self, clusters):
+        """The cut that applies to each row, given its cluster."""
+        check_is_fitted(self)
+        return np.full(len(clusters), self.cut_)
+
+    def flag(self, scores, clusters=None):
+        """Boolean array: True where the score is above the cut."""
+        scores = np.asarray(scores, dtype=np.float64)
+        if clusters is None:
+            clusters = np.zeros(scores.shape[0], dtype=np.intp)
+        return scores > self.cuts(clusters)
+
+    def _check_params(self):
+        pass
+
+
+def _check_scores(scores):
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if scores.size == 0:
+        raise InputError("cannot fit a threshold on no scores.")
+    if not np.isfinite(scores).all():
+        raise InputError("cannot fit a threshold on scores with NaN or inf.")
+    return scores
+
+
+def _in_open_range(name, value, low, high):
+    if not isinstance(value, (int, float, np.number)) or not low < value < high:
+        raise InputError(f"{name} must be a number strictly between {low} and {high}, got {value!r}.")
+
+
+class Percentile(Threshold):
+    """Flag scores above the ``q``-th percentile of the training scores.
+
+    On the training data this flags the top ``100 - q`` percent, so the
+    implied false-positive rate on data like the training data is
+    ``(100 - q) / 100``.
+
+    Parameters
+    ----------
+    q : float, default=99.0
+        Percentile in (0, 100).
+    """
+
+    _primary = "q"  # the parameter a spec like 'name:VALUE' sets
+
+    def __init__(self, q=99.0):
+        self.q = q
+
+    def _check_params(self):
+        _in_open_range("Percentile q", self.q, 0, 100)
+
+    def _cut(self, scores):
+        return np.percentile(scores, self.q)
+
+
+class Contamination(Threshold):
+    """Flag the expected fraction ``contamination`` of anomalies.
+
+    Equivalent to ``Percentile(100 * (1 - contamination))``.
+
+    Parameters
+    ----------
+    contamination : float, default=0.01
+        Fraction in (0, 0.5).
+    """
+
+    _primary = "contamination"  # the parameter a spec like 'name:VALUE' sets
+
+    def __init__(self, contamination=0.01):
+        self.contamination = contamination
+
+    def _check_params(self):
+        _in_open_range("Contamination contamination", self.contamination, 0, 0.5)
+
+    def _cut(self, scores):
+        return np.quantile(scores, 1.0 - self.contamination)
+
+
+class MeanStd(Threshold):
+    """Flag scores above mean + ``n_std`` standard deviations of the training
+    scores. The rate it implies depends on the score distribution (about
+    0.1% for n_std=3 if the scores were Gaussian; more for skewed scores).
+
+    Parameters
+    ----------
+    n_std : float, default=3.0
+    """
+
+    _primary = "n_std"  # the parameter a spec like 'name:VALUE' sets
+
+    def __init__(self, n_std=3.0):
+        self.n_std = n_std
+
+    def _check_params(self):
+        if not isinstance(self.n_std, (int, float, np.number)) or not np.isfinite(self.n_std):
+            raise InputError(f"MeanStd n_std must be a finite number, got {self.n_std!r}.")
+
+    def _cut(self, scores):
+        return scores.mean() + self.n_std * scores.std()
+
+
+class Absolute(Threshold):
+    """A fixed cut in score units, chosen by the user.
+
+    Parameters
+    ----------
+    value : float
+    """
+
+    _primary = "value"  # the parameter a spec like 'name:VALUE' sets
+
+    def __init__(self, value=3.0):
+        self.value = value
+
+    def _check_params(self):
+        if not isinstance(self.value, (int, float, np.number)) or not np.isfinite(self.value):
+            raise InputError(f"Absolute value must be a finite number, got {self.value!r}.")
+
+    def _cut(self, scores):
+        return self.value
+
+
+class MedianSigma(Threshold):
+    """A fixed multiple of the median, over clusters, of the standard
+    deviation of each cluster's training scores.
+
+    With ``score_mode="normalized"`` every cluster's scores have unit spread, so
+    the cut is simply ``multiplier``; with ``score_mode="distance"`` it is
+    ``multiplier`` times the median cluster sigma. The implied rate depends
+    on the data: in many dimensions distances concentrate far from zero,
+    and this cut can flag much more than expected. Prefer
+    :class:`Percentile` when the alert rate matters.
+
+    Parameters
+    ----------
+    multiplier : float, default=3.0
+    """
+
+    _primary = "multiplier"  # the parameter a spec like 'name:VALUE' sets
+
+    def __init__(self, multiplier=3.0):
+        self.multiplier = multiplier
+
+    def _check_params(self):
+        if not isinstance(self.multiplier, (int, float, np.number)) or not self.multiplier > 0:
+            raise InputError(
+                f"MedianSigma multiplier must be a positive number, got {self.multiplier!r}."
+            )
+
+    def fit(self, scores, clusters=None, n_clusters=None):
+        scores = _check_scores(scores)
+        self._check_params()
+        if clusters is None:
+            sigma = scores.std()
+        else:
+            clusters = np.asarray(clusters, dtype=np.intp)
+            k = int(clusters.max()) + 1 if n_clusters is None else n_clusters
+            counts = np.bincount(clusters, minlength=k)
+            mean = np.bincount(clusters, weights=scores, minlength=k) / np.maximum(counts, 1)
+            dev = scores - mean[clusters]
+            var = np.bincount(clusters, weights=dev * dev, minlength=k) / np.maximum(counts, 1)
+            sigma = float(np.median(np.sqrt(var[counts > 1]))) if (counts > 1).any() else 0.0
+        self.cut_ = float(self.multiplier * sigma)
+        return self
+
+
+class PerCluster(Threshold):
+    """A cut for each cluster: the ``q``-th percentile of that cluster's own
+    training scores. Clusters with fewer than ``min_size`` training rows use
+    the percentile of all training scores. Flags about ``100 - q`` percent
+    of each cluster's training rows.
+
+    Parameters
+    ----------
+    q : float, default=99.0
+    min_size : int, default=20
+    """
+
+    _primary = "q"  # the parameter a spec like 'name:VALUE' sets
+
+    def __init__(self, q=99.0, min_size=20):
+        self.q = q
+        self.min_size = min_size
+
+    def _check_params(self):
+        _in_open_range("PerCluster q", self.q, 0, 100)
+        if not isinstance(self.min_size, (int, np.integer)) or self.min_size < 1:
+            raise InputError(f"PerCluster min_size must be an int >= 1, got {self.min_size!r}.")
+
+    def fit(self, scores, clusters=None, n_clusters=None):
+        scores = _check_scores(scores)
+        self._check_params()
+        self.cut_ = float(np.percentile(scores, self.q))
+        if clusters is None:
+            raise InputError("PerCluster needs the cluster of each training score.")
+        clusters = np.asarray(clusters, dtype=np.intp)
+        k = int(clusters.max()) + 1 if n_clusters is None else n_clusters
+        self.cluster_cuts_ = np.full(k, self.cut_)
+        for j in range(k):
+            members = scores[clusters == j]
+            if members.shape[0] >= self.min_size:
+                self.cluster_cuts_[j] = np.percentile(members, self.q)
+        return self
+
+    def cuts(self, clusters):
+        check_is_fitted(self)
+        return self.cluster_cuts_[np.asarray(clusters, dtype=np.intp)]
+
+
+THRESHOLDS = {
+    cls.__name__: cls
+    for cls in (Percentile, Contamination, MeanStd, Absolute, MedianSigma, PerCluster)
+}
+
+_SPEC_NAMES = {name.lower(): cls for name, cls in THRESHOLDS.items()}
+
+
+def parse_threshold(spec):
+    """Build a threshold from text such as ``"percentile:95"``.
+
+    >>> parse_threshold("meanstd:2.5")
+    MeanStd(n_std=2.5)
+    """
+    name, _, arg = str(spec).partition(":")
+    cls = _SPEC_NAMES.get(name.strip().lower())
+    if cls is None:
+        raise InputError(
+            f"unknown threshold {name!r}; use one of "
+            + ", ".join(f"{n}:VALUE" for n in _SPEC_NAMES)
+        )
+    if not arg:
+        return cls()
+    try:
+        value = float(arg)
+    except ValueError:
+        raise InputError(f"threshold {spec!r}: {arg!r} is not a number.") from None
+    return cls(**{cls._primary: value})
+
+
+def validate_tiers(tiers):
+    """Normalise ``tiers`` to a list of (name, Threshold) pairs, least severe
+    first. Accepts a dict or a sequence of pairs."""
+    if tiers is None:
+        return []
+    items = list(tiers.items()) if isinstance(tiers, dict) else list(tiers)
+    seen = set()
+    for item in items:
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise InputError(
+                "tiers must be a dict {name: threshold} or a list of (name, threshold) "
+                f"pairs; got the entry {item!r}."
+            )
+        name, threshold = item
+        if not isinstance(name, str) or not name or name in seen:
+            raise InputError(f"tier names must be distinct non-empty strings; got {name!r}.")
+        if not isinstance(threshold, Threshold):
+            raise InputError(f"tier {name!r} must be a threshold object, got {threshold!r}.")
+        seen.add(name)
+    return items
+
+
+def fit_tiers(tiers, scores, clusters, n_clusters):
+    """Fit a copy of each tier's threshold; returns a list of (name, fitted)."""
+    return [
+        (name, clone(threshold).fit(scores, clusters, n_clusters))
+        for name, threshold in validate_tiers(tiers)
+    ]
+
+
+def assign_severity(fitted_tiers, scores, clusters):
+    """Name of the most severe tier each row exceeds, or None."""
+    severity = np.full(len(scores), None, dtype=object)
+    for name, threshold in fitted_tiers:
+        severity[threshold.flag(scores, clusters)] = name
+    return severity
