@@ -18,6 +18,9 @@ __all__ = ["SCALINGS", "FeatureEncoder"]
 
 SCALINGS = ("standard", "minmax", "robust", None)
 
+# Past this, squared distances overflow float64: refuse the value up front.
+_MAX_SCALED = 1e150
+
 _SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
 
 
@@ -32,14 +35,15 @@ def _column_kind(name, series):
         raise InputError(f"Complex data not supported: column {name!r} is complex.")
     if ptypes.is_bool_dtype(dtype) or ptypes.is_numeric_dtype(dtype):
         return "numeric"
-    if isinstance(dtype, pd.CategoricalDtype) or ptypes.is_string_dtype(dtype):
-        return "categorical"
     if dtype == object:
+        # An object column is whatever its values are.
         inferred = pd.api.types.infer_dtype(series, skipna=True)
         if inferred in ("string", "empty"):
             return "categorical"
         if inferred in ("integer", "floating", "mixed-integer-float", "decimal", "boolean"):
             return "numeric"
+    elif isinstance(dtype, pd.CategoricalDtype) or ptypes.is_string_dtype(dtype):
+        return "categorical"
     raise InputError(
         f"column {name!r} has dtype {dtype} that farout cannot use: it is neither "
         "numeric nor categorical (string/category). Convert it, or drop it "
@@ -196,8 +200,9 @@ class FeatureEncoder:
                         self._missing_error(name, nan, index)
                 with np.errstate(over="ignore", invalid="ignore"):
                     scaled = (values - self.center[numeric_j]) / self.scale[numeric_j]
-                if not np.isfinite(scaled).all():
-                    row = int(np.flatnonzero(~np.isfinite(scaled))[0])
+                    too_large = ~(np.abs(scaled) < _MAX_SCALED)
+                if too_large.any():
+                    row = int(np.flatnonzero(too_large)[0])
                     raise InputError(
                         f"column {name!r} at row {_row_label(index, row)} holds "
                         f"{values[row]!r}, too large to use after scaling; "
@@ -215,8 +220,7 @@ class FeatureEncoder:
                     else:
                         self._missing_error(name, missing, index)
                 as_text = series.astype(str)
-                codes = pd.Categorical(as_text, categories=column["categories"]).codes
-                codes = np.asarray(codes, dtype=np.intp)
+                codes = pd.Index(column["categories"]).get_indexer(as_text)
                 known = codes >= 0
                 Z[np.flatnonzero(known), offset + codes[known]] = 1.0
                 unseen[name] = ~known

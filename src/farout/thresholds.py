@@ -59,6 +59,11 @@ class Threshold(BaseEstimator):
     def _check_params(self):
         pass
 
+    def __repr__(self):
+        # Show every parameter: "Percentile(q=99.0)" says more than "Percentile()".
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
 
 def _check_scores(scores):
     scores = np.asarray(scores, dtype=np.float64).ravel()
@@ -298,9 +303,9 @@ def validate_tiers(tiers):
             )
         name, threshold = item
         if not isinstance(name, str) or not name or name in seen:
-            raise InputError(f"tier names must be distinct non-empty strings; got {name!r}.")
+            raise InputError(f"tiers: names must be distinct non-empty strings; got {name!r}.")
         if not isinstance(threshold, Threshold):
-            raise InputError(f"tier {name!r} must be a threshold object, got {threshold!r}.")
+            raise InputError(f"tiers: {name!r} must be a threshold object, got {threshold!r}.")
         seen.add(name)
     return items
 

@@ -1,0 +1,299 @@
+"""The ``farout`` command line: parse, call the library, print.
+
+Exit codes: 0 ok, 2 usage or input error (one line, no traceback), 1 anything
+unexpected. Set FAROUT_DEBUG=1 to see tracebacks.
+"""
+
+import argparse
+import json
+import os
+import sys
+import traceback
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .batch import model_columns, read_dtypes, score_file
+from .demo import run_demo
+from .detector import KMeansAnomalyDetector, load
+from .evaluation import evaluate
+from .exceptions import FaroutError, InputError
+from .io import FORMATS, read_table, select_columns
+from .persistence import read_manifest
+from .thresholds import parse_threshold
+
+__all__ = ["main"]
+
+
+def _csv_list(text):
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _tiers(text):
+    tiers = {}
+    for item in _csv_list(text):
+        name, sep, spec = item.partition("=")
+        if not sep:
+            raise InputError(f"--tiers entry {item!r} must look like NAME=SPEC, e.g. warning=percentile:99.")
+        tiers[name.strip()] = parse_threshold(spec)
+    return tiers
+
+
+def _k(text):
+    if text == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"--k must be 'auto' or an integer, got {text!r}.") from None
+
+
+def _k_range(text):
+    low, sep, high = text.partition(":")
+    try:
+        return (int(low), int(high))
+    except ValueError:
+        raise InputError(f"--k-range must look like LOW:HIGH, e.g. 2:10; got {text!r}.") from None
+
+
+def _progress(args):
+    return sys.stderr.isatty() and not args.quiet
+
+
+# ------------------------------------------------------------ commands
+def cmd_fit(args):
+    frame = read_table(args.data, fmt=args.format)
+    frame = select_columns(frame, args.columns, args.exclude)
+    detector = KMeansAnomalyDetector(
+        n_clusters=_k(args.k),
+        metric=args.metric,
+        scaling=None if args.scaling == "none" else args.scaling,
+        score_mode=args.score_mode,
+        threshold=parse_threshold(args.threshold),
+        tiers=_tiers(args.tiers) if args.tiers else None,
+        trim=args.trim,
+        k_selection=args.k_selection,
+        k_range=_k_range(args.k_range),
+        missing=args.missing,
+        random_state=args.random_state,
+        verbose=int(_progress(args)),
+    ).fit(frame)
+    detector.save(args.output)
+    summary = detector.training_summary_
+    print(
+        f"fitted on {len(frame):,} rows x {frame.shape[1]} columns: k={detector.n_clusters_}, "
+        f"metric={detector.metric}, threshold {detector.threshold_!r} at "
+        f"{detector.threshold_.cut_:.4g} (flags {summary['flagged_fraction']:.2%} of training rows)"
+    )
+    print(f"model written to {args.output}")
+
+
+def cmd_score(args):
+    detector = load(args.model)
+    counts = score_file(
+        detector, args.data, args.output, chunksize=args.chunksize, reasons=args.reasons,
+        top=args.top, fmt=args.format, progress=None if not args.quiet else False,
+    )
+    if args.output != "-":
+        print(
+            f"scored {counts['rows']:,} rows, {counts['flagged']:,} flagged; "
+            f"written to {args.output}",
+            file=sys.stderr,
+        )
+
+
+def _read_for_model(detector, path, fmt):
+    return read_table(path, fmt=fmt, dtypes=read_dtypes(detector))
+
+
+def cmd_evaluate(args):
+    detector = load(args.model)
+    frame = _read_for_model(detector, args.data, args.format)
+    if args.label not in frame.columns:
+        raise InputError(
+            f"no label column {args.label!r}; the data has: "
+            + ", ".join(map(repr, map(str, frame.columns)))
+        )
+    result = detector.detect(model_columns(detector, frame), reasons="none")
+    metrics = evaluate(frame[args.label], result["anomaly_score"], flags=result["is_anomaly"])
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return
+    print(f"rows {metrics['n']:,}, labelled anomalies {metrics['n_anomalies']:,}, "
+          f"flagged {metrics['tp'] + metrics['fp']:,} ({metrics['alert_rate']:.2%})")
+    for key in ("precision", "recall", "f1", "roc_auc", "pr_auc"):
+        print(f"{key:<10}{metrics[key]:.4f}")
+    print(f"confusion  tp {metrics['tp']}  fp {metrics['fp']}  fn {metrics['fn']}  tn {metrics['tn']}")
+
+
+def cmd_explain(args):
+    detector = load(args.model)
+    frame = _read_for_model(detector, args.data, args.format)
+    features = model_columns(detector, frame)
+    if args.rows:
+        try:
+            positions = [int(r) for r in args.rows]
+        except ValueError:
+            raise InputError(f"--rows takes row numbers, got {','.join(args.rows)!r}.") from None
+        bad = [p for p in positions if not 0 <= p < len(frame)]
+        if bad:
+            raise InputError(f"--rows {bad[0]} is out of range: the data has {len(frame)} rows (0-based).")
+        chosen = features.iloc[positions]
+    else:
+        scores = detector.anomaly_score(features)
+        order = np.argsort(-scores.to_numpy(), kind="stable")[: args.n]
+        chosen = features.iloc[order]
+    table = detector.explain(chosen, top=args.top)
+    if args.output:
+        table.to_csv(args.output, index_label="row")
+    for row, record in table.iterrows():
+        print(f"row {row}: score {record['anomaly_score']:.3f}, cluster {record['cluster']}")
+        for part in str(record["reason"]).split("; "):
+            print(f"  - {part}")
+
+
+def cmd_info(args):
+    manifest = read_manifest(args.model)
+    detector = load(args.model)
+    params = manifest["params"]
+    fitted = manifest["fitted"]
+    columns = manifest["features"]["encoder"]["columns"]
+    print(f"farout model (format {manifest['format_version']}, written by farout "
+          f"{manifest['farout_version']} on {manifest['created']})")
+    print(f"clusters   k={fitted['n_clusters']} ({'auto, by ' + params['k_selection'] if params['n_clusters'] == 'auto' else 'fixed'})")
+    print(f"metric     {params['metric']}, scaling {params['scaling']}, score {params['score_mode']}")
+    print(f"threshold  {detector.threshold_!r}, cut {detector.threshold_.cut_:.4g}")
+    if detector.tiers_:
+        print("tiers      " + ", ".join(f"{n} > {t.cut_:.4g}" for n, t in detector.tiers_))
+    summary = fitted["training_summary"]
+    print(f"training   {summary['n_rows']:,} rows, score median {summary['q0.5']:.3g}, "
+          f"p99 {summary['q0.99']:.3g}, max {summary['q1']:.3g}; "
+          f"{summary['flagged_fraction']:.2%} flagged")
+    print("features:")
+    for column in columns:
+        extra = ""
+        if column["kind"] == "categorical":
+            cats = column["categories"]
+            extra = f" ({len(cats)} categories: {', '.join(cats[:6])}{', ...' if len(cats) > 6 else ''})"
+        print(f"  {column['name']:<24} {column['kind']:<12} {column['dtype']}{extra}")
+    sizes = pd.Series(detector.cluster_sizes_.astype(int), name="rows")
+    sigma = pd.Series(detector.cluster_sigma_, name="sigma")
+    print("clusters:")
+    print(pd.concat([sizes, sigma], axis=1).rename_axis("cluster").to_string())
+
+
+def cmd_demo(args):
+    result = run_demo(args.out, n_rows=args.rows, random_state=args.seed,
+                      verbose=int(_progress(args)))
+    print(result.summary)
+
+
+# -------------------------------------------------------------- parser
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="farout",
+        description="Find anomalies by learning what normal looks like with k-means.",
+    )
+    parser.add_argument("--version", action="version", version=f"farout {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def data_args(p):
+        p.add_argument("data", metavar="DATA", help="CSV, Parquet or JSON Lines file, or - for stdin")
+        p.add_argument("--format", choices=FORMATS, help="input format (default: from the extension)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("fit", help="fit a model on DATA and save it")
+    data_args(p)
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
+    p.add_argument("--k", default="auto", help="number of clusters, or auto (default)")
+    p.add_argument("--k-range", default="2:10", help="range tried by --k auto (default 2:10)")
+    p.add_argument("--k-selection", default="silhouette", choices=["silhouette", "elbow"])
+    p.add_argument("--metric", default="euclidean",
+                   choices=["euclidean", "manhattan", "cosine", "mahalanobis"])
+    p.add_argument("--scaling", default="standard", choices=["standard", "minmax", "robust", "none"])
+    p.add_argument("--score-mode", default="normalized", choices=["normalized", "distance"])
+    p.add_argument("--threshold", default="percentile:99",
+                   help="percentile:Q, contamination:C, meanstd:N, absolute:V, "
+                        "percluster:Q or mediansigma:M (default percentile:99)")
+    p.add_argument("--tiers", help="named severity tiers, e.g. "
+                                   "monitor=percentile:95,warning=percentile:99,critical=percentile:99.9")
+    p.add_argument("--trim", type=float, default=0.0,
+                   help="fraction of suspect rows to drop from training (default 0)")
+    p.add_argument("--missing", default="error", choices=["error", "impute"])
+    p.add_argument("--columns", type=_csv_list, help="comma-separated columns to use")
+    p.add_argument("--exclude", type=_csv_list, help="comma-separated columns to leave out")
+    p.add_argument("--random-state", type=int, default=0)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("score", help="score DATA with a model, writing OUT")
+    data_args(p)
+    p.add_argument("-m", "--model", required=True)
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file (.csv, .parquet, .jsonl) or - for stdout CSV")
+    p.add_argument("--reasons", default="flagged", choices=["flagged", "all", "none"],
+                   help="rows that get a reason (default: flagged rows)")
+    p.add_argument("--top", type=int, default=3, help="features named per reason")
+    p.add_argument("--chunksize", type=int, default=100_000)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("evaluate", help="metrics of a model against a label column")
+    data_args(p)
+    p.add_argument("-m", "--model", required=True)
+    p.add_argument("--label", required=True, help="label column: 0/1, true/false or +1/-1 (-1 anomaly)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("explain", help="explain the most anomalous (or chosen) rows")
+    data_args(p)
+    p.add_argument("-m", "--model", required=True)
+    p.add_argument("--top", type=int, default=3, help="features per row (default 3)")
+    p.add_argument("--rows", type=_csv_list, help="row numbers (0-based) to explain")
+    p.add_argument("-n", type=int, default=10, help="without --rows: the N most anomalous rows")
+    p.add_argument("-o", "--output", help="also write the full table as CSV")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("info", help="what a model file holds")
+    p.add_argument("model", metavar="MODEL")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("demo", help="generate card transactions, fit, score, evaluate")
+    p.add_argument("--out", default="farout-demo", help="output folder (default farout-demo)")
+    p.add_argument("--rows", type=int, default=20_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except FaroutError as exc:
+        print(f"farout: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (OSError, ValueError) as exc:
+        # Bad input that reached a library we call: still the user's to fix.
+        if os.environ.get("FAROUT_DEBUG"):
+            traceback.print_exc()
+        print(f"farout: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("FAROUT_DEBUG"):
+            traceback.print_exc()
+        print(f"farout: unexpected error: {type(exc).__name__}: {exc} "
+              "(set FAROUT_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

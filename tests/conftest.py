@@ -1,0 +1,43 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def two_blobs_and_far_point(rng, n=60):
+    """Two tight blobs in different directions, plus one point far from both
+    (also far in angle, so cosine sees it too). The far point is the last row."""
+    a = rng.normal([5.0, 0.0, 1.0], 0.2, size=(n, 3))
+    b = rng.normal([0.0, 5.0, 1.0], 0.2, size=(n, 3))
+    far = np.array([[-6.0, -6.0, 9.0]])
+    return np.vstack([a, b, far])
+
+
+@pytest.fixture
+def toy(rng):
+    return two_blobs_and_far_point(rng)
+
+
+@pytest.fixture
+def transactions():
+    from farout.datasets import make_transactions
+
+    data = make_transactions(3000, random_state=1)
+    return data.drop(columns=["is_fraud", "fraud_type"]), data["is_fraud"]
+
+
+@pytest.fixture
+def mixed_frame(rng):
+    n = 200
+    return pd.DataFrame(
+        {
+            "amount": rng.lognormal(3, 0.5, n),
+            "kind": rng.choice(["a", "b", "c"], n),
+            "hour": rng.integers(0, 24, n),
+        },
+        index=pd.Index([f"t{i}" for i in range(n)], name="txn"),
+    )

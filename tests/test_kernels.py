@@ -1,0 +1,109 @@
+"""Kernels against direct computations (SciPy's cdist, scikit-learn's KMeans)."""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+from sklearn.cluster import KMeans
+
+from farout._distance import nearest_centers, pairwise_distances
+from farout._kmeans import (
+    as_generator,
+    distance_moments,
+    kmeans,
+    kmeans_plusplus,
+    lloyd,
+    merge_moments,
+    minibatch_step,
+)
+
+
+def _unit(A):
+    return A / np.linalg.norm(A, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize(
+    "metric, scipy_metric", [("euclidean", "euclidean"), ("manhattan", "cityblock"),
+                             ("cosine", "cosine")]
+)
+def test_nearest_centers_matches_cdist(rng, metric, scipy_metric):
+    X = rng.normal(size=(1000, 5))
+    C = rng.normal(size=(7, 5))
+    if metric == "cosine":
+        X, C = _unit(X), _unit(C)
+    labels, dist = nearest_centers(X, C, metric)
+    full = cdist(X, C, scipy_metric)
+    np.testing.assert_array_equal(labels, full.argmin(axis=1))
+    np.testing.assert_allclose(dist, full.min(axis=1), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(pairwise_distances(X, C, metric), full, atol=1e-12)
+
+
+def test_nearest_centers_distance_is_exact_near_a_centre():
+    # Large coordinates, tiny offsets: |x|^2 - 2x.c + |c|^2 would cancel to 0
+    # or go negative here; the kernel must compute the difference directly.
+    C = np.array([[1e6, 1e6], [-1e6, -1e6]])
+    X = C[[0, 1, 0]] + np.array([[1e-3, 0.0], [0.0, -2e-3], [3e-4, 4e-4]])
+    _, dist = nearest_centers(X, C, "euclidean")
+    np.testing.assert_allclose(dist, [1e-3, 2e-3, 5e-4], rtol=1e-6)
+
+
+def test_nearest_centers_handles_many_blocks(rng):
+    X = rng.normal(size=(300_001 // 100, 3))
+    C = rng.normal(size=(3000, 3))  # small blocks: rows per block = 349
+    labels, dist = nearest_centers(X, C, "euclidean")
+    full = cdist(X, C)
+    np.testing.assert_array_equal(labels, full.argmin(axis=1))
+
+
+def test_kmeans_plusplus_picks_distinct_rows_from_separated_blobs(rng):
+    X = np.vstack([rng.normal(c, 0.01, size=(50, 2)) for c in (0, 10, 20, 30)])
+    centers, idx = kmeans_plusplus(X, 4, as_generator(0), "euclidean")
+    # one seed per blob
+    assert sorted(np.round(centers[:, 0] / 10).astype(int).tolist()) == [0, 1, 2, 3]
+    np.testing.assert_array_equal(centers, X[idx])
+
+
+def test_kmeans_inertia_close_to_sklearn(rng):
+    X = np.vstack([rng.normal(c, 1.0, size=(300, 4)) for c in range(0, 40, 5)])
+    _, _, _, inertia, _ = kmeans(X, 8, "euclidean", as_generator(0), n_init=3)
+    ref = KMeans(8, n_init=3, random_state=0).fit(X).inertia_
+    assert inertia <= ref * 1.01
+
+
+def test_lloyd_kmedians_centres_are_medians(rng):
+    X = rng.standard_cauchy(size=(400, 3))
+    seeds = X[:2].copy()
+    centers, labels, dist, objective, _ = lloyd(X, seeds, "manhattan", 100, 0.0)
+    for j in range(2):
+        np.testing.assert_allclose(centers[j], np.median(X[labels == j], axis=0))
+    np.testing.assert_allclose(dist, cdist(X, centers, "cityblock").min(axis=1))
+    assert objective == pytest.approx(dist.sum())
+
+
+def test_lloyd_spherical_centres_are_unit_mean_directions(rng):
+    X = _unit(rng.normal(size=(300, 4)))
+    centers, labels, _, _, _ = lloyd(X, X[:3].copy(), "cosine", 100, 0.0)
+    np.testing.assert_allclose(np.linalg.norm(centers, axis=1), 1.0)
+    for j in range(3):
+        np.testing.assert_allclose(centers[j], _unit(X[labels == j].mean(axis=0)[None])[0])
+
+
+def test_minibatch_step_is_running_mean(rng):
+    centers = np.array([[0.0, 0.0], [10.0, 10.0]])
+    counts = np.array([4.0, 1.0])
+    batch = np.array([[1.0, 1.0], [9.0, 9.0], [11.0, 11.0]])
+    new, total, labels, _ = minibatch_step(batch, centers, counts, "euclidean")
+    np.testing.assert_allclose(new[0], (0 * 4 + 1) / 5 * np.ones(2))
+    np.testing.assert_allclose(new[1], (10 * 1 + 9 + 11) / 3 * np.ones(2))
+    np.testing.assert_array_equal(total, [5.0, 3.0])
+    np.testing.assert_array_equal(labels, [0, 1, 1])
+
+
+def test_merge_moments_equals_direct(rng):
+    labels = rng.integers(0, 3, 500)
+    dist = rng.gamma(2.0, size=500)
+    half = 230
+    merged = merge_moments(distance_moments(labels[:half], dist[:half], 3),
+                           distance_moments(labels[half:], dist[half:], 3))
+    direct = distance_moments(labels, dist, 3)
+    for a, b in zip(merged, direct, strict=True):
+        np.testing.assert_allclose(a, b)
