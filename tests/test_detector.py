@@ -6,7 +6,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from farout import InputError, KMeansAnomalyDetector
-from farout.thresholds import Absolute, MeanStd, PerCluster, Percentile
+from farout.thresholds import Absolute, MeanStd, Percentile, PerCluster
 
 METRICS = ["euclidean", "manhattan", "cosine", "mahalanobis"]
 SCORE_MODES = ["normalized", "distance"]
@@ -96,8 +96,9 @@ def test_threshold_cut_on_training_scores(toy, threshold, expected_cut):
 
 def test_per_cluster_threshold_cuts_each_cluster(rng):
     X = np.vstack([rng.normal(0, 1, (400, 2)), rng.normal(20, 5, (400, 2))])
-    det = KMeansAnomalyDetector(2, score_mode="distance", scaling=None,
-                                threshold=PerCluster(95), random_state=0).fit(X)
+    det = KMeansAnomalyDetector(
+        2, score_mode="distance", scaling=None, threshold=PerCluster(95), random_state=0
+    ).fit(X)
     d = det.anomaly_score(X)
     flags = det.predict(X) == -1
     for j in range(2):
@@ -180,8 +181,14 @@ def test_partial_fit_rejects_other_feature_count(rng):
 # ------------------------------------------------------------ DataFrames
 def test_dataframe_outputs_keep_index(mixed_frame):
     det = KMeansAnomalyDetector(3, random_state=0).fit(mixed_frame)
-    for method in ("anomaly_score", "score_samples", "decision_function", "predict",
-                   "severity", "predict_cluster"):
+    for method in (
+        "anomaly_score",
+        "score_samples",
+        "decision_function",
+        "predict",
+        "severity",
+        "predict_cluster",
+    ):
         out = getattr(det, method)(mixed_frame)
         assert isinstance(out, pd.Series)
         assert out.index.equals(mixed_frame.index)
@@ -235,7 +242,9 @@ def test_extra_column_is_named(mixed_frame):
 
 
 # ----------------------------------------------------------- bad input
-@pytest.mark.parametrize("bad, match", [(np.nan, "column 'x1'.*NaN.*row 3"), (np.inf, "column 'x1'.*inf.*row 3")])
+@pytest.mark.parametrize(
+    "bad, match", [(np.nan, "column 'x1'.*NaN.*row 3"), (np.inf, "column 'x1'.*inf.*row 3")]
+)
 def test_nonfinite_is_refused_with_column_and_row(rng, bad, match):
     X = rng.normal(size=(20, 3))
     X[3, 1] = bad
@@ -306,7 +315,9 @@ def test_k_larger_than_distinct_rows(rng):
 
 def test_wrong_feature_count(rng):
     det = KMeansAnomalyDetector(2, random_state=0).fit(rng.normal(size=(50, 3)))
-    with pytest.raises(ValueError, match="X has 2 features, but KMeansAnomalyDetector is expecting 3"):
+    with pytest.raises(
+        ValueError, match="X has 2 features, but KMeansAnomalyDetector is expecting 3"
+    ):
         det.predict(rng.normal(size=(5, 2)))
 
 
@@ -322,9 +333,18 @@ def test_huge_values_are_refused_clearly(rng):
 
 @pytest.mark.parametrize(
     "param, value",
-    [("metric", "chebyshev"), ("scaling", "log"), ("score_mode", "rank"), ("n_clusters", 0),
-     ("n_clusters", "many"), ("trim", 0.7), ("threshold", 0.99), ("missing", "drop"),
-     ("k_range", (5, 2)), ("tiers", {"x": 3})],
+    [
+        ("metric", "chebyshev"),
+        ("scaling", "log"),
+        ("score_mode", "rank"),
+        ("n_clusters", 0),
+        ("n_clusters", "many"),
+        ("trim", 0.7),
+        ("threshold", 0.99),
+        ("missing", "drop"),
+        ("k_range", (5, 2)),
+        ("tiers", {"x": 3}),
+    ],
 )
 def test_bad_parameters_name_themselves(rng, param, value):
     with pytest.raises(InputError, match=param.split("_")[0]):

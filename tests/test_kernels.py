@@ -22,8 +22,8 @@ def _unit(A):
 
 
 @pytest.mark.parametrize(
-    "metric, scipy_metric", [("euclidean", "euclidean"), ("manhattan", "cityblock"),
-                             ("cosine", "cosine")]
+    "metric, scipy_metric",
+    [("euclidean", "euclidean"), ("manhattan", "cityblock"), ("cosine", "cosine")],
 )
 def test_nearest_centers_matches_cdist(rng, metric, scipy_metric):
     X = rng.normal(size=(1000, 5))
@@ -102,8 +102,10 @@ def test_merge_moments_equals_direct(rng):
     labels = rng.integers(0, 3, 500)
     dist = rng.gamma(2.0, size=500)
     half = 230
-    merged = merge_moments(distance_moments(labels[:half], dist[:half], 3),
-                           distance_moments(labels[half:], dist[half:], 3))
+    merged = merge_moments(
+        distance_moments(labels[:half], dist[:half], 3),
+        distance_moments(labels[half:], dist[half:], 3),
+    )
     direct = distance_moments(labels, dist, 3)
     for a, b in zip(merged, direct, strict=True):
         np.testing.assert_allclose(a, b)

@@ -46,9 +46,7 @@ def _membership(labels, n_clusters):
     """Sparse (n_clusters, n_samples) indicator matrix: one product sums rows
     per cluster, much faster than ``np.add.at``."""
     n = labels.shape[0]
-    return sp.csr_matrix(
-        (np.ones(n), (labels, np.arange(n))), shape=(n_clusters, n)
-    )
+    return sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(n_clusters, n))
 
 
 def cluster_sums(X, labels, n_clusters):
@@ -143,7 +141,8 @@ def lloyd(X, centers, metric, max_iter, tol):
     """
     labels, distances = nearest_centers(X, centers, metric)
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    while n_iter < max_iter:
+        n_iter += 1
         new_centers = _update_centers(X, labels, distances, centers, metric)
         shift = float(((new_centers - centers) ** 2).sum())
         centers = new_centers
@@ -194,17 +193,17 @@ def minibatch_step(X, centers, counts, metric):
         order = np.argsort(labels, kind="stable")
         groups = np.split(X[order], np.cumsum(batch_counts.astype(np.intp))[:-1])
         batch_centers = np.array(
-            [np.median(g, axis=0) if g.shape[0] else c
-             for g, c in zip(groups, centers, strict=True)]
+            [
+                np.median(g, axis=0) if g.shape[0] else c
+                for g, c in zip(groups, centers, strict=True)
+            ]
         )
         batch_sums = batch_centers * batch_counts[:, None]
     else:
         batch_sums = np.asarray(_membership(labels, k) @ X)
     total = counts + batch_counts
     new_centers = centers.copy()
-    new_centers[hit] = (
-        centers[hit] * counts[hit, None] + batch_sums[hit]
-    ) / total[hit, None]
+    new_centers[hit] = (centers[hit] * counts[hit, None] + batch_sums[hit]) / total[hit, None]
     if metric == "cosine":
         norms = np.linalg.norm(new_centers, axis=1)
         ok = norms > 0

@@ -18,9 +18,7 @@ RESULT_COLUMNS = ("anomaly_score", "is_anomaly", "severity", "cluster", "reason"
 def read_dtypes(detector):
     """Dtypes to force when reading data for ``detector``: categorical columns
     are read as text, even when their values look like numbers."""
-    return {
-        c["name"]: str for c in detector._encoder.columns if c["kind"] == "categorical"
-    }
+    return {c["name"]: str for c in detector._encoder.columns if c["kind"] == "categorical"}
 
 
 def model_columns(detector, frame):
@@ -48,8 +46,18 @@ def model_columns(detector, frame):
     return frame[names]
 
 
-def score_file(detector, data_path, out_path, *, chunksize=100_000, reasons="flagged",
-               top=3, fmt=None, out_fmt=None, progress=None):
+def score_file(
+    detector,
+    data_path,
+    out_path,
+    *,
+    chunksize=100_000,
+    reasons="flagged",
+    top=3,
+    fmt=None,
+    out_fmt=None,
+    progress=None,
+):
     """Score ``data_path`` chunk by chunk into ``out_path``.
 
     The output holds every input column followed by ``anomaly_score``,

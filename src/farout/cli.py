@@ -35,7 +35,9 @@ def _tiers(text):
     for item in _csv_list(text):
         name, sep, spec = item.partition("=")
         if not sep:
-            raise InputError(f"--tiers entry {item!r} must look like NAME=SPEC, e.g. warning=percentile:99.")
+            raise InputError(
+                f"--tiers entry {item!r} must look like NAME=SPEC, e.g. warning=percentile:99."
+            )
         tiers[name.strip()] = parse_threshold(spec)
     return tiers
 
@@ -92,8 +94,14 @@ def cmd_fit(args):
 def cmd_score(args):
     detector = load(args.model)
     counts = score_file(
-        detector, args.data, args.output, chunksize=args.chunksize, reasons=args.reasons,
-        top=args.top, fmt=args.format, progress=None if not args.quiet else False,
+        detector,
+        args.data,
+        args.output,
+        chunksize=args.chunksize,
+        reasons=args.reasons,
+        top=args.top,
+        fmt=args.format,
+        progress=None if not args.quiet else False,
     )
     if args.output != "-":
         print(
@@ -120,11 +128,15 @@ def cmd_evaluate(args):
     if args.json:
         print(json.dumps(metrics, indent=2))
         return
-    print(f"rows {metrics['n']:,}, labelled anomalies {metrics['n_anomalies']:,}, "
-          f"flagged {metrics['tp'] + metrics['fp']:,} ({metrics['alert_rate']:.2%})")
+    print(
+        f"rows {metrics['n']:,}, labelled anomalies {metrics['n_anomalies']:,}, "
+        f"flagged {metrics['tp'] + metrics['fp']:,} ({metrics['alert_rate']:.2%})"
+    )
     for key in ("precision", "recall", "f1", "roc_auc", "pr_auc"):
         print(f"{key:<10}{metrics[key]:.4f}")
-    print(f"confusion  tp {metrics['tp']}  fp {metrics['fp']}  fn {metrics['fn']}  tn {metrics['tn']}")
+    print(
+        f"confusion  tp {metrics['tp']}  fp {metrics['fp']}  fn {metrics['fn']}  tn {metrics['tn']}"
+    )
 
 
 def cmd_explain(args):
@@ -138,7 +150,9 @@ def cmd_explain(args):
             raise InputError(f"--rows takes row numbers, got {','.join(args.rows)!r}.") from None
         bad = [p for p in positions if not 0 <= p < len(frame)]
         if bad:
-            raise InputError(f"--rows {bad[0]} is out of range: the data has {len(frame)} rows (0-based).")
+            raise InputError(
+                f"--rows {bad[0]} is out of range: the data has {len(frame)} rows (0-based)."
+            )
         chosen = features.iloc[positions]
     else:
         scores = detector.anomaly_score(features)
@@ -159,17 +173,25 @@ def cmd_info(args):
     params = manifest["params"]
     fitted = manifest["fitted"]
     columns = manifest["features"]["encoder"]["columns"]
-    print(f"farout model (format {manifest['format_version']}, written by farout "
-          f"{manifest['farout_version']} on {manifest['created']})")
-    print(f"clusters   k={fitted['n_clusters']} ({'auto, by ' + params['k_selection'] if params['n_clusters'] == 'auto' else 'fixed'})")
-    print(f"metric     {params['metric']}, scaling {params['scaling']}, score {params['score_mode']}")
+    print(
+        f"farout model (format {manifest['format_version']}, written by farout "
+        f"{manifest['farout_version']} on {manifest['created']})"
+    )
+    print(
+        f"clusters   k={fitted['n_clusters']} ({'auto, by ' + params['k_selection'] if params['n_clusters'] == 'auto' else 'fixed'})"
+    )
+    print(
+        f"metric     {params['metric']}, scaling {params['scaling']}, score {params['score_mode']}"
+    )
     print(f"threshold  {detector.threshold_!r}, cut {detector.threshold_.cut_:.4g}")
     if detector.tiers_:
         print("tiers      " + ", ".join(f"{n} > {t.cut_:.4g}" for n, t in detector.tiers_))
     summary = fitted["training_summary"]
-    print(f"training   {summary['n_rows']:,} rows, score median {summary['q0.5']:.3g}, "
-          f"p99 {summary['q0.99']:.3g}, max {summary['q1']:.3g}; "
-          f"{summary['flagged_fraction']:.2%} flagged")
+    print(
+        f"training   {summary['n_rows']:,} rows, score median {summary['q0.5']:.3g}, "
+        f"p99 {summary['q0.99']:.3g}, max {summary['q1']:.3g}; "
+        f"{summary['flagged_fraction']:.2%} flagged"
+    )
     print("features:")
     for column in columns:
         extra = ""
@@ -184,8 +206,9 @@ def cmd_info(args):
 
 
 def cmd_demo(args):
-    result = run_demo(args.out, n_rows=args.rows, random_state=args.seed,
-                      verbose=int(_progress(args)))
+    result = run_demo(
+        args.out, n_rows=args.rows, random_state=args.seed, verbose=int(_progress(args))
+    )
     print(result.summary)
 
 
@@ -199,8 +222,12 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def data_args(p):
-        p.add_argument("data", metavar="DATA", help="CSV, Parquet or JSON Lines file, or - for stdin")
-        p.add_argument("--format", choices=FORMATS, help="input format (default: from the extension)")
+        p.add_argument(
+            "data", metavar="DATA", help="CSV, Parquet or JSON Lines file, or - for stdin"
+        )
+        p.add_argument(
+            "--format", choices=FORMATS, help="input format (default: from the extension)"
+        )
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("fit", help="fit a model on DATA and save it")
@@ -209,17 +236,30 @@ def build_parser():
     p.add_argument("--k", default="auto", help="number of clusters, or auto (default)")
     p.add_argument("--k-range", default="2:10", help="range tried by --k auto (default 2:10)")
     p.add_argument("--k-selection", default="silhouette", choices=["silhouette", "elbow"])
-    p.add_argument("--metric", default="euclidean",
-                   choices=["euclidean", "manhattan", "cosine", "mahalanobis"])
-    p.add_argument("--scaling", default="standard", choices=["standard", "minmax", "robust", "none"])
+    p.add_argument(
+        "--metric", default="euclidean", choices=["euclidean", "manhattan", "cosine", "mahalanobis"]
+    )
+    p.add_argument(
+        "--scaling", default="standard", choices=["standard", "minmax", "robust", "none"]
+    )
     p.add_argument("--score-mode", default="normalized", choices=["normalized", "distance"])
-    p.add_argument("--threshold", default="percentile:99",
-                   help="percentile:Q, contamination:C, meanstd:N, absolute:V, "
-                        "percluster:Q or mediansigma:M (default percentile:99)")
-    p.add_argument("--tiers", help="named severity tiers, e.g. "
-                                   "monitor=percentile:95,warning=percentile:99,critical=percentile:99.9")
-    p.add_argument("--trim", type=float, default=0.0,
-                   help="fraction of suspect rows to drop from training (default 0)")
+    p.add_argument(
+        "--threshold",
+        default="percentile:99",
+        help="percentile:Q, contamination:C, meanstd:N, absolute:V, "
+        "percluster:Q or mediansigma:M (default percentile:99)",
+    )
+    p.add_argument(
+        "--tiers",
+        help="named severity tiers, e.g. "
+        "monitor=percentile:95,warning=percentile:99,critical=percentile:99.9",
+    )
+    p.add_argument(
+        "--trim",
+        type=float,
+        default=0.0,
+        help="fraction of suspect rows to drop from training (default 0)",
+    )
     p.add_argument("--missing", default="error", choices=["error", "impute"])
     p.add_argument("--columns", type=_csv_list, help="comma-separated columns to use")
     p.add_argument("--exclude", type=_csv_list, help="comma-separated columns to leave out")
@@ -229,10 +269,19 @@ def build_parser():
     p = sub.add_parser("score", help="score DATA with a model, writing OUT")
     data_args(p)
     p.add_argument("-m", "--model", required=True)
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file (.csv, .parquet, .jsonl) or - for stdout CSV")
-    p.add_argument("--reasons", default="flagged", choices=["flagged", "all", "none"],
-                   help="rows that get a reason (default: flagged rows)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file (.csv, .parquet, .jsonl) or - for stdout CSV",
+    )
+    p.add_argument(
+        "--reasons",
+        default="flagged",
+        choices=["flagged", "all", "none"],
+        help="rows that get a reason (default: flagged rows)",
+    )
     p.add_argument("--top", type=int, default=3, help="features named per reason")
     p.add_argument("--chunksize", type=int, default=100_000)
     p.set_defaults(func=cmd_score)
@@ -240,7 +289,9 @@ def build_parser():
     p = sub.add_parser("evaluate", help="metrics of a model against a label column")
     data_args(p)
     p.add_argument("-m", "--model", required=True)
-    p.add_argument("--label", required=True, help="label column: 0/1, true/false or +1/-1 (-1 anomaly)")
+    p.add_argument(
+        "--label", required=True, help="label column: 0/1, true/false or +1/-1 (-1 anomaly)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_evaluate)
 
@@ -289,8 +340,11 @@ def main(argv=None):
     except Exception as exc:
         if os.environ.get("FAROUT_DEBUG"):
             traceback.print_exc()
-        print(f"farout: unexpected error: {type(exc).__name__}: {exc} "
-              "(set FAROUT_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"farout: unexpected error: {type(exc).__name__}: {exc} "
+            "(set FAROUT_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

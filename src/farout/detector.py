@@ -219,8 +219,12 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         k = self.n_clusters
         if not (k == "auto" or (_is_int(k) and k >= 1)):
             raise InputError(f"n_clusters must be 'auto' or an int >= 1, got {k!r}.")
-        for name, low in (("n_init", 1), ("max_iter", 1), ("max_categories", 1),
-                          ("trim_max_rounds", 1)):
+        for name, low in (
+            ("n_init", 1),
+            ("max_iter", 1),
+            ("max_categories", 1),
+            ("trim_max_rounds", 1),
+        ):
             value = getattr(self, name)
             if not _is_int(value) or value < low:
                 raise InputError(f"{name} must be an int >= {low}, got {value!r}.")
@@ -244,9 +248,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             if X.shape[1] == 0:
                 raise InputError(f"Found array with 0 feature(s) (shape={X.shape}).")
             return X
-        return validate_data(
-            self, X, reset=reset, dtype=np.float64, ensure_all_finite=False
-        )
+        return validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
 
     def _feature_labels(self, n_features):
         if hasattr(self, "feature_names_in_"):
@@ -301,9 +303,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         X = self._validate(X, reset=True)
         n = X.shape[0]
         if n < 2:
-            raise InputError(
-                f"need at least 2 samples to fit, got {n} sample (n_samples=1)."
-            )
+            raise InputError(f"need at least 2 samples to fit, got {n} sample (n_samples=1).")
         encoder = FeatureEncoder(self.scaling, self.missing, self.max_categories)
         self._encoder = encoder.fit(X, self._feature_labels(X.shape[1]))
         Z, _ = self._encoder.transform(X)
@@ -324,7 +324,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 break
             scores = self._scores_from(*self._assign(M))
             new_keep = np.ones(n, dtype=bool)
-            new_keep[np.argsort(scores, kind="stable")[n - n_drop:]] = False
+            new_keep[np.argsort(scores, kind="stable")[n - n_drop :]] = False
             self.n_trim_rounds_ = round_ + 1
             if np.array_equal(new_keep, keep):
                 break
@@ -531,8 +531,12 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         if rows is not None and rows.size:
             sub = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
             table = self._describe(
-                sub, Z[rows], labels[rows], scores[rows],
-                {name: mask[rows] for name, mask in unseen.items()}, top,
+                sub,
+                Z[rows],
+                labels[rows],
+                scores[rows],
+                {name: mask[rows] for name, mask in unseen.items()},
+                top,
             )
             out.iloc[rows, out.columns.get_loc("reason")] = table["reason"].to_numpy()
         return out
@@ -573,12 +577,14 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
     def _describe(self, X, Z, labels, scores, unseen, top):
         contrib = self._column_contributions(Z, labels)
         profile = _explain.cluster_profile(
-            self._encoder, self.cluster_centers_, self.cluster_sizes_,
-            self._feature_sums, self._feature_sumsq, self.metric,
+            self._encoder,
+            self.cluster_centers_,
+            self.cluster_sizes_,
+            self._feature_sums,
+            self._feature_sumsq,
+            self.metric,
         )
-        return _explain.describe(
-            self._encoder, profile, contrib, X, labels, scores, unseen, top
-        )
+        return _explain.describe(self._encoder, profile, contrib, X, labels, scores, unseen, top)
 
     def _column_contributions(self, Z, labels):
         precision = None
@@ -626,8 +632,9 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             arrays.update({f"tier{i}.{k}": v for k, v in tier_arrays.items()})
         params = self.get_params(deep=False)
         params["k_range"] = list(params["k_range"])
-        params["threshold"] = None if self.threshold is None else _threshold_state(
-            self.threshold, fitted=False)[0]
+        params["threshold"] = (
+            None if self.threshold is None else _threshold_state(self.threshold, fitted=False)[0]
+        )
         params["tiers"] = [
             {"name": name, **_threshold_state(t, fitted=False)[0]}
             for name, t in validate_tiers(self.tiers)
@@ -641,7 +648,8 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 "n_features_in": int(self.n_features_in_),
                 "names": (
                     [str(c) for c in self.feature_names_in_]
-                    if hasattr(self, "feature_names_in_") else None
+                    if hasattr(self, "feature_names_in_")
+                    else None
                 ),
                 "encoder": enc_meta,
             },
@@ -654,7 +662,9 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 "threshold": th_meta,
                 "tiers": tiers_meta,
                 "training_summary": self.training_summary_,
-                "k_selection": self.k_selection_ is not None,
+                "k_selection": (
+                    None if self.k_selection_ is None else list(self.k_selection_.columns)
+                ),
             },
         }
         return manifest, arrays
@@ -682,9 +692,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         if params["threshold"] is not None:
             params["threshold"] = _threshold_from_state(params["threshold"], {})
         if params["tiers"] is not None:
-            params["tiers"] = {
-                t["name"]: _threshold_from_state(t, {}) for t in params["tiers"]
-            }
+            params["tiers"] = {t["name"]: _threshold_from_state(t, {}) for t in params["tiers"]}
         det = cls(**params)
         det._check_params()
         features = manifest["features"]
@@ -693,7 +701,8 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         if features["names"] is not None:
             det.feature_names_in_ = np.asarray(features["names"], dtype=object)
         enc_arrays = {
-            key.split(".", 1)[1]: value for key, value in arrays.items()
+            key.split(".", 1)[1]: value
+            for key, value in arrays.items()
             if key.startswith("encoder.")
         }
         det._encoder = FeatureEncoder.from_state(features["encoder"], enc_arrays)
@@ -712,12 +721,9 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         det.n_iter_ = fitted["n_iter"]
         det.n_trim_rounds_ = fitted["n_trim_rounds"]
         det.k_selection_ = None
-        if fitted["k_selection"]:
+        if fitted["k_selection"] is not None:
             det.k_selection_ = pd.DataFrame(
-                {
-                    key.split(".", 1)[1]: value for key, value in arrays.items()
-                    if key.startswith("k_selection.")
-                }
+                {column: arrays[f"k_selection.{column}"] for column in fitted["k_selection"]}
             )
         det.threshold_ = _threshold_from_state(fitted["threshold"], _prefixed(arrays, "threshold."))
         det.offset_ = -det.threshold_.cut_
@@ -766,7 +772,7 @@ def _threshold_from_state(meta, arrays):
 
 
 def _prefixed(arrays, prefix):
-    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
 def _is_int(value):
@@ -792,4 +798,3 @@ def load(path):
     """
     manifest, arrays = persistence.read_model(path)
     return KMeansAnomalyDetector._from_state(manifest, arrays)
-

@@ -110,7 +110,9 @@ def _fmt(value):
 
 def _numeric_text(name, value, typical, sd):
     if value > 0 and typical > 0:
-        head = f"{name} {_fmt(value)} is {value / typical:.1f}x the cluster's typical {_fmt(typical)}"
+        head = (
+            f"{name} {_fmt(value)} is {value / typical:.1f}x the cluster's typical {_fmt(typical)}"
+        )
     else:
         head = f"{name} {_fmt(value)} vs the cluster's typical {_fmt(typical)}"
     return f"{head} ({sd:+.1f} sd)"
@@ -184,4 +186,3 @@ def _cell(X, i, name, j=None):
     if isinstance(X, pd.DataFrame):
         return X[name].iloc[i]
     return X[i, j]
-

@@ -148,8 +148,8 @@ class TableWriter:
     >>> out = os.path.join(tempfile.mkdtemp(), "out.csv")
     >>> with TableWriter(out) as writer:
     ...     writer.write(pd.DataFrame({"a": [1, 2]}))
-    >>> open(out).read()
-    'a\\n1\\n2\\n'
+    >>> pd.read_csv(out)["a"].tolist()
+    [1, 2]
     """
 
     def __init__(self, path, fmt=None):

@@ -148,4 +148,3 @@ def _check_k_range(k_range):
     if not 1 <= low <= high:
         raise InputError(f"k_range must satisfy 1 <= low <= high, got {k_range!r}.")
     return low, high
-

@@ -80,9 +80,10 @@ def write_model(path, manifest, arrays):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".farout-", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(
-            handle, "w", compression=zipfile.ZIP_DEFLATED
-        ) as archive:
+        with (
+            os.fdopen(fd, "wb") as handle,
+            zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        ):
             archive.writestr(_MANIFEST, text)
             for member, data in blobs.items():
                 archive.writestr(member, data)
@@ -132,7 +133,9 @@ def read_model(path):
             try:
                 array = np.load(io.BytesIO(data), allow_pickle=False)
             except ValueError as exc:
-                raise ModelFileError(f"{path}: array {name!r} is not a plain array ({exc}).") from None
+                raise ModelFileError(
+                    f"{path}: array {name!r} is not a plain array ({exc})."
+                ) from None
             if array.dtype.kind not in _ALLOWED_KINDS or array.dtype.str != entry.get("dtype"):
                 raise ModelFileError(f"{path}: array {name!r} has unexpected dtype {array.dtype}.")
             if list(array.shape) != entry.get("shape"):
@@ -164,7 +167,9 @@ def _open(path):
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path}: the manifest is not valid JSON ({exc}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a farout model (its manifest has no format {FORMAT!r}).")
+        raise ModelFileError(
+            f"{path} is not a farout model (its manifest has no format {FORMAT!r})."
+        )
     version = manifest.get("format_version")
     if not isinstance(version, int):
         raise ModelFileError(f"{path}: the manifest has no valid format_version.")

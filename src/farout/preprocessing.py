@@ -35,7 +35,7 @@ def _column_kind(name, series):
         raise InputError(f"Complex data not supported: column {name!r} is complex.")
     if ptypes.is_bool_dtype(dtype) or ptypes.is_numeric_dtype(dtype):
         return "numeric"
-    if dtype == object:
+    if dtype == np.dtype(object):
         # An object column is whatever its values are.
         inferred = pd.api.types.infer_dtype(series, skipna=True)
         if inferred in ("string", "empty"):
@@ -93,11 +93,7 @@ class FeatureEncoder:
             else:
                 self._fit_categories(column, frame.iloc[:, j])
             self.columns.append(column)
-        numeric = (
-            np.column_stack(numeric_values)
-            if numeric_values
-            else np.empty((len(X), 0))
-        )
+        numeric = np.column_stack(numeric_values) if numeric_values else np.empty((len(X), 0))
         self._fit_numeric(numeric)
         self._build_layout()
         return self

@@ -76,7 +76,9 @@ def _check_scores(scores):
 
 def _in_open_range(name, value, low, high):
     if not isinstance(value, (int, float, np.number)) or not low < value < high:
-        raise InputError(f"{name} must be a number strictly between {low} and {high}, got {value!r}.")
+        raise InputError(
+            f"{name} must be a number strictly between {low} and {high}, got {value!r}."
+        )
 
 
 class Percentile(Threshold):

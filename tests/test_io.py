@@ -1,0 +1,57 @@
+import pandas as pd
+import pytest
+
+from farout import InputError
+from farout.io import TableWriter, iter_tables, read_table, select_columns
+
+
+def test_chunks_keep_file_row_numbers(tmp_path):
+    path = tmp_path / "x.csv"
+    pd.DataFrame({"a": range(10)}).to_csv(path, index=False)
+    chunks = list(iter_tables(path, chunksize=4))
+    assert [list(c.index) for c in chunks] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_parquet_chunks_keep_row_numbers(tmp_path):
+    path = tmp_path / "x.parquet"
+    pd.DataFrame({"a": range(10)}).to_parquet(path)
+    assert list(pd.concat(iter_tables(path, chunksize=3)).index) == list(range(10))
+
+
+@pytest.mark.parametrize(
+    "name, content, match",
+    [
+        ("empty.csv", "", "is empty"),
+        ("header.csv", "a,b\n", "no rows|no data"),
+        ("ragged.csv", "a,b\n1,2\n3,4,5\n", "cannot read the csv data"),
+        ("x.xlsx", "a", "cannot tell the format"),
+    ],
+)
+def test_bad_files_give_clear_errors(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(InputError, match=match):
+        read_table(path)
+
+
+def test_select_columns_names_unknown():
+    frame = pd.DataFrame({"a": [1], "b": [2]})
+    assert list(select_columns(frame, exclude=["b"]).columns) == ["a"]
+    with pytest.raises(InputError, match="unknown column.*'c'.*the data has: 'a', 'b'"):
+        select_columns(frame, columns=["c"])
+
+
+def test_writer_leaves_nothing_on_failure(tmp_path):
+    out = tmp_path / "out.parquet"
+    with pytest.raises(RuntimeError), TableWriter(out) as writer:
+        writer.write(pd.DataFrame({"a": [1]}))
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parquet_writer_unifies_chunk_schemas(tmp_path):
+    out = tmp_path / "out.parquet"
+    with TableWriter(out) as writer:
+        writer.write(pd.DataFrame({"s": [None, None]}, dtype=object))
+        writer.write(pd.DataFrame({"s": ["x", None]}, dtype=object))
+    assert pd.read_parquet(out)["s"].tolist()[2] == "x"
