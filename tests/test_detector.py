@@ -301,6 +301,12 @@ def test_text_in_numeric_column_names_row(mixed_frame):
         det.anomaly_score(bad)
 
 
+def test_text_in_array_input_points_to_dataframes():
+    X = np.array([[1.0, "a"], [2.0, "b"], [3.0, "c"]], dtype=object)
+    with pytest.raises(InputError, match="pass a pandas DataFrame"):
+        KMeansAnomalyDetector(2).fit(X)
+
+
 def test_identifier_column_is_refused(mixed_frame):
     bad = mixed_frame.assign(customer=[f"c{i}" for i in range(len(mixed_frame))])
     with pytest.raises(InputError, match="column 'customer'.*distinct values.*max_categories"):

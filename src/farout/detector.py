@@ -248,7 +248,15 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             if X.shape[1] == 0:
                 raise InputError(f"Found array with 0 feature(s) (shape={X.shape}).")
             return X
-        return validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
+        try:
+            return validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
+        except ValueError as exc:
+            if "could not convert string to float" not in str(exc):
+                raise
+            raise InputError(
+                f"array input must be numeric ({exc}); to use text columns as "
+                "categories, pass a pandas DataFrame with column names."
+            ) from None
 
     def _feature_labels(self, n_features):
         if hasattr(self, "feature_names_in_"):
