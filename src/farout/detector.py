@@ -324,10 +324,10 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         self.n_trim_rounds_ = 0
         n_drop = int(round(self.trim * n))
         for round_ in range(self.trim_max_rounds + 1):
-            centers, _, _, inertia, n_iter = kmeans(
+            centers, labels, distances, inertia, n_iter = kmeans(
                 M[keep], k, self._kernel_metric, rng, self.n_init, self.max_iter, self.tol
             )
-            self._set_clusters(centers, M[keep], Z[keep])
+            self._set_clusters(centers, labels, distances, Z[keep])
             if n_drop == 0 or round_ == self.trim_max_rounds:
                 break
             scores = self._scores_from(*self._assign(M))
@@ -370,12 +370,12 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         self.n_clusters_ = k
         return k
 
-    def _set_clusters(self, centers_metric, M, Z):
-        """Set the cluster state from centres and the rows they were fitted on."""
+    def _set_clusters(self, centers_metric, labels, distances, Z):
+        """Set the cluster state from centres and the assignment of the rows
+        ``Z`` they were fitted on."""
         k = centers_metric.shape[0]
         self.cluster_centers_ = self._from_metric_space(centers_metric)
         self._centers_metric = centers_metric
-        labels, distances = nearest_centers(M, centers_metric, self._kernel_metric)
         self._dist_moments = distance_moments(labels, distances, k)
         counts, self._feature_sums, self._feature_sumsq = cluster_sums(Z, labels, k)
         self.cluster_sizes_ = counts
