@@ -35,3 +35,20 @@ def test_single_class_is_refused():
 def test_unknown_label_values_are_refused():
     with pytest.raises(InputError, match="labels must be 0/1"):
         evaluate([0, 2, 1], [0.1, 0.2, 0.3])
+
+
+def test_threshold_and_precision_at_n():
+    from farout.evaluation import threshold_sweep
+    from farout.thresholds import Absolute
+
+    y = [0, 0, 0, 0, 1, 1]
+    scores = [0.1, 0.2, 0.3, 0.8, 0.9, 0.4]
+    by_cut = evaluate(y, scores, threshold=0.35)
+    by_object = evaluate(y, scores, threshold=Absolute(0.35).fit(scores))
+    assert by_cut == by_object
+    assert (by_cut["tp"], by_cut["fp"]) == (2, 1)
+    assert by_cut["confusion_matrix"] == [[3, 1], [0, 2]]
+    assert by_cut["precision_at_n"] == 0.5  # top 2: 0.9 (A), 0.8 (N)
+    sweep = threshold_sweep(y, scores)
+    assert sweep["flagged"].tolist() == list(range(7))
+    assert sweep["recall"].iloc[-1] == 1.0

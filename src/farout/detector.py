@@ -340,7 +340,9 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         self.trimmed_ = np.flatnonzero(~keep)
         self.inertia_, self.n_iter_ = inertia, n_iter
         self.labels_, distances = self._assign(M)
-        self._fit_thresholds(self._scores_from(self.labels_, distances), self.labels_)
+        scores = self._scores_from(self.labels_, distances)
+        self._fit_thresholds(scores, self.labels_, y)
+        self._summarise_training(scores, self.labels_)
         return self
 
     def _choose_k(self, M, rng):
@@ -391,11 +393,18 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         self.cluster_sigma_ = sigma
         self.eps_ = max(_EPS_RELATIVE * pooled_sigma, _EPS_FLOOR)
 
-    def _fit_thresholds(self, scores, labels):
-        threshold = DEFAULT_THRESHOLD if self.threshold is None else self.threshold
-        self.threshold_ = clone(threshold).fit(scores, labels, self.n_clusters_)
+    def _fit_thresholds(self, scores, labels, y=None, threshold=None, tiers=None):
+        if threshold is None:
+            threshold = DEFAULT_THRESHOLD if self.threshold is None else self.threshold
+        # y is used only by thresholds that need labels; fit(X, y) stays unsupervised
+        tiers = self.tiers if tiers is None else tiers
+        if not any(t.needs_labels for t in [threshold, *dict(validate_tiers(tiers)).values()]):
+            y = None
+        self.threshold_ = clone(threshold).fit(scores, labels, self.n_clusters_, y)
         self.offset_ = -self.threshold_.cut_
-        self.tiers_ = fit_tiers(self.tiers, scores, labels, self.n_clusters_)
+        self.tiers_ = fit_tiers(tiers, scores, labels, self.n_clusters_, y)
+
+    def _summarise_training(self, scores, labels):
         quantiles = (0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0)
         values = np.quantile(scores, quantiles)
         self.training_summary_ = {
@@ -405,6 +414,31 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             **{f"q{q:g}": float(v) for q, v in zip(quantiles, values, strict=True)},
             "flagged_fraction": float(self.threshold_.flag(scores, labels).mean()),
         }
+
+    def fit_threshold(self, X, y=None, threshold=None, tiers=None):
+        """Refit the threshold (and tiers) on the scores of ``X``, typically a
+        labelled validation set, and keep them: they are saved with the model.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame
+        y : array-like, optional
+            Labels (0/1, booleans or +1/-1 with -1 = anomaly), for thresholds
+            that need them such as :class:`~farout.thresholds.CostOptimal`.
+        threshold : Threshold, optional
+            Defaults to the ``threshold`` parameter.
+        tiers : dict or list of (str, Threshold), optional
+            Defaults to the ``tiers`` parameter.
+
+        Returns
+        -------
+        self
+        """
+        if threshold is not None and not isinstance(threshold, Threshold):
+            raise InputError(f"threshold must be a threshold object, got {threshold!r}.")
+        X, _, _, labels, _, scores = self._score_rows(X)
+        self._fit_thresholds(scores, labels, y, threshold, tiers)
+        return self
 
     def partial_fit(self, X, y=None):
         """Update the model with one mini-batch.
@@ -765,6 +799,9 @@ def _threshold_state(threshold, fitted=True):
             if key.endswith("_") and not key.startswith("_"):
                 arrays[key] = np.atleast_1d(np.asarray(value, dtype=np.float64))
         meta["arrays"] = sorted(arrays)
+        meta["scalars"] = sorted(
+            k for k, v in vars(threshold).items() if k in arrays and np.ndim(v) == 0
+        )
     return meta, arrays
 
 
@@ -775,7 +812,7 @@ def _threshold_from_state(meta, arrays):
     threshold = cls(**meta["params"])
     for key in meta.get("arrays", []):
         value = arrays[key]
-        setattr(threshold, key, float(value[0]) if key == "cut_" else value)
+        setattr(threshold, key, float(value[0]) if key in meta.get("scalars", []) else value)
     return threshold
 
 

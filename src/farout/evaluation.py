@@ -6,41 +6,21 @@
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
 
 from .exceptions import InputError
+from .preprocessing import as_anomaly_labels
+from .thresholds import cut_table
 
-__all__ = ["as_anomaly_labels", "evaluate"]
-
-
-def as_anomaly_labels(y_true):
-    """Boolean array, True for anomalies, from labels given as 0/1, booleans,
-    or scikit-learn's outlier convention (+1 normal, -1 anomaly)."""
-    y = pd.Series(np.asarray(y_true).ravel())
-    if y.isna().any():
-        row = int(np.flatnonzero(y.isna().to_numpy())[0])
-        raise InputError(f"labels have missing values (first at row {row}); fill or drop them.")
-    if y.dtype == bool:
-        return y.to_numpy()
-    try:
-        values = set(pd.unique(y.astype(np.float64)))
-    except (TypeError, ValueError):
-        raise InputError(
-            "labels must be 0/1, True/False or +1/-1 (-1 = anomaly); got values such as "
-            f"{list(pd.unique(y))[:5]!r}."
-        ) from None
-    numeric = y.astype(np.float64).to_numpy()
-    if values <= {0.0, 1.0}:
-        return numeric == 1.0
-    if values <= {-1.0, 1.0}:
-        return numeric == -1.0
-    raise InputError(
-        "labels must be 0/1, True/False or +1/-1 (-1 = anomaly); got the values "
-        f"{sorted(values)[:5]}."
-    )
+__all__ = ["as_anomaly_labels", "evaluate", "threshold_sweep"]
 
 
-def evaluate(y_true, scores, *, flags=None):
+def evaluate(y_true, scores, *, threshold=None, flags=None, n=None):
     """Metrics of anomaly scores (higher = more anomalous) against labels.
 
     Parameters
@@ -49,15 +29,22 @@ def evaluate(y_true, scores, *, flags=None):
         0/1, booleans, or +1/-1 with -1 for anomalies.
     scores : array-like
         Anomaly scores.
+    threshold : float or fitted Threshold, optional
+        Flag rows whose score is above it.
     flags : array-like of bool, optional
-        The rows the detector flags; needed for precision, recall, F1 and
-        the confusion counts.
+        The flagged rows, when they are known directly (e.g. per-cluster
+        cuts); use instead of ``threshold``.
+    n : int, optional
+        For ``precision_at_n``: the precision of the ``n`` highest scores.
+        Defaults to the number of labelled anomalies.
 
     Returns
     -------
-    dict with ``roc_auc``, ``pr_auc`` (average precision), ``n``,
-    ``n_anomalies`` and, when ``flags`` is given, ``precision``, ``recall``,
-    ``f1``, ``alert_rate``, ``tp``, ``fp``, ``fn``, ``tn``.
+    dict with ``roc_auc``, ``pr_auc`` (average precision),
+    ``precision_at_n``, ``n``, ``n_anomalies`` and, when ``threshold`` or
+    ``flags`` is given, ``precision``, ``recall``, ``f1``, ``alert_rate``,
+    the confusion counts ``tp``, ``fp``, ``fn``, ``tn`` and
+    ``confusion_matrix`` ([[tn, fp], [fn, tp]], rows = truth).
     """
     truth = as_anomaly_labels(y_true)
     scores = np.asarray(scores, dtype=np.float64).ravel()
@@ -68,29 +55,63 @@ def evaluate(y_true, scores, *, flags=None):
             "the labels hold only one class; ROC-AUC and PR-AUC need both normal rows "
             "and anomalies."
         )
+    top_n = int(truth.sum()) if n is None else int(n)
+    top = np.argsort(-scores, kind="stable")[:top_n]
     result = {
         "n": int(truth.shape[0]),
         "n_anomalies": int(truth.sum()),
         "roc_auc": float(roc_auc_score(truth, scores)),
         "pr_auc": float(average_precision_score(truth, scores)),
+        "precision_at_n": float(truth[top].mean()) if top_n else 0.0,
     }
+    if threshold is not None:
+        if flags is not None:
+            raise InputError("give threshold or flags, not both.")
+        flags = threshold.flag(scores) if hasattr(threshold, "flag") else scores > float(threshold)
     if flags is not None:
         flagged = np.asarray(flags, dtype=bool).ravel()
-        tp = int((flagged & truth).sum())
-        fp = int((flagged & ~truth).sum())
-        fn = int((~flagged & truth).sum())
-        tn = int((~flagged & ~truth).sum())
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn)
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        matrix = confusion_matrix(truth, flagged, labels=[False, True])
+        (tn, fp), (fn, tp) = matrix.tolist()
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            truth, flagged, average="binary", zero_division=0
+        )
         result.update(
-            precision=precision,
-            recall=recall,
-            f1=f1,
+            precision=float(precision),
+            recall=float(recall),
+            f1=float(f1),
             alert_rate=float(flagged.mean()),
             tp=tp,
             fp=fp,
             fn=fn,
             tn=tn,
+            confusion_matrix=matrix.tolist(),
         )
     return result
+
+
+def threshold_sweep(y_true, scores, *, fp_cost=None, fn_cost=None):
+    """Precision, recall, F1, alert rate (and expected cost, given costs) at
+    every distinct cut, flagging ``score > cut``.
+
+    Returns a DataFrame, highest cut (no alerts) first.
+
+    >>> sweep = threshold_sweep([0, 1, 0, 1], [0.1, 0.9, 0.4, 0.3], fp_cost=1, fn_cost=10)
+    >>> sweep[["cut", "flagged", "recall", "expected_cost"]].to_dict("list")["expected_cost"]
+    [20.0, 10.0, 11.0, 1.0, 2.0]
+    """
+    truth = as_anomaly_labels(y_true)
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    table = pd.DataFrame(cut_table(truth, scores))
+    flagged = table["tp"] + table["fp"]
+    positives = max(int(truth.sum()), 1)
+    table["flagged"] = flagged
+    table["precision"] = np.where(flagged > 0, table["tp"] / flagged.clip(lower=1), np.nan)
+    table["recall"] = table["tp"] / positives
+    p, r = table["precision"].fillna(0.0), table["recall"]
+    table["f1"] = np.where(p + r > 0, 2 * p * r / (p + r).where(p + r > 0, 1.0), 0.0)
+    table["alert_rate"] = flagged / truth.shape[0]
+    if fp_cost is not None or fn_cost is not None:
+        table["expected_cost"] = (
+            float(fp_cost or 0.0) * table["fp"] + float(fn_cost or 0.0) * table["fn"]
+        )
+    return table

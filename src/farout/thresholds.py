@@ -17,16 +17,22 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .exceptions import InputError
+from .preprocessing import as_anomaly_labels
 
 __all__ = [
     "Absolute",
     "Contamination",
+    "CostOptimal",
+    "FalsePositiveRate",
     "MeanStd",
     "MedianSigma",
     "PerCluster",
     "Percentile",
+    "TargetPrecision",
+    "TargetRecall",
     "Threshold",
     "assign_severity",
+    "cut_table",
     "fit_tiers",
     "parse_threshold",
     "validate_tiers",
@@ -34,14 +40,30 @@ __all__ = [
 
 
 class Threshold(BaseEstimator):
-    """Base class. Subclasses implement ``_cut(scores)`` and may override
-    :meth:`fit` when they need the cluster of each row."""
+    """Base class. Subclasses implement ``_cut(scores)``, or
+    ``_cut_labelled(scores, truth)`` when they need labels
+    (``needs_labels = True``), and may override :meth:`fit` when they need
+    the cluster of each row."""
 
-    def fit(self, scores, clusters=None, n_clusters=None):
-        """Learn the cut from training ``scores`` (and their ``clusters``)."""
+    needs_labels = False
+
+    def fit(self, scores, clusters=None, n_clusters=None, y=None):
+        """Learn the cut from ``scores`` (and their ``clusters``, and labels
+        ``y`` where the threshold uses them: 0/1, booleans or +1/-1)."""
         scores = _check_scores(scores)
         self._check_params()
-        self.cut_ = float(self._cut(scores))
+        if self.needs_labels:
+            if y is None:
+                raise InputError(
+                    f"{type(self).__name__} needs labels: pass y, or fit it on a labelled "
+                    "validation set with det.fit_threshold(X_val, y_val)."
+                )
+            truth = as_anomaly_labels(y)
+            if truth.shape[0] != scores.shape[0]:
+                raise InputError(f"{truth.shape[0]} labels but {scores.shape[0]} scores.")
+            self.cut_ = float(self._cut_labelled(scores, truth))
+        else:
+            self.cut_ = float(self._cut(scores))
         return self
 
     def cuts(self, clusters):
@@ -200,7 +222,7 @@ class MedianSigma(Threshold):
                 f"MedianSigma multiplier must be a positive number, got {self.multiplier!r}."
             )
 
-    def fit(self, scores, clusters=None, n_clusters=None):
+    def fit(self, scores, clusters=None, n_clusters=None, y=None):
         scores = _check_scores(scores)
         self._check_params()
         if clusters is None:
@@ -240,7 +262,7 @@ class PerCluster(Threshold):
         if not isinstance(self.min_size, (int, np.integer)) or self.min_size < 1:
             raise InputError(f"PerCluster min_size must be an int >= 1, got {self.min_size!r}.")
 
-    def fit(self, scores, clusters=None, n_clusters=None):
+    def fit(self, scores, clusters=None, n_clusters=None, y=None):
         scores = _check_scores(scores)
         self._check_params()
         self.cut_ = float(np.percentile(scores, self.q))
@@ -260,9 +282,174 @@ class PerCluster(Threshold):
         return self.cluster_cuts_[np.asarray(clusters, dtype=np.intp)]
 
 
+def cut_table(truth, scores):
+    """Confusion counts at every distinct cut, flagging ``score > cut``.
+
+    The first row flags nothing (cut = the highest score); each next row
+    lowers the cut to the next distinct score; the last row flags every
+    row (cut just below the lowest score).
+
+    Returns a dict of arrays ``cut``, ``tp``, ``fp``, ``fn``, ``tn``.
+    """
+    truth = np.asarray(truth, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores, sorted_truth = scores[order], truth[order]
+    # the last row of each run of equal scores: flagged together
+    ends = np.flatnonzero(np.r_[sorted_scores[1:] != sorted_scores[:-1], True])
+    tp = np.r_[0, np.cumsum(sorted_truth)[ends]]
+    fp = np.r_[0, np.cumsum(~sorted_truth)[ends]]
+    below = np.r_[sorted_scores[ends[1:]], np.nextafter(sorted_scores[-1], -np.inf)]
+    cut = np.r_[sorted_scores[0], below]
+    positives = int(truth.sum())
+    return {
+        "cut": cut,
+        "tp": tp,
+        "fp": fp,
+        "fn": positives - tp,
+        "tn": (truth.shape[0] - positives) - fp,
+    }
+
+
+class CostOptimal(Threshold):
+    """The cut that minimises expected cost on labelled data:
+    ``fp_cost * false positives + fn_cost * missed anomalies``.
+
+    For example, a missed fraud costing 5,000 and an investigation costing
+    50: ``CostOptimal(fp_cost=50, fn_cost=5000)``. Ties go to the higher cut
+    (fewer alerts).
+
+    Parameters
+    ----------
+    fp_cost : float, default=1.0
+    fn_cost : float, default=1.0
+    """
+
+    _primary = "fn_cost"  # the parameter a spec like 'name:VALUE' sets
+    needs_labels = True
+
+    def __init__(self, fp_cost=1.0, fn_cost=1.0):
+        self.fp_cost = fp_cost
+        self.fn_cost = fn_cost
+
+    def _check_params(self):
+        for name in ("fp_cost", "fn_cost"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float, np.number)) or not value >= 0:
+                raise InputError(f"CostOptimal {name} must be a number >= 0, got {value!r}.")
+
+    def _cut_labelled(self, scores, truth):
+        table = cut_table(truth, scores)
+        cost = self.fp_cost * table["fp"] + self.fn_cost * table["fn"]
+        best = int(np.argmin(cost))
+        self.expected_cost_ = float(cost[best])
+        return table["cut"][best]
+
+
+class TargetPrecision(Threshold):
+    """The lowest cut (most anomalies caught) whose precision on labelled
+    data is at least ``precision``.
+
+    Parameters
+    ----------
+    precision : float, default=0.9
+    """
+
+    _primary = "precision"  # the parameter a spec like 'name:VALUE' sets
+    needs_labels = True
+
+    def __init__(self, precision=0.9):
+        self.precision = precision
+
+    def _check_params(self):
+        _in_open_range("TargetPrecision precision", self.precision, 0, 1.0000001)
+
+    def _cut_labelled(self, scores, truth):
+        table = cut_table(truth, scores)
+        flagged = table["tp"] + table["fp"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision = np.where(flagged > 0, table["tp"] / np.maximum(flagged, 1), 0.0)
+        ok = np.flatnonzero((precision >= self.precision) & (flagged > 0))
+        if ok.size == 0:
+            raise InputError(
+                f"no cut reaches precision {self.precision} on these labels (the best is "
+                f"{precision[flagged > 0].max():.3f}); lower the target."
+            )
+        return table["cut"][ok[-1]]
+
+
+class TargetRecall(Threshold):
+    """The highest cut (fewest alerts) whose recall on labelled data is at
+    least ``recall``.
+
+    Parameters
+    ----------
+    recall : float, default=0.9
+    """
+
+    _primary = "recall"  # the parameter a spec like 'name:VALUE' sets
+    needs_labels = True
+
+    def __init__(self, recall=0.9):
+        self.recall = recall
+
+    def _check_params(self):
+        _in_open_range("TargetRecall recall", self.recall, 0, 1.0000001)
+
+    def _cut_labelled(self, scores, truth):
+        table = cut_table(truth, scores)
+        positives = max(int(truth.sum()), 1)
+        ok = np.flatnonzero(table["tp"] / positives >= self.recall)
+        return table["cut"][ok[0]]
+
+
+class FalsePositiveRate(Threshold):
+    """Promise an alert rate on normal data: the ``1 - rate`` quantile of
+    the scores of normal rows.
+
+    Without labels every fitted row counts as normal (so, on training data
+    with few anomalies, it flags about ``rate`` of the rows); with labels
+    only the rows labelled normal count.
+
+    Parameters
+    ----------
+    rate : float, default=0.01
+    """
+
+    _primary = "rate"  # the parameter a spec like 'name:VALUE' sets
+
+    def __init__(self, rate=0.01):
+        self.rate = rate
+
+    def _check_params(self):
+        _in_open_range("FalsePositiveRate rate", self.rate, 0, 1)
+
+    def fit(self, scores, clusters=None, n_clusters=None, y=None):
+        scores = _check_scores(scores)
+        self._check_params()
+        if y is not None:
+            normal = ~as_anomaly_labels(y)
+            if not normal.any():
+                raise InputError("FalsePositiveRate needs some rows labelled normal.")
+            scores = scores[normal]
+        self.cut_ = float(np.quantile(scores, 1.0 - self.rate))
+        return self
+
+
 THRESHOLDS = {
     cls.__name__: cls
-    for cls in (Percentile, Contamination, MeanStd, Absolute, MedianSigma, PerCluster)
+    for cls in (
+        Percentile,
+        Contamination,
+        MeanStd,
+        Absolute,
+        MedianSigma,
+        PerCluster,
+        CostOptimal,
+        TargetPrecision,
+        TargetRecall,
+        FalsePositiveRate,
+    )
 }
 
 _SPEC_NAMES = {name.lower(): cls for name, cls in THRESHOLDS.items()}
@@ -312,10 +499,10 @@ def validate_tiers(tiers):
     return items
 
 
-def fit_tiers(tiers, scores, clusters, n_clusters):
+def fit_tiers(tiers, scores, clusters, n_clusters, y=None):
     """Fit a copy of each tier's threshold; returns a list of (name, fitted)."""
     return [
-        (name, clone(threshold).fit(scores, clusters, n_clusters))
+        (name, clone(threshold).fit(scores, clusters, n_clusters, y))
         for name, threshold in validate_tiers(tiers)
     ]
 
