@@ -185,3 +185,22 @@ def test_demo_writes_outputs(tmp_path):
         assert word in run.stdout
     assert (tmp_path / "demo" / "model.farout").exists()
     assert len(pd.read_csv(tmp_path / "demo" / "scored.csv")) == 3000
+
+
+def test_compare_prints_one_table(data_csv):
+    run = farout(
+        "compare",
+        data_csv,
+        "--label",
+        "is_fraud",
+        "--baselines",
+        "zscore,iqr",
+        "--score-mode",
+        "distance",
+        "--alert-rate",
+        "0.03",
+    )
+    assert run.returncode == 0, run.stderr
+    assert "alert rate 3.00%" in run.stdout
+    for word in ("farout", "zscore", "iqr", "roc_auc", "pr_auc", "fit_seconds"):
+        assert word in run.stdout

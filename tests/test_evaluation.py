@@ -52,3 +52,33 @@ def test_threshold_and_precision_at_n():
     sweep = threshold_sweep(y, scores)
     assert sweep["flagged"].tolist() == list(range(7))
     assert sweep["recall"].iloc[-1] == 1.0
+
+
+def test_evaluate_by_group_shows_the_weak_group():
+    import pandas as pd
+
+    from farout.evaluation import evaluate_by
+
+    y = np.r_[[0] * 8 + [1] * 2, [0] * 8 + [1] * 2]
+    good = np.r_[np.zeros(8), [5.0, 6.0]]
+    bad = np.r_[np.full(8, 5.0), [0.0, 1.0]]
+    groups = ["east"] * 10 + ["west"] * 10
+    table = evaluate_by(y, np.r_[good, bad], pd.Series(groups, name="region"))
+    assert table.index.name == "region"
+    assert table.index[0] == "west" and table.loc["west", "roc_auc"] == 0.0
+    assert table.loc["east", "roc_auc"] == 1.0
+
+
+def test_temporal_folds_train_on_the_past():
+    import pandas as pd
+
+    from farout.model_selection import TemporalFolds, temporal_split
+
+    df = pd.DataFrame({"t": np.random.default_rng(0).permutation(100)})
+    for train, test in TemporalFolds(4, "t").split(df):
+        assert df.t.iloc[train].max() < df.t.iloc[test].min()
+    a, b, c = temporal_split(df, "t")
+    assert (len(a), len(b), len(c)) == (70, 15, 15)
+    assert a.t.max() < b.t.min() and b.t.max() < c.t.min()
+    with pytest.raises(InputError, match="no time column 'when'"):
+        temporal_split(df, "when")

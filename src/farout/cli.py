@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .baselines import BASELINES
 from .batch import model_columns, read_dtypes, score_file
+from .comparison import compare
 from .demo import run_demo
 from .detector import KMeansAnomalyDetector, load
 from .evaluation import evaluate
@@ -205,6 +207,33 @@ def cmd_info(args):
     print(pd.concat([sizes, sigma], axis=1).rename_axis("cluster").to_string())
 
 
+def cmd_compare(args):
+    frame = read_table(args.data, fmt=args.format)
+    detector = KMeansAnomalyDetector(
+        n_clusters=_k(args.k),
+        score_mode=args.score_mode,
+        trim=args.trim,
+        threshold=parse_threshold(args.threshold),
+        random_state=args.random_state,
+    )
+    result = compare(
+        frame,
+        args.label,
+        time_column=args.time_column,
+        detector=detector,
+        baselines=args.baselines or tuple(BASELINES),
+        alert_rate=args.alert_rate,
+        random_state=args.random_state,
+        progress=_progress(args),
+    )
+    split = f"by time ({args.time_column})" if args.time_column else "stratified at random"
+    print(
+        f"test rows {len(result.y_test):,} ({int(result.y_test.sum())} anomalies), split {split}; "
+        f"precision and recall at alert rate {result.alert_rate:.2%}"
+    )
+    print(result.table.to_string(float_format=lambda v: f"{v:.3f}"))
+
+
 def cmd_demo(args):
     result = run_demo(
         args.out, n_rows=args.rows, random_state=args.seed, verbose=int(_progress(args))
@@ -307,6 +336,23 @@ def build_parser():
     p = sub.add_parser("info", help="what a model file holds")
     p.add_argument("model", metavar="MODEL")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("compare", help="farout beside the baselines on one labelled split")
+    data_args(p)
+    p.add_argument("--label", required=True, help="label column (used for evaluation only)")
+    p.add_argument("--time-column", help="split by time on this column (else stratified)")
+    p.add_argument(
+        "--alert-rate",
+        type=float,
+        help="flag this fraction of test rows (default: farout's training alert rate)",
+    )
+    p.add_argument("--baselines", type=_csv_list, help=f"subset of {','.join(BASELINES)}")
+    p.add_argument("--k", default="auto")
+    p.add_argument("--score-mode", default="normalized", choices=["normalized", "distance"])
+    p.add_argument("--trim", type=float, default=0.0)
+    p.add_argument("--threshold", default="percentile:99")
+    p.add_argument("--random-state", type=int, default=0)
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("demo", help="generate card transactions, fit, score, evaluate")
     p.add_argument("--out", default="farout-demo", help="output folder (default farout-demo)")

@@ -115,3 +115,38 @@ def threshold_sweep(y_true, scores, *, fp_cost=None, fn_cost=None):
             float(fp_cost or 0.0) * table["fp"] + float(fn_cost or 0.0) * table["fn"]
         )
     return table
+
+
+def evaluate_by(y_true, scores, groups, *, flags=None):
+    """The same metrics per subgroup (region, account type, machine line), to
+    show where a detector is weak.
+
+    Returns a DataFrame indexed by group with ``n``, ``n_anomalies``,
+    ``roc_auc`` and ``pr_auc`` (NaN where a group holds one class only) and,
+    given ``flags``, ``alert_rate``, ``precision`` and ``recall``. Sorted by
+    ROC-AUC, weakest first.
+    """
+    truth = as_anomaly_labels(y_true)
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    groups = pd.Series(np.asarray(groups).ravel(), name=getattr(groups, "name", None))
+    if not len(truth) == len(scores) == len(groups):
+        raise InputError(f"{len(truth)} labels, {len(scores)} scores and {len(groups)} groups.")
+    flagged = None if flags is None else np.asarray(flags, dtype=bool).ravel()
+    rows = {}
+    for name, index in groups.groupby(groups, sort=True).indices.items():
+        t, s = truth[index], scores[index]
+        both = t.any() and not t.all()
+        row = {
+            "n": len(index),
+            "n_anomalies": int(t.sum()),
+            "roc_auc": float(roc_auc_score(t, s)) if both else np.nan,
+            "pr_auc": float(average_precision_score(t, s)) if both else np.nan,
+        }
+        if flagged is not None:
+            f = flagged[index]
+            row["alert_rate"] = float(f.mean())
+            row["precision"] = float(t[f].mean()) if f.any() else np.nan
+            row["recall"] = float(f[t].mean()) if t.any() else np.nan
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis(groups.name or "group")
+    return table.sort_values("roc_auc", na_position="last")

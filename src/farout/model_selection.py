@@ -21,7 +21,7 @@ from ._distance import nearest_centers
 from ._kmeans import as_generator, count_distinct_rows, kmeans
 from .exceptions import InputError
 
-__all__ = ["KSelection", "elbow_knee", "select_k"]
+__all__ = ["KSelection", "TemporalFolds", "elbow_knee", "select_k", "temporal_split"]
 
 K_SELECTIONS = ("silhouette", "elbow")
 
@@ -148,3 +148,70 @@ def _check_k_range(k_range):
     if not 1 <= low <= high:
         raise InputError(f"k_range must satisfy 1 <= low <= high, got {k_range!r}.")
     return low, high
+
+
+def _time_order(frame, time_column):
+    if time_column not in frame.columns:
+        raise InputError(
+            f"no time column {time_column!r}; the data has: "
+            + ", ".join(map(repr, map(str, frame.columns)))
+        )
+    times = frame[time_column]
+    if times.isna().any():
+        row = frame.index[int(np.flatnonzero(times.isna().to_numpy())[0])]
+        raise InputError(f"time column {time_column!r} is missing at row {row!r}.")
+    return np.argsort(times.to_numpy(), kind="stable")
+
+
+def temporal_split(frame, time_column, fractions=(0.7, 0.15, 0.15)):
+    """Split rows by time: the first fraction of the time order, the next,
+    and so on; no row of a later part is older than a row of an earlier one.
+
+    Returns a tuple of DataFrames, one per fraction.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"t": [5, 1, 4, 2, 3, 6, 8, 7, 9, 10]})
+    >>> [part["t"].tolist() for part in temporal_split(df, "t", (0.6, 0.2, 0.2))]
+    [[1, 2, 3, 4, 5, 6], [7, 8], [9, 10]]
+    """
+    fractions = np.asarray(fractions, dtype=np.float64)
+    if fractions.ndim != 1 or (fractions <= 0).any() or not np.isclose(fractions.sum(), 1.0):
+        raise InputError(f"fractions must be positive and sum to 1, got {tuple(fractions)}.")
+    order = _time_order(frame, time_column)
+    bounds = np.round(np.cumsum(fractions) * len(frame)).astype(int)
+    bounds[-1] = len(frame)
+    starts = np.r_[0, bounds[:-1]]
+    return tuple(frame.iloc[order[a:b]] for a, b in zip(starts, bounds, strict=True))
+
+
+class TemporalFolds:
+    """Cross-validation in time: fold i trains on every period before
+    period i and tests on period i (scikit-learn's ``TimeSeriesSplit``
+    applied in the order of a time column).
+
+    Parameters
+    ----------
+    n_splits : int, default=5
+    time_column : str
+        Column of ``X`` that orders the rows.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"t": [3, 1, 2, 6, 5, 4]})
+    >>> [(df.t.iloc[tr].tolist(), df.t.iloc[te].tolist())
+    ...  for tr, te in TemporalFolds(2, "t").split(df)]
+    [([1, 2], [3, 4]), ([1, 2, 3, 4], [5, 6])]
+    """
+
+    def __init__(self, n_splits=5, time_column=None):
+        self.n_splits = n_splits
+        self.time_column = time_column
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return self.n_splits
+
+    def split(self, X, y=None, groups=None):
+        from sklearn.model_selection import TimeSeriesSplit
+
+        order = _time_order(X, self.time_column)
+        for train, test in TimeSeriesSplit(self.n_splits).split(order):
+            yield order[train], order[test]
