@@ -9,11 +9,10 @@ from farout import InputError, KMeansAnomalyDetector
 from farout.thresholds import Absolute, MeanStd, Percentile, PerCluster
 
 METRICS = ["euclidean", "manhattan", "cosine", "mahalanobis"]
-SCORE_MODES = ["normalized", "distance"]
 
 
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("score_mode", SCORE_MODES)
+@pytest.mark.parametrize("score_mode", ["ensemble", "distance", "normalized"])
 def test_far_point_ranks_first(toy, metric, score_mode):
     det = KMeansAnomalyDetector(2, metric=metric, score_mode=score_mode, random_state=0).fit(toy)
     scores = det.anomaly_score(toy)
@@ -47,7 +46,7 @@ def test_kmedians_centres_are_cluster_medians(toy):
 
 
 def test_normalized_score_is_distance_over_cluster_sigma(toy):
-    det = KMeansAnomalyDetector(2, random_state=0).fit(toy)
+    det = KMeansAnomalyDetector(2, score_mode="normalized", random_state=0).fit(toy)
     raw = KMeansAnomalyDetector(2, score_mode="distance", random_state=0).fit(toy)
     d = raw.anomaly_score(toy)
     labels = det.labels_
@@ -123,8 +122,8 @@ def test_trim_drops_planted_outliers_and_reports_them(rng):
     angle, radius = rng.uniform(0, 2 * np.pi, 12), rng.uniform(14, 20, 12)
     outliers = np.c_[radius * np.cos(angle) + 3, radius * np.sin(angle) + 3]
     X = np.vstack([normal, outliers])
-    plain = KMeansAnomalyDetector(3, random_state=0).fit(X)
-    det = KMeansAnomalyDetector(3, trim=0.02, random_state=0).fit(X)
+    plain = KMeansAnomalyDetector(3, score_mode="normalized", random_state=0).fit(X)
+    det = KMeansAnomalyDetector(3, score_mode="normalized", trim=0.02, random_state=0).fit(X)
     assert set(det.trimmed_.tolist()) == set(range(600, 612))
     assert det.n_trim_rounds_ >= 1
     assert det.cluster_sizes_.sum() == len(X) - len(det.trimmed_)
@@ -389,3 +388,41 @@ def test_detect_gives_reasons_for_flagged_rows_only(toy):
     assert list(out.columns) == ["anomaly_score", "is_anomaly", "severity", "cluster", "reason"]
     assert (out["reason"] != "").equals(out["is_anomaly"])
     assert (det.detect(toy, reasons="all")["reason"] != "").all()
+
+
+# ------------------------------------------------------------- ensemble
+def test_ensemble_is_the_default_and_finds_what_normalized_misses():
+    from farout.datasets import make_transactions
+    from farout.evaluation import evaluate
+
+    data = make_transactions(5000, random_state=0)
+    X = data.drop(columns=["is_fraud", "fraud_type"])
+    default = KMeansAnomalyDetector(random_state=0).fit(X)
+    assert default.score_mode == "ensemble" and len(default.ensemble_.members_) == 25
+    normalized = KMeansAnomalyDetector(score_mode="normalized", random_state=0).fit(X)
+    auc = evaluate(data["is_fraud"], default.anomaly_score(X))["roc_auc"]
+    assert auc > 0.97
+    assert auc > evaluate(data["is_fraud"], normalized.anomaly_score(X))["roc_auc"] + 0.2
+
+
+def test_ensemble_score_is_mean_member_distance(toy):
+    from farout.ensemble import BaggedKMeans
+
+    det = KMeansAnomalyDetector(2, ensemble=BaggedKMeans(n_estimators=3, max_samples=40),
+                                random_state=0).fit(toy)
+    Z = _scaled(toy)
+    expected = np.zeros(len(toy))
+    for member in det.ensemble_.members_:
+        w = member["weights"]
+        expected += cdist(Z * w, member["centers"] * w).min(axis=1)
+    np.testing.assert_allclose(det.anomaly_score(toy), expected / 3, rtol=1e-9)
+    assert det.ensemble_.metric == "euclidean"
+
+
+def test_bad_ensemble_parameter():
+    from farout.ensemble import BaggedKMeans
+
+    with pytest.raises(InputError, match="trim"):
+        KMeansAnomalyDetector(ensemble=BaggedKMeans(trim=0.9)).fit(np.random.rand(40, 2))
+    with pytest.raises(InputError, match="ensemble must be"):
+        KMeansAnomalyDetector(ensemble="bagged").fit(np.random.rand(40, 2))
