@@ -33,23 +33,28 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "datasets", "adbench"))
 
 # farout configurations measured by name; "farout" is the library default.
+# An "ensemble" entry holds BaggedKMeans parameters.
 FAROUT_VARIANTS = {
     "farout": {},
-    # The textbook recipe the issue started from.
-    "plain-distance": {"detector": "kmeans", "score_mode": "distance"},
-    "plain-normalized": {"detector": "kmeans", "score_mode": "normalized"},
+    # the textbook recipe: k by silhouette over 2..10, one k-means
+    "plain-distance": {"score_mode": "distance"},
+    "plain-normalized": {"score_mode": "normalized"},
+    # the ablation, one component at a time
+    "single-k8": {"score_mode": "distance", "n_clusters": 8},
+    "bag": {"ensemble": {"trim_rounds": 0, "variance_floor": None}},
+    "bag+trim": {"ensemble": {"variance_floor": None}},
+    "bag+trim+weights-25iter": {"ensemble": {"max_iter": 25}},
+    "bag10": {"ensemble": {"n_estimators": 10}},
 }
 
 
 def _farout(params, seed):
-    params = dict(params)
-    kind = params.pop("detector", "default")
-    if kind == "kmeans":
-        from farout import KMeansAnomalyDetector
-
-        return KMeansAnomalyDetector(random_state=seed, **params)
     from farout import KMeansAnomalyDetector
+    from farout.ensemble import BaggedKMeans
 
+    params = dict(params)
+    if "ensemble" in params:
+        params["ensemble"] = BaggedKMeans(**params["ensemble"])
     return KMeansAnomalyDetector(random_state=seed, **params)
 
 

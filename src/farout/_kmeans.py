@@ -103,7 +103,7 @@ def kmeans_plusplus(X, n_clusters, rng, metric, n_local_trials=None):
     return X[indices].copy(), indices
 
 
-def _update_centers(X, labels, distances, old_centers, metric):
+def _update_centers(X, labels, distances, old_centers, metric, relocate_empty=True):
     k = old_centers.shape[0]
     counts = np.bincount(labels, minlength=k)
     if metric == "manhattan":
@@ -124,16 +124,20 @@ def _update_centers(X, labels, distances, old_centers, metric):
             centers[ok] /= norms[ok, None]
             centers[~ok] = old_centers[~ok]
     empty = np.flatnonzero(counts == 0)
-    if empty.size:
+    if empty.size and relocate_empty:
         # Relocate empty clusters to the rows worst served by their centre.
         far = np.argsort(distances)[::-1][: empty.size]
         centers[empty[: far.size]] = X[far]
     return centers
 
 
-def lloyd(X, centers, metric, max_iter, tol):
+def lloyd(X, centers, metric, max_iter, tol, relocate_empty=True):
     """Lloyd iterations from ``centers`` until the centres move less than
     ``tol`` (sum of squared shifts), labels stop changing, or ``max_iter``.
+
+    An empty cluster is moved to the row worst served by its centre
+    (``relocate_empty=True``, as scikit-learn does), or else dropped at the
+    end: on data with anomalies, relocation parks centres on them.
 
     Returns
     -------
@@ -143,7 +147,7 @@ def lloyd(X, centers, metric, max_iter, tol):
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
-        new_centers = _update_centers(X, labels, distances, centers, metric)
+        new_centers = _update_centers(X, labels, distances, centers, metric, relocate_empty)
         shift = float(((new_centers - centers) ** 2).sum())
         centers = new_centers
         new_labels, distances = nearest_centers(X, centers, metric)
@@ -151,13 +155,30 @@ def lloyd(X, centers, metric, max_iter, tol):
         labels = new_labels
         if stable or shift <= tol:
             break
+    if not relocate_empty:
+        used = np.bincount(labels, minlength=centers.shape[0]) > 0
+        if not used.all():
+            centers = centers[used]
+            labels = np.cumsum(used)[labels] - 1
     return centers, labels, distances, objective(distances, metric), n_iter
 
 
-def kmeans(X, n_clusters, metric, rng, n_init=1, max_iter=300, tol=1e-4):
+def kmeans(
+    X,
+    n_clusters,
+    metric,
+    rng,
+    n_init=1,
+    max_iter=300,
+    tol=1e-4,
+    relocate_empty=True,
+    n_local_trials=None,
+):
     """k-means++ then Lloyd, best of ``n_init`` runs by the objective.
 
     ``tol`` is relative to the mean feature variance, as in scikit-learn.
+    See :func:`lloyd` for ``relocate_empty`` and :func:`kmeans_plusplus` for
+    ``n_local_trials``.
 
     Returns
     -------
@@ -166,8 +187,8 @@ def kmeans(X, n_clusters, metric, rng, n_init=1, max_iter=300, tol=1e-4):
     abs_tol = float(np.mean(np.var(X, axis=0))) * tol
     best = None
     for _ in range(n_init):
-        seeds, _ = kmeans_plusplus(X, n_clusters, rng, metric)
-        run = lloyd(X, seeds, metric, max_iter, abs_tol)
+        seeds, _ = kmeans_plusplus(X, n_clusters, rng, metric, n_local_trials)
+        run = lloyd(X, seeds, metric, max_iter, abs_tol, relocate_empty)
         if best is None or run[3] < best[3]:
             best = run
     return best

@@ -22,6 +22,7 @@ from ._kmeans import (
     count_distinct_rows,
     distance_moments,
     kmeans,
+    lloyd,
     merge_moments,
     minibatch_step,
 )
@@ -339,15 +340,23 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         self._fit_metric_space(Z)
         M = self._to_metric_space(Z)
         rng = as_generator(self.random_state)
-        k = self._choose_k(M, rng)
+        k, start = self._choose_k(M, rng)
 
         keep = np.ones(n, dtype=bool)
         self.n_trim_rounds_ = 0
         n_drop = int(round(self.trim * n))
+        abs_tol = float(np.mean(np.var(M, axis=0))) * self.tol
         for round_ in range(self.trim_max_rounds + 1):
-            centers, labels, distances, inertia, n_iter = kmeans(
-                M[keep], k, self._kernel_metric, rng, self.n_init, self.max_iter, self.tol
-            )
+            if start is None:
+                centers, labels, distances, inertia, n_iter = kmeans(
+                    M[keep], k, self._kernel_metric, rng, self.n_init, self.max_iter, self.tol
+                )
+            else:
+                # warm start: the k-selection's (or previous round's) centres
+                centers, labels, distances, inertia, n_iter = lloyd(
+                    M[keep], start, self._kernel_metric, self.max_iter, abs_tol
+                )
+            start = centers
             self._set_clusters(centers, labels, distances, Z[keep])
             if n_drop == 0 or round_ == self.trim_max_rounds:
                 break
@@ -388,16 +397,18 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             )
             self.k_selection_ = selection.table
             k = selection.best_k
+            start = selection.centers.get(k)
         else:
             self.k_selection_ = None
             k = int(self.n_clusters)
+            start = None
         if k > n_distinct:
             raise InputError(
                 f"n_clusters={k} is larger than the number of distinct rows "
                 f"({n_distinct}); use a smaller n_clusters."
             )
         self.n_clusters_ = k
-        return k
+        return k, start
 
     def _set_clusters(self, centers_metric, labels, distances, Z):
         """Set the cluster state from centres and the assignment of the rows
@@ -743,9 +754,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 "n_trim_rounds": int(self.n_trim_rounds_),
                 "threshold": th_meta,
                 "tiers": tiers_meta,
-                "ensemble": (
-                    None if self.ensemble_ is None else self.ensemble_.get_params()
-                ),
+                "ensemble": (None if self.ensemble_ is None else self.ensemble_.get_params()),
                 "training_summary": self.training_summary_,
                 "k_selection": (
                     None if self.k_selection_ is None else list(self.k_selection_.columns)
