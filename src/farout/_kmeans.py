@@ -44,9 +44,12 @@ def count_distinct_rows(X):
 
 def _membership(labels, n_clusters):
     """Sparse (n_clusters, n_samples) indicator matrix: one product sums rows
-    per cluster, much faster than ``np.add.at``."""
+    per cluster, much faster than ``np.add.at``. Built directly in CSR form
+    (rows = clusters) to skip scipy's COO conversion."""
     n = labels.shape[0]
-    return sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(n_clusters, n))
+    order = np.argsort(labels, kind="stable")
+    indptr = np.r_[0, np.cumsum(np.bincount(labels, minlength=n_clusters))]
+    return sp.csr_matrix((np.ones(n), order, indptr), shape=(n_clusters, n))
 
 
 def cluster_sums(X, labels, n_clusters):

@@ -73,7 +73,7 @@ def select_k(
     method="silhouette",
     metric="euclidean",
     *,
-    fit_sample_size=4_096,
+    fit_sample_size=2_048,
     silhouette_sample_size=1_000,
     n_init=1,
     max_iter=300,
@@ -92,7 +92,7 @@ def select_k(
     method : {"silhouette", "elbow"}, default="silhouette"
     metric : {"euclidean", "manhattan", "cosine"}, default="euclidean"
         Kernel metric; for ``"cosine"`` rows are scaled to unit length.
-    fit_sample_size : int, default=4096
+    fit_sample_size : int, default=2048
         Candidates are fitted on at most this many rows, so the search stays
         fast on big data; the caller refits the chosen k on all rows,
         starting from the candidate's centres.
