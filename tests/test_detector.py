@@ -39,10 +39,12 @@ def test_distance_matches_scipy_cdist(toy, metric):
 
 
 def test_kmedians_centres_are_cluster_medians(toy):
-    det = KMeansAnomalyDetector(2, metric="manhattan", trim=0.0, random_state=0).fit(toy)
+    det = KMeansAnomalyDetector(2, metric="manhattan", random_state=0).fit(toy)
+    keep = np.setdiff1d(np.arange(len(toy)), det.trimmed_)
     Z = _scaled(toy)
     for j in range(2):
-        np.testing.assert_allclose(det.cluster_centers_[j], np.median(Z[det.labels_ == j], axis=0))
+        members = keep[det.labels_[keep] == j]
+        np.testing.assert_allclose(det.cluster_centers_[j], np.median(Z[members], axis=0))
 
 
 def test_normalized_score_is_distance_over_cluster_sigma(toy):
@@ -152,7 +154,7 @@ def test_auto_k_finds_blobs_and_keeps_table(rng, method):
 
 def test_partial_fit_moves_centres_by_running_mean(rng):
     X = rng.normal(size=(300, 2))
-    det = KMeansAnomalyDetector(1, scaling=None, random_state=0).fit(X)
+    det = KMeansAnomalyDetector(1, scaling=None, trim=0, random_state=0).fit(X)
     before = det.cluster_centers_.copy()
     batch = rng.normal(3.0, 1.0, size=(100, 2))
     det.partial_fit(batch)
@@ -161,7 +163,7 @@ def test_partial_fit_moves_centres_by_running_mean(rng):
     assert det.cluster_sizes_[0] == 400
     # the spread now describes all 400 rows around the updated centre... to
     # first order: it grew, because the batch sits away from the old centre
-    raw = KMeansAnomalyDetector(1, scaling=None, random_state=0).fit(X)
+    raw = KMeansAnomalyDetector(1, scaling=None, trim=0, random_state=0).fit(X)
     assert det.cluster_sigma_[0] > raw.cluster_sigma_[0]
 
 
@@ -370,7 +372,7 @@ def test_contributions_add_up_to_additive_distance(mixed_frame, metric):
 
 def test_explain_names_the_outlying_feature(rng):
     frame = pd.DataFrame({"amount": rng.normal(100, 10, 300), "hour": rng.normal(12, 2, 300)})
-    det = KMeansAnomalyDetector(1, random_state=0).fit(frame)
+    det = KMeansAnomalyDetector(1, trim=0, random_state=0).fit(frame)
     row = pd.DataFrame({"amount": [2500.0], "hour": [12.0]}, index=["suspect"])
     table = det.explain(row, top=2)
     assert table.loc["suspect", "feature_1"] == "amount"
@@ -433,3 +435,12 @@ def test_bad_ensemble_parameter():
         KMeansAnomalyDetector(ensemble=BaggedKMeans(trim=0.9)).fit(np.random.rand(40, 2))
     with pytest.raises(InputError, match="ensemble must be"):
         KMeansAnomalyDetector(ensemble="bagged").fit(np.random.rand(40, 2))
+
+
+def test_auto_trim_fits_the_clustering_on_rows_the_ensemble_finds_normal(toy):
+    det = KMeansAnomalyDetector(2, random_state=0).fit(toy)
+    assert len(det.trimmed_) == round(0.05 * len(toy))
+    assert len(toy) - 1 in det.trimmed_  # the far point
+    assert det.cluster_sizes_.sum() == len(toy) - len(det.trimmed_)
+    plain = KMeansAnomalyDetector(2, score_mode="distance", random_state=0).fit(toy)
+    assert len(plain.trimmed_) == 0

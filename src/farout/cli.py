@@ -18,7 +18,7 @@ from .baselines import BASELINES
 from .batch import model_columns, read_dtypes, score_file
 from .comparison import compare
 from .demo import run_demo
-from .detector import KMeansAnomalyDetector, load
+from .detector import SCORE_MODES, KMeansAnomalyDetector, load
 from .evaluation import evaluate
 from .exceptions import FaroutError, InputError
 from .io import FORMATS, read_table, select_columns
@@ -271,7 +271,7 @@ def build_parser():
     p.add_argument(
         "--scaling", default="standard", choices=["standard", "minmax", "robust", "none"]
     )
-    p.add_argument("--score-mode", default="normalized", choices=["normalized", "distance"])
+    p.add_argument("--score-mode", default="ensemble", choices=list(SCORE_MODES))
     p.add_argument(
         "--threshold",
         default="percentile:99",
@@ -348,7 +348,7 @@ def build_parser():
     )
     p.add_argument("--baselines", type=_csv_list, help=f"subset of {','.join(BASELINES)}")
     p.add_argument("--k", default="auto")
-    p.add_argument("--score-mode", default="normalized", choices=["normalized", "distance"])
+    p.add_argument("--score-mode", default="ensemble", choices=list(SCORE_MODES))
     p.add_argument("--trim", type=float, default=0.0)
     p.add_argument("--threshold", default="percentile:99")
     p.add_argument("--random-state", type=int, default=0)

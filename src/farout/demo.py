@@ -38,11 +38,7 @@ def run_demo(out_dir="farout-demo", n_rows=20_000, random_state=0, verbose=0):
     os.makedirs(out_dir, exist_ok=True)
     data = make_transactions(n_rows, random_state=random_state)
     features = data.drop(columns=LABEL_COLUMNS)
-    # Raw distance with trimming: planted fraud that forms loose clusters of
-    # its own hides from the spread-normalised score (see the README).
     detector = KMeansAnomalyDetector(
-        score_mode="distance",
-        trim=0.02,
         threshold=Percentile(97),
         tiers={"monitor": Percentile(95), "warning": Percentile(97), "critical": Percentile(99.5)},
         random_state=random_state,
@@ -70,7 +66,6 @@ def _summary(data, detector, metrics, top, model_path, scored_path):
         f"Fitted on the features alone: k={detector.n_clusters_} clusters "
         f"(chosen by {detector.k_selection}), metric={detector.metric}, "
         f"score={detector.score_mode}, "
-        f"{len(detector.trimmed_)} suspect rows trimmed from training, "
         f"threshold {detector.threshold_!r} (cut {detector.threshold_.cut_:.2f}).",
         "",
         "Evaluation against the planted labels:",

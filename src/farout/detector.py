@@ -113,11 +113,15 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         Named severity tiers, least severe first, e.g.
         ``{"monitor": Percentile(95), "warning": Percentile(99),
         "critical": Percentile(99.9)}``.
-    trim : float, default=0.0
+    trim : float or "auto", default="auto"
         Fraction of the training rows to drop as suspected anomalies before
-        the final fit. The model is fitted, the ``trim`` most anomalous rows
-        are dropped, and it is refitted, until the dropped set stops
-        changing or ``trim_max_rounds`` is reached. Set 0 to disable.
+        the clustering is fitted. With ``score_mode="ensemble"`` the rows
+        the ensemble scores highest are dropped, once; otherwise the
+        clustering is fitted, the ``trim`` most anomalous rows are dropped,
+        and it is refitted, until the dropped set stops changing or
+        ``trim_max_rounds`` is reached. ``"auto"`` is 0.05 for the ensemble
+        (so clusters and explanations describe normal rows) and 0 for the
+        other modes. Set 0 to disable.
     trim_max_rounds : int, default=5
     k_selection : {"silhouette", "elbow"}, default="silhouette"
         How ``n_clusters="auto"`` chooses k. The silhouette is computed on a
@@ -191,7 +195,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         ensemble=None,
         threshold=None,
         tiers=None,
-        trim=0.0,
+        trim="auto",
         trim_max_rounds=5,
         k_selection="silhouette",
         k_range=(2, 10),
@@ -248,8 +252,10 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 raise InputError(f"{name} must be an int >= {low}, got {value!r}.")
         if not isinstance(self.tol, numbers.Real) or self.tol < 0:
             raise InputError(f"tol must be a number >= 0, got {self.tol!r}.")
-        if not isinstance(self.trim, numbers.Real) or not 0 <= self.trim < 0.5:
-            raise InputError(f"trim must be a fraction in [0, 0.5), got {self.trim!r}.")
+        if self.trim != "auto" and (
+            not isinstance(self.trim, numbers.Real) or not 0 <= self.trim < 0.5
+        ):
+            raise InputError(f"trim must be 'auto' or a fraction in [0, 0.5), got {self.trim!r}.")
         if self.ensemble is not None and not isinstance(self.ensemble, BaggedKMeans):
             raise InputError(
                 f"ensemble must be a farout.ensemble.BaggedKMeans, got {self.ensemble!r}."
@@ -340,12 +346,25 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         self._fit_metric_space(Z)
         M = self._to_metric_space(Z)
         rng = as_generator(self.random_state)
-        k, start = self._choose_k(M, rng)
-
+        trim = self._trim_fraction()
+        n_drop = int(round(trim * n))
         keep = np.ones(n, dtype=bool)
+        self.ensemble_ = None
+        if self.score_mode == "ensemble":
+            ensemble = BaggedKMeans() if self.ensemble is None else clone(self.ensemble)
+            seed = int(rng.integers(np.iinfo(np.int32).max))
+            ensemble.set_params(metric=self._kernel_metric, random_state=seed)
+            self.ensemble_ = ensemble.fit(M)
+            if n_drop:
+                # The clustering (for explanations and cluster ids) learns
+                # from the rows the robust ensemble finds most normal.
+                ranked = np.argsort(self.ensemble_._score(M), kind="stable")
+                keep[ranked[n - n_drop :]] = False
+        k, start = self._choose_k(M[keep], rng)
+
         self.n_trim_rounds_ = 0
-        n_drop = int(round(self.trim * n))
-        abs_tol = float(np.mean(np.var(M, axis=0))) * self.tol
+        abs_tol = float(np.mean(np.var(M[keep], axis=0))) * self.tol
+        iterative = self.score_mode != "ensemble" and n_drop > 0
         for round_ in range(self.trim_max_rounds + 1):
             if start is None:
                 centers, labels, distances, inertia, n_iter = kmeans(
@@ -358,7 +377,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 )
             start = centers
             self._set_clusters(centers, labels, distances, Z[keep])
-            if n_drop == 0 or round_ == self.trim_max_rounds:
+            if not iterative or round_ == self.trim_max_rounds:
                 break
             scores = self._cluster_scores(*self._assign(M))
             new_keep = np.ones(n, dtype=bool)
@@ -370,16 +389,15 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         self.trimmed_ = np.flatnonzero(~keep)
         self.inertia_, self.n_iter_ = inertia, n_iter
         self.labels_, distances = self._assign(M)
-        self.ensemble_ = None
-        if self.score_mode == "ensemble":
-            ensemble = BaggedKMeans() if self.ensemble is None else clone(self.ensemble)
-            seed = int(rng.integers(np.iinfo(np.int32).max))
-            ensemble.set_params(metric=self._kernel_metric, random_state=seed)
-            self.ensemble_ = ensemble.fit(M)
         scores = self._scores(M, self.labels_, distances)
         self._fit_thresholds(scores, self.labels_, y)
         self._summarise_training(scores, self.labels_)
         return self
+
+    def _trim_fraction(self):
+        if self.trim == "auto":
+            return 0.05 if self.score_mode == "ensemble" else 0.0
+        return float(self.trim)
 
     def _choose_k(self, M, rng):
         n_distinct = count_distinct_rows(M)

@@ -153,8 +153,9 @@ class BaggedKMeans(BaseEstimator):
         weights = np.ones(X.shape[1])
         if self.variance_floor is not None and self.metric != "cosine":
             variance = ((sample - centers[labels]) ** 2).mean(axis=0)
-            floor = self.variance_floor * max(variance.mean(), np.finfo(np.float64).tiny)
-            weights = 1.0 / np.sqrt(np.maximum(variance, floor))
+            if variance.mean() > 0:  # else every row sits on a centroid: keep weights 1
+                floor = self.variance_floor * variance.mean()
+                weights = 1.0 / np.sqrt(np.maximum(variance, floor))
         counts = np.bincount(labels, minlength=centers.shape[0]).astype(np.float64)
         return {"centers": centers, "weights": weights, "counts": counts}
 
