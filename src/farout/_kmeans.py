@@ -43,10 +43,14 @@ def count_distinct_rows(X):
 
 
 def _membership(labels, n_clusters):
-    """Sparse (n_clusters, n_samples) indicator matrix: one product sums rows
-    per cluster, much faster than ``np.add.at``. Built directly in CSR form
-    (rows = clusters) to skip scipy's COO conversion."""
+    """(n_clusters, n_samples) indicator matrix: one product sums rows per
+    cluster, much faster than ``np.add.at``. Dense while small (BLAS, no
+    set-up cost), else sparse CSR built directly (no COO conversion)."""
     n = labels.shape[0]
+    if n * n_clusters <= 2_000_000:
+        dense = np.zeros((n_clusters, n))
+        dense[labels, np.arange(n)] = 1.0
+        return dense
     order = np.argsort(labels, kind="stable")
     indptr = np.r_[0, np.cumsum(np.bincount(labels, minlength=n_clusters))]
     return sp.csr_matrix((np.ones(n), order, indptr), shape=(n_clusters, n))

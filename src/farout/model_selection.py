@@ -74,7 +74,7 @@ def select_k(
     metric="euclidean",
     *,
     fit_sample_size=2_048,
-    silhouette_sample_size=1_000,
+    silhouette_sample_size=500,
     n_init=1,
     max_iter=300,
     tol=1e-4,
@@ -96,7 +96,7 @@ def select_k(
         Candidates are fitted on at most this many rows, so the search stays
         fast on big data; the caller refits the chosen k on all rows,
         starting from the candidate's centres.
-    silhouette_sample_size : int, default=1000
+    silhouette_sample_size : int, default=500
         Rows used for the silhouette, which costs O(n^2).
     random_state : int, RandomState, Generator or None
 
