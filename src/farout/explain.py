@@ -164,8 +164,8 @@ def describe(encoder, profile, contrib, X, labels, scores, unseen, top):
                 typical = cats[mode]
                 sd = np.nan
                 text = (
-                    f"{name} {str(value)!r} is {seen:.0%} of its cluster "
-                    f"(typical {typical!r}, {freq[mode]:.0%})"
+                    f"{name} {str(value)!r} makes up {seen:.0%} of its cluster "
+                    f"(most common {typical!r}, {freq[mode]:.0%})"
                 )
             if not (column["kind"] == "categorical" and unseen.get(name, np.zeros(1, bool))[i]):
                 texts.append(text)
