@@ -23,6 +23,7 @@ from .evaluation import evaluate
 from .exceptions import FaroutError, InputError
 from .io import FORMATS, read_table, select_columns
 from .persistence import read_manifest
+from .report import comparison_report, model_report, write_report
 from .thresholds import parse_threshold
 
 __all__ = ["main"]
@@ -51,6 +52,15 @@ def _k(text):
         return int(text)
     except ValueError:
         raise InputError(f"--k must be 'auto' or an integer, got {text!r}.") from None
+
+
+def _trim(text):
+    if text == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a fraction, got {text!r}") from None
 
 
 def _k_range(text):
@@ -226,12 +236,35 @@ def cmd_compare(args):
         random_state=args.random_state,
         progress=_progress(args),
     )
+    if args.report:
+        write_report(args.report, comparison_report(result))
     split = f"by time ({args.time_column})" if args.time_column else "stratified at random"
     print(
         f"test rows {len(result.y_test):,} ({int(result.y_test.sum())} anomalies), split {split}; "
         f"precision and recall at alert rate {result.alert_rate:.2%}"
     )
     print(result.table.to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.report:
+        print(f"report written to {args.report}")
+
+
+def cmd_report(args):
+    detector = load(args.model)
+    frame = _read_for_model(detector, args.data, args.format)
+    if (args.fp_cost is None) != (args.fn_cost is None):
+        raise InputError("give both --fp-cost and --fn-cost, or neither.")
+    if args.fp_cost is not None and args.label is None:
+        raise InputError("--fp-cost and --fn-cost need --label.")
+    page = model_report(
+        detector,
+        frame,
+        label=args.label,
+        time_column=args.time_column,
+        fp_cost=args.fp_cost,
+        fn_cost=args.fn_cost,
+    )
+    write_report(args.output, page)
+    print(f"report written to {args.output}")
 
 
 def cmd_demo(args):
@@ -285,9 +318,9 @@ def build_parser():
     )
     p.add_argument(
         "--trim",
-        type=float,
-        default=0.0,
-        help="fraction of suspect rows to drop from training (default 0)",
+        type=_trim,
+        default="auto",
+        help="fraction of suspect rows kept out of the clustering, or auto (default)",
     )
     p.add_argument("--missing", default="error", choices=["error", "impute"])
     p.add_argument("--columns", type=_csv_list, help="comma-separated columns to use")
@@ -349,10 +382,21 @@ def build_parser():
     p.add_argument("--baselines", type=_csv_list, help=f"subset of {','.join(BASELINES)}")
     p.add_argument("--k", default="auto")
     p.add_argument("--score-mode", default="ensemble", choices=list(SCORE_MODES))
-    p.add_argument("--trim", type=float, default=0.0)
+    p.add_argument("--trim", type=_trim, default="auto")
     p.add_argument("--threshold", default="percentile:99")
     p.add_argument("--random-state", type=int, default=0)
+    p.add_argument("--report", metavar="HTML", help="also write an HTML report with the curves")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="a self-contained HTML report of a model on DATA")
+    data_args(p)
+    p.add_argument("-m", "--model", required=True)
+    p.add_argument("-o", "--output", required=True, metavar="HTML")
+    p.add_argument("--label", help="label column: adds metrics, curves, confusion matrix")
+    p.add_argument("--time-column", help="adds scores and alert rate over time")
+    p.add_argument("--fp-cost", type=float, help="cost of a false alarm (with --fn-cost)")
+    p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly (with --fp-cost)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="generate card transactions, fit, score, evaluate")
     p.add_argument("--out", default="farout-demo", help="output folder (default farout-demo)")

@@ -1,0 +1,253 @@
+"""Self-contained HTML reports: one file, images embedded, nothing fetched.
+
+:func:`model_report` describes a fitted detector on some data (with labels,
+how well it does); :func:`comparison_report` shows a
+:func:`farout.comparison.compare` result. Plots are drawn from samples, so a
+report on a million rows stays fast and small.
+"""
+
+import base64
+import html
+import io
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from . import plots
+from .batch import model_columns
+from .evaluation import evaluate, threshold_sweep
+from .exceptions import InputError
+from .persistence import farout_version
+
+__all__ = ["comparison_report", "model_report", "write_report"]
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
+td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+th { background: #f4f4f4; } td.text { text-align: left; }
+img { max-width: 100%; margin: 0.5em 0; } .row { display: flex; flex-wrap: wrap; gap: 1em; }
+.note { color: #666; font-size: 0.85em; }
+"""
+
+_MAX_HISTOGRAM_ROWS = 200_000
+
+
+def _image(fig):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="plot" src="data:image/png;base64,{data}">'
+
+
+def _metric_table(metrics, keys):
+    rows = "".join(
+        f'<tr><th>{html.escape(k)}</th><td data-metric="{k}">{_fmt(metrics[k])}</td></tr>'
+        for k in keys
+        if k in metrics
+    )
+    return f"<table>{rows}</table>"
+
+
+def _fmt(value):
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    return f"{float(value):.4f}"
+
+
+def _page(title, body):
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>"
+        f'<p class="note">farout {html.escape(farout_version())}, {stamp}</p>'
+        f"{body}</body></html>\n"
+    )
+
+
+def _sample(n, limit, seed=0):
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+
+
+def model_report(
+    detector,
+    frame,
+    *,
+    label=None,
+    time_column=None,
+    fp_cost=None,
+    fn_cost=None,
+    top=10,
+    max_plot_rows=20_000,
+):
+    """HTML describing ``detector`` on ``frame`` (the model's columns, plus
+    optional label and time columns). Returns the page as a string."""
+    features = model_columns(detector, frame)
+    result = detector.detect(features, reasons="none")
+    scores = result["anomaly_score"].to_numpy()
+    flags = result["is_anomaly"].to_numpy()
+    parts = ["<h2>The model</h2>", _model_table(detector)]
+
+    if detector.k_selection_ is not None:
+        parts += [
+            "<h2>Choosing k</h2>",
+            _image(plots.k_selection_curve(detector.k_selection_, detector.n_clusters_)),
+        ]
+
+    parts.append("<h2>Score distribution</h2>")
+    take = _sample(len(scores), _MAX_HISTOGRAM_ROWS)
+    parts.append(_image(plots.score_histogram(scores[take], detector.threshold_, detector.tiers_)))
+    parts.append(
+        f"<p>{int(flags.sum()):,} of {len(flags):,} rows flagged ({flags.mean():.2%})."
+        + (
+            f" Histogram drawn from a sample of {len(take):,} rows."
+            if len(take) < len(scores)
+            else ""
+        )
+        + "</p>"
+    )
+
+    parts.append("<h2>Clusters</h2>")
+    view_rows = _sample(len(features), max_plot_rows, seed=1)
+    parts.append(_image(plots.cluster_view(detector, features.iloc[view_rows])))
+    parts.append(_cluster_table(detector, result))
+
+    parts.append(f"<h2>The {top} most anomalous rows</h2>")
+    order = np.argsort(-scores, kind="stable")[:top]
+    explained = detector.explain(features.iloc[order])
+    shown = pd.DataFrame(
+        {
+            "row": explained.index.astype(str),
+            "score": explained["anomaly_score"].map(lambda v: f"{v:.3f}"),
+            "cluster": explained["cluster"],
+            "severity": result["severity"].iloc[order].fillna("").to_numpy(),
+            "reason": explained["reason"],
+        }
+    )
+    parts.append(shown.to_html(index=False, escape=True, classes="top"))
+
+    if label is not None:
+        parts += _label_section(frame, label, scores, flags, fp_cost, fn_cost)
+    if time_column is not None:
+        if time_column not in frame.columns:
+            raise InputError(f"no time column {time_column!r} in the data.")
+        take = _sample(len(scores), max_plot_rows * 10, seed=2)
+        parts += [
+            "<h2>Over time</h2>",
+            _image(
+                plots.score_over_time(
+                    frame[time_column].to_numpy()[take], scores[take], flags[take]
+                )
+            ),
+        ]
+    return _page("farout report", "".join(parts))
+
+
+def _model_table(detector):
+    summary = detector.training_summary_
+    rows = {
+        "clusters (k)": f"{detector.n_clusters_}"
+        + (f" (auto, by {detector.k_selection})" if detector.n_clusters == "auto" else ""),
+        "metric": detector.metric,
+        "scaling": str(detector.scaling),
+        "score": detector.score_mode,
+        "threshold": f"{detector.threshold_!r}, cut {detector.threshold_.cut_:.4g}",
+        "tiers": ", ".join(f"{n} &gt; {t.cut_:.4g}" for n, t in detector.tiers_) or "none",
+        "training rows": f"{summary['n_rows']:,} ({len(detector.trimmed_):,} kept out of the clustering)",
+        "training scores": f"median {summary['q0.5']:.3g}, 99th percentile {summary['q0.99']:.3g}, "
+        f"max {summary['q1']:.3g}; {summary['flagged_fraction']:.2%} flagged",
+        "features": ", ".join(html.escape(c["name"]) for c in detector._encoder.columns),
+    }
+    body = "".join(f'<tr><th>{k}</th><td class="text">{v}</td></tr>' for k, v in rows.items())
+    return f"<table>{body}</table>"
+
+
+def _cluster_table(detector, result):
+    table = pd.DataFrame(
+        {
+            "training rows": detector.cluster_sizes_.astype(int),
+            "spread (sigma)": detector.cluster_sigma_,
+        }
+    )
+    here = result.groupby("cluster").agg(
+        rows=("is_anomaly", "size"), alert_rate=("is_anomaly", "mean")
+    )
+    table = table.join(here, how="left").fillna({"rows": 0, "alert_rate": 0.0})
+    table["rows"] = table["rows"].astype(int)
+    table["alert_rate"] = table["alert_rate"].map(lambda v: f"{v:.2%}")
+    table["spread (sigma)"] = table["spread (sigma)"].map(lambda v: f"{v:.4g}")
+    return table.rename_axis("cluster").rename(columns={"rows": "rows here"}).to_html()
+
+
+def _label_section(frame, label, scores, flags, fp_cost, fn_cost):
+    if label not in frame.columns:
+        raise InputError(f"no label column {label!r} in the data.")
+    metrics = evaluate(frame[label], scores, flags=flags)
+    parts = [
+        "<h2>Against the labels</h2>",
+        _metric_table(
+            metrics,
+            [
+                "n",
+                "n_anomalies",
+                "precision",
+                "recall",
+                "f1",
+                "roc_auc",
+                "pr_auc",
+                "precision_at_n",
+                "alert_rate",
+                "tp",
+                "fp",
+                "fn",
+                "tn",
+            ],
+        ),
+        '<div class="row">',
+        _image(plots.roc_curves(frame[label], {"farout": scores})),
+        _image(plots.pr_curves(frame[label], {"farout": scores})),
+        _image(plots.confusion_matrix_plot(metrics["confusion_matrix"])),
+        "</div>",
+    ]
+    if fp_cost is not None and fn_cost is not None:
+        sweep = threshold_sweep(frame[label], scores, fp_cost=fp_cost, fn_cost=fn_cost)
+        best = sweep.iloc[int(np.argmin(sweep["expected_cost"].to_numpy()))]
+        current = fp_cost * metrics["fp"] + fn_cost * metrics["fn"]
+        parts.append(
+            "<h2>Cost-optimal threshold</h2>"
+            f"<p>With a false alarm costing {fp_cost:,} and a miss {fn_cost:,}, the cheapest cut "
+            f'is <b data-metric="cost_optimal_cut">{best["cut"]:.4f}</b>: it flags '
+            f"{int(best['flagged']):,} rows (precision {best['precision']:.3f}, recall "
+            f"{best['recall']:.3f}) at an expected cost of "
+            f'<b data-metric="cost_optimal_cost">{best["expected_cost"]:,.0f}</b>, against '
+            f"{current:,.0f} at the model's threshold.</p>"
+        )
+    return parts
+
+
+def comparison_report(result):
+    """HTML for a :class:`~farout.comparison.Comparison`: the table and every
+    detector's ROC and precision-recall curves on one axis each."""
+    table = result.table.copy()
+    body = [
+        f"<p>{len(result.y_test):,} test rows, {int(result.y_test.sum()):,} anomalies; "
+        f"precision and recall at alert rate {result.alert_rate:.2%}.</p>",
+        table.to_html(float_format=lambda v: f"{v:.4f}"),
+        '<div class="row">',
+        _image(plots.roc_curves(result.y_test, result.scores)),
+        _image(plots.pr_curves(result.y_test, result.scores)),
+        "</div>",
+    ]
+    return _page("farout compared with baselines", "".join(body))
+
+
+def write_report(path, page):
+    """Write an HTML page to ``path`` (UTF-8)."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(page)
+    return path
