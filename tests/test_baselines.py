@@ -60,3 +60,24 @@ def test_compare_by_time_tests_on_the_latest_rows():
     result = compare(data, "is_fraud", time_column="when", baselines=("zscore",))
     assert len(result.y_test) == 600
     assert (result.y_test == (data["is_fraud"].to_numpy()[-600:] == 1)).all()
+
+
+def test_secondary_check_keeps_only_rows_both_detectors_flag(rng):
+    from farout.secondary import SecondaryCheck
+    from farout.thresholds import Percentile
+
+    X = np.vstack([rng.normal(size=(600, 3)), rng.normal(6, 0.5, size=(6, 3))])
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    check = SecondaryCheck(KMeansAnomalyDetector(threshold=Percentile(90), random_state=0),
+                           checker="iforest", checker_quantile=95, random_state=0).fit(frame)
+    table = check.detect(frame)
+    assert table.index.equals(frame.index)
+    farout_flags = check.detector_.predict(frame) == -1
+    Z = check.detector_._encoder.transform(frame)[0]
+    confirmed = check.checker_.anomaly_score(Z) > check.checker_cut_
+    np.testing.assert_array_equal(table["flagged_by_farout"], farout_flags)
+    np.testing.assert_array_equal(table["is_anomaly"], farout_flags & confirmed)
+    np.testing.assert_array_equal(check.predict(frame) == -1, table["is_anomaly"])
+    assert table["is_anomaly"].sum() < farout_flags.sum()
+    assert table["is_anomaly"].iloc[600:].all()  # the planted cluster survives
+    assert (table.loc[~table["is_anomaly"], "reason"] == "").all()

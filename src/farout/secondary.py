@@ -1,0 +1,119 @@
+"""A secondary check that cuts false positives: a second, different detector
+must agree before a row stays flagged.
+
+The original method's post-processing step. farout flags rows; a checker
+(Isolation Forest or LOF by default) re-scores them on the same encoded
+features, and a row stays flagged only when the checker also puts it above
+its ``checker_quantile``-th training percentile. Both scores are kept.
+
+Whether it helps depends on the data: docs/benchmarks.md measures it on the
+ADBench datasets against the fair alternative, simply raising farout's own
+threshold to the same alert rate.
+"""
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from .baselines import make_baseline
+from .detector import KMeansAnomalyDetector, _like
+from .exceptions import InputError
+
+__all__ = ["SecondaryCheck"]
+
+CHECKERS = ("iforest", "lof")
+
+
+class SecondaryCheck(OutlierMixin, BaseEstimator):
+    """farout's flags, confirmed by a second detector.
+
+    Parameters
+    ----------
+    detector : KMeansAnomalyDetector, default=None
+        The primary detector (cloned); ``None`` means the default one.
+    checker : {"iforest", "lof"}, default="iforest"
+    checker_quantile : float, default=90.0
+        A flagged row stays flagged only if the checker scores it above this
+        percentile of the checker's training scores.
+    random_state : int or None, default=None
+
+    Attributes
+    ----------
+    detector_ : KMeansAnomalyDetector
+    checker_ : estimator from :mod:`farout.baselines`
+    checker_cut_ : float
+    offset_ : float
+        0: ``decision_function`` is the smaller of the two detectors'
+        margins over their cuts, each in units of its training-score
+        standard deviation, with the sign flipped; negative when both flag.
+    """
+
+    def __init__(self, detector=None, checker="iforest", checker_quantile=90.0,
+                 random_state=None):
+        self.detector = detector
+        self.checker = checker
+        self.checker_quantile = checker_quantile
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        if self.checker not in CHECKERS:
+            raise InputError(f"checker must be one of {CHECKERS}, got {self.checker!r}.")
+        if not isinstance(self.checker_quantile, (int, float)) or not 0 < self.checker_quantile < 100:
+            raise InputError(
+                f"checker_quantile must be in (0, 100), got {self.checker_quantile!r}."
+            )
+        if self.detector is not None and not isinstance(self.detector, KMeansAnomalyDetector):
+            raise InputError(f"detector must be a KMeansAnomalyDetector, got {self.detector!r}.")
+        detector = (
+            KMeansAnomalyDetector(random_state=self.random_state)
+            if self.detector is None else clone(self.detector)
+        )
+        self.detector_ = detector.fit(X)
+        self.n_features_in_ = self.detector_.n_features_in_
+        if hasattr(self.detector_, "feature_names_in_"):
+            self.feature_names_in_ = self.detector_.feature_names_in_
+        _, Z, _, labels, _, scores = self.detector_._score_rows(X)
+        self.checker_ = make_baseline(self.checker, self.random_state).fit(Z)
+        checks = self.checker_.anomaly_score(Z)
+        self.checker_cut_ = float(np.percentile(checks, self.checker_quantile))
+        self.detector_scale_ = float(scores.std()) or 1.0
+        self.checker_scale_ = float(checks.std()) or 1.0
+        self.offset_ = 0.0
+        return self
+
+    def _margins(self, X):
+        check_is_fitted(self)
+        X, Z, _, labels, _, scores = self.detector_._score_rows(X)
+        checks = self.checker_.anomaly_score(Z)
+        primary = (scores - self.detector_.threshold_.cuts(labels)) / self.detector_scale_
+        secondary = (checks - self.checker_cut_) / self.checker_scale_
+        return X, scores, checks, np.minimum(primary, secondary)
+
+    def score_samples(self, X):
+        """Minus the smaller margin (scikit-learn: lower is more abnormal)."""
+        X, _, _, margin = self._margins(X)
+        return _like(X, -margin, "score_samples")
+
+    def decision_function(self, X):
+        """Negative where both detectors flag the row."""
+        X, _, _, margin = self._margins(X)
+        return _like(X, -margin - self.offset_, "decision_function")
+
+    def predict(self, X):
+        """-1 where both detectors flag the row, +1 elsewhere."""
+        X, _, _, margin = self._margins(X)
+        return _like(X, np.where(margin > 0, -1, 1), "prediction")
+
+    def detect(self, X, reasons="flagged", top=3):
+        """The detector's :meth:`~KMeansAnomalyDetector.detect` table with
+        ``flagged_by_farout``, ``checker_score`` and ``is_anomaly`` now
+        meaning confirmed by both."""
+        X_checked, _, checks, margin = self._margins(X)
+        table = self.detector_.detect(X, reasons=reasons, top=top)
+        table.insert(1, "flagged_by_farout", table["is_anomaly"].to_numpy())
+        table["checker_score"] = checks
+        table["is_anomaly"] = margin > 0
+        if reasons == "flagged":
+            table.loc[~table["is_anomaly"], "reason"] = ""
+        return table if isinstance(X_checked, pd.DataFrame) else table.reset_index(drop=True)
