@@ -57,12 +57,23 @@ def run(data_dir, seeds, datasets=None):
                     m = int(confirmed.sum())
                     order = np.argsort(-table["anomaly_score"].to_numpy(), kind="stable")
                     matched[order[:m]] = True
-                    for setting, flags in (("farout", primary), (f"+{checker} check", confirmed),
-                                           (f"farout at the {checker} check's rate", matched)):
+                    for setting, flags in (
+                        ("farout", primary),
+                        (f"+{checker} check", confirmed),
+                        (f"farout at the {checker} check's rate", matched),
+                    ):
                         p, r, rate = _pr(truth, flags)
-                        rows.append({"dataset": name, "seed": seed, "checker": checker,
-                                     "setting": setting, "precision": p, "recall": r,
-                                     "alert_rate": rate})
+                        rows.append(
+                            {
+                                "dataset": name,
+                                "seed": seed,
+                                "checker": checker,
+                                "setting": setting,
+                                "precision": p,
+                                "recall": r,
+                                "alert_rate": rate,
+                            }
+                        )
         print(name, flush=True)
     return pd.DataFrame(rows)
 
@@ -74,8 +85,11 @@ def main(argv=None):
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--csv")
     args = parser.parse_args(argv)
-    results = run(args.data_dir, [int(s) for s in args.seeds.split(",")],
-                  args.datasets.split(",") if args.datasets else None)
+    results = run(
+        args.data_dir,
+        [int(s) for s in args.seeds.split(",")],
+        args.datasets.split(",") if args.datasets else None,
+    )
     if args.csv:
         results.to_csv(args.csv, index=False)
     per = results.groupby(["setting", "dataset"])[["precision", "recall", "alert_rate"]].mean()
@@ -85,10 +99,12 @@ def main(argv=None):
     for checker in ("iforest", "lof"):
         wide = per["precision"].unstack("setting")
         better = wide[f"+{checker} check"] - wide[f"farout at the {checker} check's rate"]
-        print(f"\n{checker}: check beats the matched-rate threshold on precision in "
-              f"{int((better > 0.005).sum())} datasets, ties {int((better.abs() <= 0.005).sum())}, "
-              f"loses {int((better < -0.005).sum())}; helped most: "
-              + ", ".join(f"{k} ({v:+.3f})" for k, v in better.sort_values().tail(3).items()))
+        print(
+            f"\n{checker}: check beats the matched-rate threshold on precision in "
+            f"{int((better > 0.005).sum())} datasets, ties {int((better.abs() <= 0.005).sum())}, "
+            f"loses {int((better < -0.005).sum())}; helped most: "
+            + ", ".join(f"{k} ({v:+.3f})" for k, v in better.sort_values().tail(3).items())
+        )
 
 
 if __name__ == "__main__":

@@ -68,8 +68,12 @@ def test_secondary_check_keeps_only_rows_both_detectors_flag(rng):
 
     X = np.vstack([rng.normal(size=(600, 3)), rng.normal(6, 0.5, size=(6, 3))])
     frame = pd.DataFrame(X, columns=["a", "b", "c"])
-    check = SecondaryCheck(KMeansAnomalyDetector(threshold=Percentile(90), random_state=0),
-                           checker="iforest", checker_quantile=95, random_state=0).fit(frame)
+    check = SecondaryCheck(
+        KMeansAnomalyDetector(threshold=Percentile(90), random_state=0),
+        checker="iforest",
+        checker_quantile=95,
+        random_state=0,
+    ).fit(frame)
     table = check.detect(frame)
     assert table.index.equals(frame.index)
     farout_flags = check.detector_.predict(frame) == -1

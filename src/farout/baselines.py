@@ -84,7 +84,7 @@ class _Wrapped(_Baseline):
 
     def fit(self, X, y=None):
         X = self._check(X, reset=True)
-        self.model_ = make_pipeline(StandardScaler(), self._make()).fit(X)
+        self.model_ = make_pipeline(StandardScaler(), self._make(X.shape[0])).fit(X)
         return self
 
     def anomaly_score(self, X):
@@ -98,7 +98,7 @@ class IsolationForestBaseline(_Wrapped):
     def __init__(self, random_state=None):
         self.random_state = random_state
 
-    def _make(self):
+    def _make(self, n_samples):
         return IsolationForest(random_state=self.random_state)
 
 
@@ -108,8 +108,10 @@ class LOFBaseline(_Wrapped):
     def __init__(self, n_neighbors=20):
         self.n_neighbors = n_neighbors
 
-    def _make(self):
-        return LocalOutlierFactor(n_neighbors=self.n_neighbors, novelty=True)
+    def _make(self, n_samples):
+        # fewer neighbours than rows, or scikit-learn warns and clips itself
+        neighbours = max(1, min(self.n_neighbors, n_samples - 1))
+        return LocalOutlierFactor(n_neighbors=neighbours, novelty=True)
 
 
 class OneClassSVMBaseline(_Wrapped):

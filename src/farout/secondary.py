@@ -49,8 +49,7 @@ class SecondaryCheck(OutlierMixin, BaseEstimator):
         standard deviation, with the sign flipped; negative when both flag.
     """
 
-    def __init__(self, detector=None, checker="iforest", checker_quantile=90.0,
-                 random_state=None):
+    def __init__(self, detector=None, checker="iforest", checker_quantile=90.0, random_state=None):
         self.detector = detector
         self.checker = checker
         self.checker_quantile = checker_quantile
@@ -59,7 +58,10 @@ class SecondaryCheck(OutlierMixin, BaseEstimator):
     def fit(self, X, y=None):
         if self.checker not in CHECKERS:
             raise InputError(f"checker must be one of {CHECKERS}, got {self.checker!r}.")
-        if not isinstance(self.checker_quantile, (int, float)) or not 0 < self.checker_quantile < 100:
+        if (
+            not isinstance(self.checker_quantile, (int, float))
+            or not 0 < self.checker_quantile < 100
+        ):
             raise InputError(
                 f"checker_quantile must be in (0, 100), got {self.checker_quantile!r}."
             )
@@ -67,7 +69,8 @@ class SecondaryCheck(OutlierMixin, BaseEstimator):
             raise InputError(f"detector must be a KMeansAnomalyDetector, got {self.detector!r}.")
         detector = (
             KMeansAnomalyDetector(random_state=self.random_state)
-            if self.detector is None else clone(self.detector)
+            if self.detector is None
+            else clone(self.detector)
         )
         self.detector_ = detector.fit(X)
         self.n_features_in_ = self.detector_.n_features_in_
