@@ -329,7 +329,10 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
             Training data; may contain anomalies (see ``trim``).
-        y : ignored
+        y : array-like, optional
+            Labels, used only by thresholds that need them (such as
+            :class:`~farout.thresholds.CostOptimal`); the clusters and scores
+            never see them.
 
         Returns
         -------
@@ -361,10 +364,24 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 ranked = np.argsort(self.ensemble_._score(M), kind="stable")
                 keep[ranked[n - n_drop :]] = False
         k, start = self._choose_k(M[keep], rng)
+        iterative = self.score_mode != "ensemble" and n_drop > 0
+        keep = self._fit_clustering(M, Z, keep, k, start, rng, n_drop if iterative else 0)
+        self.trimmed_ = np.flatnonzero(~keep)
+        if not iterative and n_drop:
+            self.n_trim_rounds_ = 1
+        self.labels_, distances = self._assign(M)
+        scores = self._scores(M, self.labels_, distances)
+        self._fit_thresholds(scores, self.labels_, y)
+        self._summarise_training(scores, self.labels_)
+        return self
 
+    def _fit_clustering(self, M, Z, keep, k, start, rng, n_drop):
+        """Fit the clustering on the rows in ``keep``; with ``n_drop``, drop
+        the ``n_drop`` highest-scoring rows and refit until the dropped set
+        is stable. Returns the final ``keep`` mask."""
+        n = M.shape[0]
         self.n_trim_rounds_ = 0
         abs_tol = float(np.mean(np.var(M[keep], axis=0))) * self.tol
-        iterative = self.score_mode != "ensemble" and n_drop > 0
         for round_ in range(self.trim_max_rounds + 1):
             if start is None:
                 centers, labels, distances, inertia, n_iter = kmeans(
@@ -377,7 +394,8 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 )
             start = centers
             self._set_clusters(centers, labels, distances, Z[keep])
-            if not iterative or round_ == self.trim_max_rounds:
+            self.inertia_, self.n_iter_ = inertia, n_iter
+            if not n_drop or round_ == self.trim_max_rounds:
                 break
             scores = self._cluster_scores(*self._assign(M))
             new_keep = np.ones(n, dtype=bool)
@@ -386,13 +404,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             if np.array_equal(new_keep, keep):
                 break
             keep = new_keep
-        self.trimmed_ = np.flatnonzero(~keep)
-        self.inertia_, self.n_iter_ = inertia, n_iter
-        self.labels_, distances = self._assign(M)
-        scores = self._scores(M, self.labels_, distances)
-        self._fit_thresholds(scores, self.labels_, y)
-        self._summarise_training(scores, self.labels_)
-        return self
+        return keep
 
     def _trim_fraction(self):
         if self.trim == "auto":

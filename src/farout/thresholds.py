@@ -103,6 +103,11 @@ def _in_open_range(name, value, low, high):
         )
 
 
+def _in_unit_interval(name, value):
+    if not isinstance(value, (int, float, np.number)) or not 0 < value <= 1:
+        raise InputError(f"{name} must be a number in (0, 1], got {value!r}.")
+
+
 class Percentile(Threshold):
     """Flag scores above the ``q``-th percentile of the training scores.
 
@@ -362,7 +367,7 @@ class TargetPrecision(Threshold):
         self.precision = precision
 
     def _check_params(self):
-        _in_open_range("TargetPrecision precision", self.precision, 0, 1.0000001)
+        _in_unit_interval("TargetPrecision precision", self.precision)
 
     def _cut_labelled(self, scores, truth):
         table = cut_table(truth, scores)
@@ -394,7 +399,7 @@ class TargetRecall(Threshold):
         self.recall = recall
 
     def _check_params(self):
-        _in_open_range("TargetRecall recall", self.recall, 0, 1.0000001)
+        _in_unit_interval("TargetRecall recall", self.recall)
 
     def _cut_labelled(self, scores, truth):
         table = cut_table(truth, scores)
