@@ -200,3 +200,61 @@ def test_compare_prints_one_table(data_csv):
     assert "alert rate 3.00%" in run.stdout
     for word in ("farout", "zscore", "iqr", "roc_auc", "pr_auc", "fit_seconds"):
         assert word in run.stdout
+
+
+def test_evaluate_by_group_and_sweep(data_csv, model, tmp_path):
+    sweep = tmp_path / "sweep.csv"
+    run = farout(
+        "evaluate",
+        data_csv,
+        "-m",
+        model,
+        "--label",
+        "is_fraud",
+        "--by",
+        "customer_segment",
+        "--sweep",
+        sweep,
+        "--fp-cost",
+        "50",
+        "--fn-cost",
+        "5000",
+    )
+    assert run.returncode == 0, run.stderr
+    assert "by customer_segment (weakest first)" in run.stdout and "retiree" in run.stdout
+    table = pd.read_csv(sweep)
+    assert {"cut", "precision", "recall", "f1", "alert_rate", "expected_cost"} <= set(table.columns)
+    assert table["flagged"].iloc[0] == 0 and table["recall"].iloc[-1] == 1.0
+
+
+def test_threshold_command_freezes_a_cost_optimal_cut(data_csv, model, tmp_path):
+    out = tmp_path / "costed.farout"
+    run = farout(
+        "threshold",
+        data_csv,
+        "-m",
+        model,
+        "--label",
+        "is_fraud",
+        "--target",
+        "cost",
+        "--fp-cost",
+        "50",
+        "--fn-cost",
+        "5000",
+        "-o",
+        out,
+    )
+    assert run.returncode == 0, run.stderr
+    from farout import load
+    from farout.thresholds import CostOptimal
+
+    det = load(out)
+    frame = pd.read_csv(data_csv)
+    scores = load(model).anomaly_score(frame[list(det.feature_names_in_)])
+    expected = CostOptimal(fp_cost=50, fn_cost=5000).fit(scores, y=frame["is_fraud"])
+    assert isinstance(det.threshold_, CostOptimal) and det.threshold_.cut_ == expected.cut_
+    missing = farout(
+        "threshold", data_csv, "-m", model, "--target", "recall", "--value", "0.9", "-o", out
+    )
+    assert missing.returncode == 2 and "needs --label" in missing.stderr

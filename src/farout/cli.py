@@ -19,12 +19,18 @@ from .batch import model_columns, read_dtypes, score_file
 from .comparison import compare
 from .demo import run_demo
 from .detector import SCORE_MODES, KMeansAnomalyDetector, load
-from .evaluation import evaluate
+from .evaluation import evaluate, evaluate_by, threshold_sweep
 from .exceptions import FaroutError, InputError
 from .io import FORMATS, read_table, select_columns
 from .persistence import read_manifest
 from .report import comparison_report, model_report, write_report
-from .thresholds import parse_threshold
+from .thresholds import (
+    CostOptimal,
+    FalsePositiveRate,
+    TargetPrecision,
+    TargetRecall,
+    parse_threshold,
+)
 
 __all__ = ["main"]
 
@@ -137,6 +143,11 @@ def cmd_evaluate(args):
         )
     result = detector.detect(model_columns(detector, frame), reasons="none")
     metrics = evaluate(frame[args.label], result["anomaly_score"], flags=result["is_anomaly"])
+    if args.sweep:
+        sweep = threshold_sweep(
+            frame[args.label], result["anomaly_score"], fp_cost=args.fp_cost, fn_cost=args.fn_cost
+        )
+        sweep.to_csv(args.sweep, index=False)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return
@@ -148,6 +159,47 @@ def cmd_evaluate(args):
         print(f"{key:<10}{metrics[key]:.4f}")
     print(
         f"confusion  tp {metrics['tp']}  fp {metrics['fp']}  fn {metrics['fn']}  tn {metrics['tn']}"
+    )
+    if args.by:
+        if args.by not in frame.columns:
+            raise InputError(f"no column {args.by!r} to break the metrics down by.")
+        table = evaluate_by(
+            frame[args.label], result["anomaly_score"], frame[args.by], flags=result["is_anomaly"]
+        )
+        print(f"\nby {args.by} (weakest first):")
+        print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.sweep:
+        print(f"\nthreshold sweep written to {args.sweep}")
+
+
+_TARGETS = {
+    "cost": lambda a: CostOptimal(fp_cost=a.fp_cost, fn_cost=a.fn_cost),
+    "precision": lambda a: TargetPrecision(a.value),
+    "recall": lambda a: TargetRecall(a.value),
+    "fpr": lambda a: FalsePositiveRate(a.value),
+}
+
+
+def cmd_threshold(args):
+    detector = load(args.model)
+    frame = _read_for_model(detector, args.data, args.format)
+    if args.target == "cost" and (args.fp_cost is None or args.fn_cost is None):
+        raise InputError("--target cost needs --fp-cost and --fn-cost.")
+    if args.target != "cost" and args.value is None:
+        raise InputError(f"--target {args.target} needs --value.")
+    labels = None
+    if args.label is not None:
+        if args.label not in frame.columns:
+            raise InputError(f"no label column {args.label!r} in the data.")
+        labels = frame[args.label]
+    elif args.target != "fpr":
+        raise InputError(f"--target {args.target} needs --label.")
+    threshold = _TARGETS[args.target](args)
+    detector.fit_threshold(model_columns(detector, frame), labels, threshold=threshold)
+    detector.save(args.output)
+    print(
+        f"{threshold!r} fitted on {len(frame):,} rows: cut {detector.threshold_.cut_:.4g}; "
+        f"model written to {args.output}"
     )
 
 
@@ -355,7 +407,32 @@ def build_parser():
         "--label", required=True, help="label column: 0/1, true/false or +1/-1 (-1 anomaly)"
     )
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--by", metavar="COLUMN", help="also break the metrics down by this column")
+    p.add_argument(
+        "--sweep",
+        metavar="CSV",
+        help="write precision, recall, F1, alert rate (and cost) at every cut",
+    )
+    p.add_argument("--fp-cost", type=float, help="cost of a false alarm, for --sweep")
+    p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly, for --sweep")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("threshold", help="refit a model's threshold on (labelled) data, save it")
+    data_args(p)
+    p.add_argument("-m", "--model", required=True)
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
+    p.add_argument(
+        "--target",
+        required=True,
+        choices=list(_TARGETS),
+        help="cost: cheapest cut; precision/recall: reach --value; "
+        "fpr: alert rate --value on normal rows",
+    )
+    p.add_argument("--value", type=float, help="target precision, recall or rate")
+    p.add_argument("--label", help="label column (not needed for fpr)")
+    p.add_argument("--fp-cost", type=float)
+    p.add_argument("--fn-cost", type=float)
+    p.set_defaults(func=cmd_threshold)
 
     p = sub.add_parser("explain", help="explain the most anomalous (or chosen) rows")
     data_args(p)
