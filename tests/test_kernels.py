@@ -109,3 +109,17 @@ def test_merge_moments_equals_direct(rng):
     direct = distance_moments(labels, dist, 3)
     for a, b in zip(merged, direct, strict=True):
         np.testing.assert_allclose(a, b)
+
+
+def test_stacked_ensemble_kernel_matches_member_loop(rng):
+    from farout.ensemble import BaggedKMeans
+
+    X = rng.normal(size=(3000, 6))
+    ensemble = BaggedKMeans(n_estimators=7, random_state=0).fit(X)
+    ensemble.members_[2]["centers"] = ensemble.members_[2]["centers"][:3]  # uneven k
+    X[:5] = ensemble.members_[0]["centers"][0]  # on a centre: the expansion would cancel
+    X[5:10] = 1e5 + rng.normal(size=(5, 6))  # huge norms
+    fast = ensemble._score(X)
+    reference = ensemble._score_by_member(X)
+    np.testing.assert_allclose(fast, reference, rtol=1e-9, atol=1e-12)
+    assert np.isclose(fast[:5], reference[:5], rtol=1e-9).all()

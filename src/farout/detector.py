@@ -353,15 +353,17 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         n_drop = int(round(trim * n))
         keep = np.ones(n, dtype=bool)
         self.ensemble_ = None
+        ensemble_scores = None
         if self.score_mode == "ensemble":
             ensemble = BaggedKMeans() if self.ensemble is None else clone(self.ensemble)
             seed = int(rng.integers(np.iinfo(np.int32).max))
             ensemble.set_params(metric=self._kernel_metric, random_state=seed)
             self.ensemble_ = ensemble.fit(M)
+            ensemble_scores = self.ensemble_._score(M)
             if n_drop:
                 # The clustering (for explanations and cluster ids) learns
                 # from the rows the robust ensemble finds most normal.
-                ranked = np.argsort(self.ensemble_._score(M), kind="stable")
+                ranked = np.argsort(ensemble_scores, kind="stable")
                 keep[ranked[n - n_drop :]] = False
         k, start = self._choose_k(M[keep], rng)
         iterative = self.score_mode != "ensemble" and n_drop > 0
@@ -370,7 +372,10 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         if not iterative and n_drop:
             self.n_trim_rounds_ = 1
         self.labels_, distances = self._assign(M)
-        scores = self._scores(M, self.labels_, distances)
+        if ensemble_scores is not None:
+            scores = ensemble_scores
+        else:
+            scores = self._cluster_scores(self.labels_, distances)
         self._fit_thresholds(scores, self.labels_, y)
         self._summarise_training(scores, self.labels_)
         return self

@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._distance import nearest_centers
+from ._distance import mean_weighted_nearest, nearest_centers
 from ._kmeans import as_generator, count_distinct_rows, kmeans, minibatch_step
 from .exceptions import InputError
 
@@ -167,6 +167,15 @@ class BaggedKMeans(BaseEstimator):
         return self._score(X)
 
     def _score(self, X):
+        if self.metric == "euclidean":
+            return mean_weighted_nearest(
+                X, [m["centers"] for m in self.members_], [m["weights"] for m in self.members_]
+            )
+        return self._score_by_member(X)
+
+    def _score_by_member(self, X):
+        """One member at a time: the reference for the stacked kernel, and
+        the path for the manhattan and cosine metrics."""
         total = np.zeros(X.shape[0])
         for member in self.members_:
             w = member["weights"]

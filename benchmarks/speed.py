@@ -1,0 +1,154 @@
+"""Speed of fitting and scoring, beside scikit-learn and faiss, and against
+the machine's own limits. Every figure is the median of ``--repeats`` runs.
+
+Needs the bench extra plus faiss:  pip install -e ".[bench]" faiss-cpu
+Run:  python benchmarks/speed.py [--rows 2000000] [--dims 32] [--k 16]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import date
+
+import numpy as np
+
+
+def median_time(fn, repeats):
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), result
+
+
+def blobs(n, d, k, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 6, size=(k, d)).astype(np.float32)
+    X = centres[rng.integers(0, k, n)]
+    X += rng.standard_normal((n, d), dtype=np.float32)
+    return X
+
+
+def machine_limits(repeats):
+    a = np.random.default_rng(0).standard_normal((4096, 4096), dtype=np.float32)
+    t, _ = median_time(lambda: a @ a, repeats)
+    gflops = 2 * 4096**3 / t / 1e9
+    src = np.ones(256 * 2**20 // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    t, _ = median_time(lambda: np.copyto(dst, src), repeats)
+    bandwidth = 2 * src.nbytes / t / 1e9  # read + write
+    return gflops, bandwidth
+
+
+def inertia(X, C):
+    from farout._distance import nearest_centers
+
+    _, d = nearest_centers(np.asarray(X, np.float64), np.asarray(C, np.float64), "euclidean")
+    return float(np.dot(d, d))
+
+
+def peak_rss_of_scoring(rows, dims, k):
+    """Peak resident memory (MiB) of a fresh process that builds the data,
+    fits on a sample, then scores every row."""
+    code = f"""
+import resource, numpy as np, sys
+sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+from speed import blobs
+from farout import KMeansAnomalyDetector
+X = blobs({rows}, {dims}, {k})
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+det = KMeansAnomalyDetector({k}, score_mode="distance", random_state=0).fit(X[:100000])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+det.anomaly_score(X)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(before / 1024, base / 1024, peak / 1024, X.nbytes / 2**20)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [float(v) for v in out.stdout.split()]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--dims", type=int, default=32)
+    parser.add_argument("--k", type=int, default=16)
+    parser.add_argument("--iters", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    import faiss
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import IsolationForest
+    from sklearn.metrics import pairwise_distances_argmin_min
+
+    from farout import KMeansAnomalyDetector
+    from farout._distance import nearest_centers
+    from farout._kmeans import as_generator, kmeans
+
+    n, d, k, r = args.rows, args.dims, args.k, args.repeats
+    X = blobs(n, d, k)
+    X64 = X.astype(np.float64)
+    fig = {}
+    gflops, bandwidth = machine_limits(r)
+    roofline = max(2 * n * d * k / (gflops * 1e9), n * d * 4 / (bandwidth * 1e9))
+    fig.update(gemm_gflops=gflops, copy_gb_s=bandwidth, roofline_scoring_s=roofline)
+
+    t, (C, *_rest) = median_time(
+        lambda: kmeans(X64, k, "euclidean", as_generator(0), 1, args.iters, 0.0), r
+    )
+    fig.update(fit_farout_s=t, inertia_farout=inertia(X, C))
+    t, km = median_time(
+        lambda: KMeans(k, n_init=1, max_iter=args.iters, tol=0.0, random_state=0).fit(X), r
+    )
+    fig.update(fit_sklearn_s=t, inertia_sklearn=inertia(X, km.cluster_centers_))
+    t, fk = median_time(lambda: _faiss_fit(faiss, X, k, args.iters), r)
+    fig.update(fit_faiss_s=t, inertia_faiss=inertia(X, fk.centroids))
+
+    C32 = km.cluster_centers_.astype(np.float32)
+    det = KMeansAnomalyDetector(k, score_mode="distance", random_state=0).fit(X[:100_000])
+    fig["score_farout_kernel_s"], _ = median_time(
+        lambda: nearest_centers(X64, km.cluster_centers_, "euclidean"), r
+    )
+    fig["score_farout_detector_s"], _ = median_time(lambda: det.anomaly_score(X), r)
+    fig["score_sklearn_s"], _ = median_time(lambda: pairwise_distances_argmin_min(X, C32), r)
+    index = faiss.IndexFlatL2(d)
+    index.add(C32)
+    fig["score_faiss_s"], _ = median_time(lambda: index.search(X, 1), r)
+
+    def farout_end_to_end():
+        return KMeansAnomalyDetector(random_state=0).fit(X).anomaly_score(X)
+
+    def iforest_end_to_end():
+        return IsolationForest(random_state=0).fit(X).score_samples(X)
+
+    fig["end_to_end_farout_s"], _ = median_time(farout_end_to_end, 1)
+    fig["end_to_end_iforest_s"], _ = median_time(iforest_end_to_end, 1)
+    before, base, peak, size = peak_rss_of_scoring(n, d, k)
+    fig.update(
+        rss_before_fit_mib=before, rss_after_fit_mib=base, rss_peak_scoring_mib=peak, input_mib=size
+    )
+
+    print(
+        f"# speed, {n:,} x {d} float32, k={k}, {date.today().isoformat()}, "
+        f"peak RSS self {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
+    for key, value in fig.items():
+        print(f"{key:<28} {value:,.4g}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(fig, handle, indent=2)
+
+
+def _faiss_fit(faiss, X, k, iters):
+    model = faiss.Kmeans(X.shape[1], k, niter=iters, seed=0, verbose=False)
+    model.train(X)
+    return model
+
+
+if __name__ == "__main__":
+    main()
