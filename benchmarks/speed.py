@@ -26,11 +26,16 @@ def median_time(fn, repeats):
     return float(np.median(times)), result
 
 
-def blobs(n, d, k, seed=0):
+def blobs(n, d, k, seed=0, chunk=200_000):
+    """Gaussian blobs, float32, generated in chunks so that making the data
+    does not set the process's peak memory."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 6, size=(k, d)).astype(np.float32)
-    X = centres[rng.integers(0, k, n)]
-    X += rng.standard_normal((n, d), dtype=np.float32)
+    X = np.empty((n, d), dtype=np.float32)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        X[start:stop] = centres[rng.integers(0, k, stop - start)]
+        X[start:stop] += rng.standard_normal((stop - start, d), dtype=np.float32)
     return X
 
 
@@ -39,8 +44,9 @@ def machine_limits(repeats):
     t, _ = median_time(lambda: a @ a, repeats)
     gflops = 2 * 4096**3 / t / 1e9
     src = np.ones(256 * 2**20 // 4, dtype=np.float32)
-    dst = np.empty_like(src)
-    t, _ = median_time(lambda: np.copyto(dst, src), repeats)
+    dst = np.zeros_like(src)  # touched, so page faults are not timed
+    np.copyto(dst, src)
+    t, _ = median_time(lambda: np.copyto(dst, src), max(repeats, 3))
     bandwidth = 2 * src.nbytes / t / 1e9  # read + write
     return gflops, bandwidth
 
