@@ -258,3 +258,19 @@ def test_threshold_command_freezes_a_cost_optimal_cut(data_csv, model, tmp_path)
         "threshold", data_csv, "-m", model, "--target", "recall", "--value", "0.9", "-o", out
     )
     assert missing.returncode == 2 and "needs --label" in missing.stderr
+
+
+def test_compare_can_exclude_a_leaking_column(data_csv):
+    run = farout(
+        "compare",
+        data_csv,
+        "--label",
+        "is_fraud",
+        "--exclude",
+        "fraud_type",
+        "--baselines",
+        "zscore",
+    )
+    assert run.returncode == 0, run.stderr
+    leak = farout("compare", data_csv, "--label", "is_fraud", "--exclude", "is_fraud")
+    assert leak.returncode == 2 and "--exclude must not name" in leak.stderr

@@ -53,7 +53,11 @@ def nearest_centers(X, centers, metric):
     distances = np.empty(n, dtype=np.float64)
     step = _block_rows(centers.shape[0])
     if metric != "manhattan":
-        center_sq = np.einsum("ij,ij->i", centers, centers)
+        # Choose the centre from the expansion around the centres' mean: far
+        # from the origin (uncentred data) |c|^2 - 2 x.c would cancel.
+        origin = centers.mean(axis=0)
+        shifted = centers - origin
+        center_sq = np.einsum("ij,ij->i", shifted, shifted)
     for start in range(0, n, step):
         block = X[start : start + step]
         stop = start + block.shape[0]
@@ -65,7 +69,7 @@ def nearest_centers(X, centers, metric):
             # The expansion |c|^2 - 2 x.c only chooses the centre; |x|^2 is the
             # same for every centre. The reported distance is computed directly
             # because the expansion cancels badly for points near a centre.
-            lab = np.argmin(center_sq - 2.0 * (block @ centers.T), axis=1)
+            lab = np.argmin(center_sq - 2.0 * ((block - origin) @ shifted.T), axis=1)
             chosen = centers[lab]
             if metric == "cosine":
                 dist = 1.0 - np.einsum("ij,ij->i", block, chosen)
@@ -100,6 +104,9 @@ def mean_weighted_nearest(X, centers, weights):
     B = len(centers)
     kmax = max(c.shape[0] for c in centers)
     W2 = np.stack([w * w for w in weights])  # (B, p)
+    # expand around the centres' mean, so uncentred data does not cancel
+    origin = np.concatenate(centers).mean(axis=0)
+    centers = [c - origin for c in centers]
     stacked = np.zeros((B, kmax, p))
     center_term = np.full((B, kmax), np.inf)  # padding never wins the argmin
     for b, (c, w2) in enumerate(zip(centers, W2, strict=True)):
@@ -110,7 +117,7 @@ def mean_weighted_nearest(X, centers, weights):
     # small blocks keep the (rows, members, k) products in cache
     step = max(64, _STACK_BLOCK_BYTES // (8 * B * kmax))
     for start in range(0, n, step):
-        block = X[start : start + step]
+        block = X[start : start + step] - origin
         cross = (block @ flat.T).reshape(-1, B, kmax)
         partial = center_term[None] - 2.0 * cross
         labels = np.argmin(partial, axis=2)  # (m, B)

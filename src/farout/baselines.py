@@ -2,7 +2,7 @@
 
 Every baseline is a scikit-learn estimator with ``fit(X)`` and
 ``anomaly_score(X)``: higher is more anomalous. They take numeric arrays;
-:func:`farout.evaluation.compare` encodes tables for them with the same
+:func:`farout.comparison.compare` encodes tables for them with the same
 :class:`~farout.preprocessing.FeatureEncoder` farout uses, so every detector
 sees the same features.
 

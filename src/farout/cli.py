@@ -271,6 +271,12 @@ def cmd_info(args):
 
 def cmd_compare(args):
     frame = read_table(args.data, fmt=args.format)
+    keep = [args.label] + ([args.time_column] if args.time_column else [])
+    if args.exclude and set(keep) & set(args.exclude):
+        raise InputError("--exclude must not name the --label or --time-column column.")
+    if args.columns:
+        args.columns = list(dict.fromkeys(list(args.columns) + keep))
+    frame = select_columns(frame, args.columns, args.exclude)
     detector = KMeansAnomalyDetector(
         n_clusters=_k(args.k),
         score_mode=args.score_mode,
@@ -463,6 +469,10 @@ def build_parser():
     p.add_argument("--threshold", default="percentile:99")
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--report", metavar="HTML", help="also write an HTML report with the curves")
+    p.add_argument("--columns", type=_csv_list, help="comma-separated feature columns to use")
+    p.add_argument(
+        "--exclude", type=_csv_list, help="comma-separated columns to leave out (ids, other labels)"
+    )
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("report", help="a self-contained HTML report of a model on DATA")

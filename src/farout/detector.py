@@ -1,9 +1,13 @@
 """The k-means anomaly detector.
 
-A point far from every cluster of normal data is anomalous; how far is
-measured relative to the spread of the cluster it is nearest to::
+A point far from every cluster of normal data is anomalous. By default "far"
+is the mean distance over a bag of trimmed k-means models
+(:mod:`farout.ensemble`); the score as first written down, the distance in
+units of the nearest cluster's spread::
 
     A(x) = D(x, C_i) / (sigma(C_i) + eps)
+
+is ``score_mode="normalized"``.
 """
 
 import numbers
@@ -65,9 +69,15 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
     """Anomaly detection by distance to k-means clusters of normal data.
 
     Features are encoded (numeric columns scaled, categorical columns
-    one-hot encoded), k-means with k-means++ initialisation learns clusters
-    under the chosen metric, and each row is scored by its distance to the
-    nearest centroid divided by that cluster's spread::
+    one-hot encoded) and mapped into the chosen metric's space. By default
+    (``score_mode="ensemble"``) a row's score is its mean distance to the
+    nearest centroid over 25 trimmed k-means models, each fitted on a small
+    sample, which keeps anomalies in the training data from getting clusters
+    of their own. A single k-means clustering (k-means++ initialisation),
+    fitted on the rows the ensemble finds most normal, gives cluster ids,
+    explanations and per-cluster thresholds. ``score_mode="normalized"``
+    scores by the distance to the nearest centroid divided by that cluster's
+    spread::
 
         A(x) = D(x, C_i) / (sigma(C_i) + eps)
 
@@ -124,8 +134,9 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         other modes. Set 0 to disable.
     trim_max_rounds : int, default=5
     k_selection : {"silhouette", "elbow"}, default="silhouette"
-        How ``n_clusters="auto"`` chooses k. The silhouette is computed on a
-        sample of 2,000 rows, the candidates are fitted on at most 20,000.
+        How ``n_clusters="auto"`` chooses k. Candidates are fitted on at most
+        2,048 sampled rows and the silhouette is computed on 500; the chosen
+        k is then refitted on all rows from the candidate's centres.
     k_range : (int, int), default=(2, 10)
         Smallest and largest k tried by ``n_clusters="auto"``.
     missing : {"error", "impute"}, default="error"
@@ -286,10 +297,12 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 "categories, pass a pandas DataFrame with column names."
             ) from None
 
-    def _feature_labels(self, n_features):
-        if hasattr(self, "feature_names_in_"):
-            return [str(c) for c in self.feature_names_in_]
-        return [f"x{j}" for j in range(n_features)]
+    def _feature_labels(self, X):
+        """Names for messages and explanations: the DataFrame's columns (as
+        text, even when they are not strings), else x0, x1, ..."""
+        if isinstance(X, pd.DataFrame):
+            return [str(c) for c in X.columns]
+        return [f"x{j}" for j in range(X.shape[1])]
 
     # --------------------------------------------------------- geometry
     def _fit_metric_space(self, Z):
@@ -344,7 +357,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         if n < 2:
             raise InputError(f"need at least 2 samples to fit, got {n} sample (n_samples=1).")
         encoder = FeatureEncoder(self.scaling, self.missing, self.max_categories)
-        self._encoder = encoder.fit(X, self._feature_labels(X.shape[1]))
+        self._encoder = encoder.fit(X, self._feature_labels(X))
         Z, _ = self._encoder.transform(X)
         self._fit_metric_space(Z)
         M = self._to_metric_space(Z)
@@ -501,7 +514,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         threshold : Threshold, optional
             Defaults to the ``threshold`` parameter.
         tiers : dict or list of (str, Threshold), optional
-            Defaults to the ``tiers`` parameter.
+            Refit these tiers too; by default the fitted tiers are kept.
 
         Returns
         -------
@@ -509,8 +522,11 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         """
         if threshold is not None and not isinstance(threshold, Threshold):
             raise InputError(f"threshold must be a threshold object, got {threshold!r}.")
-        X, _, _, labels, _, scores = self._score_rows(X)
+        _, _, _, labels, _, scores = self._score_rows(X)
+        kept_tiers = self.tiers_
         self._fit_thresholds(scores, labels, y, threshold, tiers)
+        if tiers is None:
+            self.tiers_ = kept_tiers
         return self
 
     def partial_fit(self, X, y=None):
@@ -587,7 +603,8 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         return X, Z, unseen, labels, distances, scores
 
     def anomaly_score(self, X):
-        """A(x) for each row: higher is more anomalous.
+        """The anomaly score of each row (see ``score_mode``): higher is more
+        anomalous.
 
         Returns a Series with the input's index for DataFrame input,
         otherwise an ndarray of shape (n_samples,).
@@ -639,6 +656,8 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         """
         if reasons not in ("flagged", "all", "none"):
             raise InputError(f"reasons must be 'flagged', 'all' or 'none', got {reasons!r}.")
+        if not _is_int(top) or top < 1:
+            raise InputError(f"top must be an int >= 1, got {top!r}.")
         X, Z, unseen, labels, _, scores = self._score_rows(X)
         flags = self.threshold_.flag(scores, labels)
         index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(scores))
@@ -735,6 +754,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 "cluster_centers": self.cluster_centers_,
                 "centers_metric": self._centers_metric,
                 "cluster_sizes": self.cluster_sizes_,
+                "distance_count": self._dist_moments[0],
                 "distance_mean": self._dist_moments[1],
                 "distance_m2": self._dist_moments[2],
                 "feature_sums": self._feature_sums,
@@ -758,17 +778,15 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             tiers_meta.append({"name": name, **meta})
             arrays.update({f"tier{i}.{k}": v for k, v in tier_arrays.items()})
         params = self.get_params(deep=False)
-        params["k_range"] = list(params["k_range"])
         params["threshold"] = (
             None if self.threshold is None else _threshold_state(self.threshold, fitted=False)[0]
         )
         params["ensemble"] = None if self.ensemble is None else self.ensemble.get_params()
+        params = _jsonable(params)
         params["tiers"] = [
             {"name": name, **_threshold_state(t, fitted=False)[0]}
             for name, t in validate_tiers(self.tiers)
         ] or None
-        if not isinstance(params["random_state"], (int, type(None))):
-            params["random_state"] = None
         manifest = {
             "estimator": type(self).__name__,
             "params": params,
@@ -789,7 +807,9 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 "n_trim_rounds": int(self.n_trim_rounds_),
                 "threshold": th_meta,
                 "tiers": tiers_meta,
-                "ensemble": (None if self.ensemble_ is None else self.ensemble_.get_params()),
+                "ensemble": (
+                    None if self.ensemble_ is None else _jsonable(self.ensemble_.get_params())
+                ),
                 "training_summary": self.training_summary_,
                 "k_selection": (
                     None if self.k_selection_ is None else list(self.k_selection_.columns)
@@ -804,7 +824,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             return cls._build_from_state(manifest, arrays)
         except ModelFileError:
             raise
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise ModelFileError(
                 f"the model file's contents are inconsistent ({type(exc).__name__}: "
                 f"{exc}); it may be damaged or written by another program."
@@ -841,7 +861,11 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         det.cluster_centers_ = arrays["cluster_centers"]
         det._centers_metric = arrays["centers_metric"]
         det.cluster_sizes_ = arrays["cluster_sizes"]
-        det._dist_moments = (det.cluster_sizes_, arrays["distance_mean"], arrays["distance_m2"])
+        det._dist_moments = (
+            arrays["distance_count"],
+            arrays["distance_mean"],
+            arrays["distance_m2"],
+        )
         det._feature_sums = arrays["feature_sums"]
         det._feature_sumsq = arrays["feature_sumsq"]
         det.trimmed_ = arrays["trimmed"]
@@ -868,6 +892,8 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             for i, t in enumerate(fitted["tiers"])
         ]
         det.training_summary_ = fitted["training_summary"]
+        if det.metric == "mahalanobis" and det._whitening is None:
+            raise ModelFileError("the model file's mahalanobis model lacks its whitening matrix.")
         k, p = det.cluster_centers_.shape[0], len(det._encoder.encoded_names)
         if det.cluster_centers_.shape != (k, p) or k != det.n_clusters_:
             raise ModelFileError("the model file's centroids do not match its feature schema.")
@@ -885,8 +911,28 @@ def _pooled_moments(moments):
     return float(total), mean, pooled_m2
 
 
+def _jsonable(value):
+    """Plain JSON types for the manifest: NumPy scalars become Python
+    numbers, tuples lists; a RandomState (not reproducible from JSON)
+    becomes None."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (np.random.RandomState, np.random.Generator)):
+        return None
+    return value
+
+
+# The fitted attributes a threshold may carry in a model file; anything else
+# in a manifest is refused rather than set on the object.
+_THRESHOLD_STATE = ("cut_", "cluster_cuts_", "expected_cost_")
+
+
 def _threshold_state(threshold, fitted=True):
-    meta = {"type": type(threshold).__name__, "params": threshold.get_params()}
+    meta = {"type": type(threshold).__name__, "params": _jsonable(threshold.get_params())}
     arrays = {}
     if fitted:
         for key, value in vars(threshold).items():
@@ -905,6 +951,8 @@ def _threshold_from_state(meta, arrays):
         raise ModelFileError(f"unknown threshold type {meta.get('type')!r} in the model file.")
     threshold = cls(**meta["params"])
     for key in meta.get("arrays", []):
+        if key not in _THRESHOLD_STATE:
+            raise ModelFileError(f"the model file sets an unknown threshold attribute {key!r}.")
         value = arrays[key]
         setattr(threshold, key, float(value[0]) if key in meta.get("scalars", []) else value)
     return threshold

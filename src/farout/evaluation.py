@@ -17,7 +17,7 @@ from .exceptions import InputError
 from .preprocessing import as_anomaly_labels
 from .thresholds import cut_table
 
-__all__ = ["as_anomaly_labels", "evaluate", "threshold_sweep"]
+__all__ = ["as_anomaly_labels", "evaluate", "evaluate_by", "threshold_sweep"]
 
 
 def evaluate(y_true, scores, *, threshold=None, flags=None, n=None):
@@ -133,7 +133,7 @@ def evaluate_by(y_true, scores, groups, *, flags=None):
         raise InputError(f"{len(truth)} labels, {len(scores)} scores and {len(groups)} groups.")
     flagged = None if flags is None else np.asarray(flags, dtype=bool).ravel()
     rows = {}
-    for name, index in groups.groupby(groups, sort=True).indices.items():
+    for name, index in groups.groupby(groups, sort=True, dropna=False).indices.items():
         t, s = truth[index], scores[index]
         both = t.any() and not t.all()
         row = {

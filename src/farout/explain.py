@@ -108,13 +108,15 @@ def _fmt(value):
     return f"{value:.2f}"
 
 
-def _numeric_text(name, value, typical, sd):
-    if value > 0 and typical > 0:
-        head = (
-            f"{name} {_fmt(value)} is {value / typical:.1f}x the cluster's typical {_fmt(typical)}"
-        )
+def _numeric_text(name, value, typical, sd, shown=None):
+    """``shown`` replaces the value in the text (e.g. for a filled-in value)."""
+    shown = shown or _fmt(value)
+    # "Nx the typical value" reads well only for positive quantities whose
+    # typical value is not close to zero (e.g. amounts, counts, distances)
+    if value > 0 and typical > 0 and abs(value - typical) < 1000 * typical:
+        head = f"{name} {shown} is {value / typical:.1f}x the cluster's typical {_fmt(typical)}"
     else:
-        head = f"{name} {_fmt(value)} vs the cluster's typical {_fmt(typical)}"
+        head = f"{name} {shown} vs the cluster's typical {_fmt(typical)}"
     return f"{head} ({sd:+.1f} sd)"
 
 
@@ -141,31 +143,39 @@ def describe(encoder, profile, contrib, X, labels, scores, unseen, top):
     for r in range(n_top):
         for field in ("feature", "value", "typical", "sd", "share"):
             out[f"{field}_{r + 1}"] = np.empty(n, dtype=object)
+    position = {c["name"]: j for j, c in enumerate(columns)}
+    numeric_index = np.cumsum([c["kind"] == "numeric" for c in columns]) - 1
     for i in range(n):
         cluster = labels[i]
         texts = []
         for name, mask in unseen.items():
             if mask[i]:
-                texts.append(f"{name} {_cell(X, i, name)!r} was never seen in training")
+                texts.append(f"{name} '{_cell(X, i, position[name])}' was never seen in training")
         for r, j in enumerate(order[i]):
             column = columns[j]
             name = column["name"]
+            raw = _cell(X, i, j)
+            missing = bool(pd.isna(raw))
             if column["kind"] == "numeric":
-                value = float(_cell(X, i, name, j))
+                # a missing value was scored as its imputed fill
+                fill = encoder.impute_values[numeric_index[j]]
+                value = float(fill) if missing else float(raw)
                 typical = profile["typical"][cluster, j]
                 sd = (value - typical) / profile["spread"][cluster, j]
-                text = _numeric_text(name, value, typical, sd)
+                shown = f"missing (filled with {_fmt(value)})" if missing else None
+                text = _numeric_text(name, value, typical, sd, shown)
             else:
-                value = _cell(X, i, name)
+                value = column["fill"] if missing else raw
                 freq = profile["frequency"][j][cluster]
                 cats = column["categories"]
                 mode = int(np.argmax(freq))
                 seen = freq[cats.index(str(value))] if str(value) in cats else 0.0
                 typical = cats[mode]
                 sd = np.nan
+                shown = f"missing (filled with '{value}')" if missing else f"'{value}'"
                 text = (
-                    f"{name} {str(value)!r} makes up {seen:.0%} of its cluster "
-                    f"(most common {typical!r}, {freq[mode]:.0%})"
+                    f"{name} {shown} makes up {seen:.0%} of its cluster "
+                    f"(most common '{typical}', {freq[mode]:.0%})"
                 )
             if not (column["kind"] == "categorical" and unseen.get(name, np.zeros(1, bool))[i]):
                 texts.append(text)
@@ -182,7 +192,9 @@ def describe(encoder, profile, contrib, X, labels, scores, unseen, top):
     return frame
 
 
-def _cell(X, i, name, j=None):
+def _cell(X, i, j):
+    """The raw value at row i, column j (by position: column names need not
+    be strings)."""
     if isinstance(X, pd.DataFrame):
-        return X[name].iloc[i]
+        return X.iloc[i, j]
     return X[i, j]

@@ -141,6 +141,14 @@ def select_columns(frame, columns=None, exclude=None):
     return frame
 
 
+def readable_by_others(path):
+    """mkstemp creates files 0600; give the final file the permissions a
+    plain open() would (0666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 class TableWriter:
     """Write DataFrames chunk by chunk; the file appears only on success.
 
@@ -154,6 +162,16 @@ class TableWriter:
 
     def __init__(self, path, fmt=None):
         self.path = path
+        if str(path).lower().endswith(".gz"):
+            raise InputError(
+                f"{path}: compressed output is not supported; write .csv, .parquet or .jsonl."
+            )
+        if (
+            fmt is None
+            and path != "-"
+            and os.path.splitext(str(path).lower())[1] not in _EXTENSIONS
+        ):
+            raise InputError(f"{path}: name the output .csv, .parquet or .jsonl.")
         self.fmt = detect_format(path, fmt)
         self._handle = None
         self._tmp = None
@@ -197,6 +215,7 @@ class TableWriter:
             return False
         self._handle.close()
         if exc_type is None:
+            readable_by_others(self._tmp)
             os.replace(self._tmp, self.path)
         else:
             os.unlink(self._tmp)

@@ -21,6 +21,7 @@ from importlib.metadata import version as _dist_version
 import numpy as np
 
 from .exceptions import ModelFileError
+from .io import readable_by_others
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "read_manifest", "read_model", "write_model"]
 
@@ -87,6 +88,7 @@ def write_model(path, manifest, arrays):
             archive.writestr(_MANIFEST, text)
             for member, data in blobs.items():
                 archive.writestr(member, data)
+        readable_by_others(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -115,6 +117,8 @@ def read_model(path):
     with archive:
         names = set(archive.namelist())
         for name, entry in manifest["arrays"].items():
+            if not isinstance(entry, dict):
+                raise ModelFileError(f"{path}: the manifest entry for array {name!r} is malformed.")
             member = entry.get("file")
             if member not in names:
                 raise ModelFileError(f"{path}: array {name!r} is missing from the model file.")
@@ -132,7 +136,9 @@ def read_model(path):
                 )
             try:
                 array = np.load(io.BytesIO(data), allow_pickle=False)
-            except ValueError as exc:
+                if not isinstance(array, np.ndarray):
+                    raise ValueError("not a single .npy array")
+            except (ValueError, OSError, EOFError) as exc:
                 raise ModelFileError(
                     f"{path}: array {name!r} is not a plain array ({exc})."
                 ) from None

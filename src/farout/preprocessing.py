@@ -180,6 +180,13 @@ class FeatureEncoder:
         """
         n = len(X)
         index = _index(X)
+        if not isinstance(X, pd.DataFrame):
+            text = [c["name"] for c in self.columns if c["kind"] == "categorical"]
+            if text:
+                raise InputError(
+                    f"the model has categorical column(s) {', '.join(map(repr, text))}; "
+                    "pass a DataFrame with the training columns, not an array."
+                )
         Z = np.zeros((n, len(self.encoded_names)))
         unseen = {}
         numeric_j = 0

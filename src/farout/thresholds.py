@@ -61,6 +61,10 @@ class Threshold(BaseEstimator):
             truth = as_anomaly_labels(y)
             if truth.shape[0] != scores.shape[0]:
                 raise InputError(f"{truth.shape[0]} labels but {scores.shape[0]} scores.")
+            if not truth.any():
+                raise InputError(
+                    f"{type(self).__name__} needs some rows labelled as anomalies; none are."
+                )
             self.cut_ = float(self._cut_labelled(scores, truth))
         else:
             self.cut_ = float(self._cut(scores))
