@@ -162,3 +162,17 @@ def test_output_files_are_plain_and_readable(tmp_path, toy):
     assert os.stat(out).st_mode & 0o777 == 0o666 & ~umask
     KMeansAnomalyDetector(2, random_state=0).fit(toy).save(tmp_path / "m.farout")
     assert os.stat(tmp_path / "m.farout").st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_scoring_in_blocks_matches_and_names_the_right_row(monkeypatch, mixed_frame, rng):
+    import farout.detector as detector_module
+
+    det = KMeansAnomalyDetector(3, random_state=0).fit(mixed_frame)
+    whole = det.detect(mixed_frame, reasons="all")
+    monkeypatch.setattr(detector_module, "_SCORE_BLOCK", 7)
+    pd.testing.assert_frame_equal(det.detect(mixed_frame, reasons="all"), whole)
+    X = rng.normal(size=(50, 2))
+    arr = KMeansAnomalyDetector(2, random_state=0).fit(X)
+    X[23, 1] = np.nan
+    with pytest.raises(InputError, match="first at row 23"):
+        arr.anomaly_score(X)

@@ -57,6 +57,9 @@ _KERNEL_METRIC = {
     "cosine": "cosine",
 }
 
+# Rows encoded and scored at a time: bounds the memory of scoring.
+_SCORE_BLOCK = 65_536
+
 # eps in A(x) = D / (sigma + eps), relative to the pooled spread of all
 # training distances so that it is free of the data's units.
 _EPS_RELATIVE = 1e-6
@@ -288,7 +291,9 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 raise InputError(f"Found array with 0 feature(s) (shape={X.shape}).")
             return X
         try:
-            return validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite=False)
+            return validate_data(
+                self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False
+            )
         except ValueError as exc:
             if "could not convert string to float" not in str(exc):
                 raise
@@ -582,18 +587,33 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             return distances
         return distances / (self.cluster_sigma_[labels] + self.eps_)
 
-    def _encode(self, X):
+    def _score_rows(self, X, keep_encoded=False):
+        """(validated X, Z, unseen, labels, distances, scores) for new rows.
+
+        Rows are encoded and scored in blocks, so memory stays near the
+        input's own size; the encoded matrix Z is kept only when asked for
+        (explanations need it), else Z is None.
+        """
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        Z, unseen = self._encoder.transform(X)
-        return X, Z, unseen
-
-    def _score_rows(self, X):
-        """(validated X, Z, unseen, labels, distances, scores) for new rows."""
-        X, Z, unseen = self._encode(X)
-        M = self._to_metric_space(Z)
-        labels, distances = self._assign(M)
-        scores = self._scores(M, labels, distances)
+        n = X.shape[0]
+        labels = np.empty(n, dtype=np.intp)
+        distances = np.empty(n)
+        scores = np.empty(n)
+        encoded, unseen_parts = [], {}
+        for start in range(0, n, _SCORE_BLOCK):
+            stop = min(n, start + _SCORE_BLOCK)
+            part = X.iloc[start:stop] if isinstance(X, pd.DataFrame) else X[start:stop]
+            Z, unseen = self._encoder.transform(part, offset=start)
+            M = self._to_metric_space(Z)
+            labels[start:stop], distances[start:stop] = self._assign(M)
+            scores[start:stop] = self._scores(M, labels[start:stop], distances[start:stop])
+            if keep_encoded:
+                encoded.append(Z)
+            for name, mask in unseen.items():
+                unseen_parts.setdefault(name, []).append(mask)
+        Z = (np.vstack(encoded) if len(encoded) > 1 else encoded[0]) if keep_encoded else None
+        unseen = {name: np.concatenate(masks) for name, masks in unseen_parts.items()}
         if not np.isfinite(scores).all():
             row = int(np.flatnonzero(~np.isfinite(scores))[0])
             raise InputError(
@@ -658,7 +678,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             raise InputError(f"reasons must be 'flagged', 'all' or 'none', got {reasons!r}.")
         if not _is_int(top) or top < 1:
             raise InputError(f"top must be an int >= 1, got {top!r}.")
-        X, Z, unseen, labels, _, scores = self._score_rows(X)
+        X, Z, unseen, labels, _, scores = self._score_rows(X, keep_encoded=reasons != "none")
         flags = self.threshold_.flag(scores, labels)
         index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(scores))
         out = pd.DataFrame(
@@ -695,7 +715,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
 
         Returns a DataFrame, one column per input feature, indexed like X.
         """
-        X, Z, _, labels, _, _ = self._score_rows(X)
+        X, Z, _, labels, _, _ = self._score_rows(X, keep_encoded=True)
         contrib = self._column_contributions(Z, labels)
         names = [c["name"] for c in self._encoder.columns]
         index = X.index if isinstance(X, pd.DataFrame) else None
@@ -715,7 +735,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         """
         if not _is_int(top) or top < 1:
             raise InputError(f"top must be an int >= 1, got {top!r}.")
-        X, Z, unseen, labels, _, scores = self._score_rows(X)
+        X, Z, unseen, labels, _, scores = self._score_rows(X, keep_encoded=True)
         return self._describe(X, Z, labels, scores, unseen, top)
 
     def _describe(self, X, Z, labels, scores, unseen, top):

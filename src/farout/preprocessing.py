@@ -172,14 +172,15 @@ class FeatureEncoder:
         return [c["name"] for c in self.columns if c["kind"] == "numeric"]
 
     # ----------------------------------------------------------- transform
-    def transform(self, X):
-        """Encode ``X``; returns ``(Z, unseen)``.
+    def transform(self, X, offset=0):
+        """Encode ``X``; returns ``(Z, unseen)``. ``offset`` is the position
+        of ``X``'s first row in a larger array, for error messages.
 
         ``unseen`` maps each categorical column name to a boolean mask of the
         rows whose category was not seen in training (encoded as all zeros).
         """
         n = len(X)
-        index = _index(X)
+        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(offset, offset + n)
         if not isinstance(X, pd.DataFrame):
             text = [c["name"] for c in self.columns if c["kind"] == "categorical"]
             if text:

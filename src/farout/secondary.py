@@ -76,7 +76,7 @@ class SecondaryCheck(OutlierMixin, BaseEstimator):
         self.n_features_in_ = self.detector_.n_features_in_
         if hasattr(self.detector_, "feature_names_in_"):
             self.feature_names_in_ = self.detector_.feature_names_in_
-        _, Z, _, labels, _, scores = self.detector_._score_rows(X)
+        _, Z, _, labels, _, scores = self.detector_._score_rows(X, keep_encoded=True)
         self.checker_ = make_baseline(self.checker, self.random_state).fit(Z)
         checks = self.checker_.anomaly_score(Z)
         self.checker_cut_ = float(np.percentile(checks, self.checker_quantile))
@@ -87,7 +87,7 @@ class SecondaryCheck(OutlierMixin, BaseEstimator):
 
     def _margins(self, X):
         check_is_fitted(self)
-        X, Z, _, labels, _, scores = self.detector_._score_rows(X)
+        X, Z, _, labels, _, scores = self.detector_._score_rows(X, keep_encoded=True)
         checks = self.checker_.anomaly_score(Z)
         primary = (scores - self.detector_.threshold_.cuts(labels)) / self.detector_scale_
         secondary = (checks - self.checker_cut_) / self.checker_scale_
