@@ -141,10 +141,8 @@ def main(argv=None):
 
     fig["end_to_end_farout_s"], _ = median_time(farout_end_to_end, 1)
     fig["end_to_end_iforest_s"], _ = median_time(iforest_end_to_end, 1)
-    before, base, peak, size = peak_rss_of_scoring(n, d, k)
-    fig.update(
-        rss_before_fit_mib=before, rss_after_fit_mib=base, rss_peak_scoring_mib=peak, input_mib=size
-    )
+    base, peak, size = peak_rss_of_scoring(n, d, k)
+    fig.update(rss_after_fit_mib=base, rss_peak_scoring_mib=peak, input_mib=size)
 
     print(
         f"# speed, {n:,} x {d} float32, k={k}, {date.today().isoformat()}, "
