@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -55,3 +56,14 @@ def test_parquet_writer_unifies_chunk_schemas(tmp_path):
         writer.write(pd.DataFrame({"s": [None, None]}, dtype=object))
         writer.write(pd.DataFrame({"s": ["x", None]}, dtype=object))
     assert pd.read_parquet(out)["s"].tolist()[2] == "x"
+
+
+def test_parquet_writer_names_a_column_that_changes_type(tmp_path):
+    out = tmp_path / "out.parquet"
+    with (
+        pytest.raises(InputError, match="column 'x' is double in the first chunk"),
+        TableWriter(out) as writer,
+    ):
+        writer.write(pd.DataFrame({"x": [np.nan, np.nan]}))
+        writer.write(pd.DataFrame({"x": ["text", None]}, index=[2, 3]))
+    assert not out.exists()

@@ -57,6 +57,9 @@ _KERNEL_METRIC = {
     "cosine": "cosine",
 }
 
+# Rows checked first when making sure there are at least k distinct rows.
+_DISTINCT_SAMPLE = 20_000
+
 # Rows encoded and scored at a time: bounds the memory of scoring.
 _SCORE_BLOCK = 65_536
 
@@ -435,7 +438,6 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         return float(self.trim)
 
     def _choose_k(self, M, rng):
-        n_distinct = count_distinct_rows(M)
         if self.n_clusters == "auto":
             selection = select_k(
                 M,
@@ -455,7 +457,12 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             self.k_selection_ = None
             k = int(self.n_clusters)
             start = None
-        if k > n_distinct:
+        # Counting distinct rows sorts them; a sample with k distinct rows
+        # settles it without sorting all of them.
+        if (
+            count_distinct_rows(M[:_DISTINCT_SAMPLE]) < k
+            and (n_distinct := count_distinct_rows(M)) < k
+        ):
             raise InputError(
                 f"n_clusters={k} is larger than the number of distinct rows "
                 f"({n_distinct}); use a smaller n_clusters."

@@ -204,8 +204,25 @@ class TableWriter:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self._handle, table.schema)
-            self._parquet.write_table(table.cast(self._parquet.schema))
+            self._parquet.write_table(self._conform(table, frame))
         self._header = False
+
+    def _conform(self, table, frame):
+        """Cast a chunk to the file's schema (set by the first chunk), or say
+        which column changed type."""
+        schema = self._parquet.schema
+        try:
+            return table.cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            for field in schema:
+                new = table.schema.field(field.name).type
+                if new != field.type:
+                    raise InputError(
+                        f"{self.path}: column {field.name!r} is {field.type} in the first chunk "
+                        f"but {new} near row {frame.index[0]}; Parquet needs one type per "
+                        "column. Write CSV or JSON Lines, or use a larger --chunksize."
+                    ) from None
+            raise
 
     def __exit__(self, exc_type, exc, tb):
         if self._parquet is not None:
