@@ -444,3 +444,16 @@ def test_auto_trim_fits_the_clustering_on_rows_the_ensemble_finds_normal(toy):
     assert det.cluster_sizes_.sum() == len(toy) - len(det.trimmed_)
     plain = KMeansAnomalyDetector(2, score_mode="distance", random_state=0).fit(toy)
     assert len(plain.trimmed_) == 0
+
+
+def test_public_schema_and_encoding(mixed_frame):
+    det = KMeansAnomalyDetector(3, random_state=0).fit(mixed_frame)
+    schema = det.feature_schema()
+    assert [c["name"] for c in schema] == ["amount", "kind", "hour"]
+    assert schema[1]["kind"] == "categorical" and schema[1]["categories"] == ["a", "b", "c"]
+    schema[1]["categories"].append("z")  # a copy: the model is not changed
+    assert det.feature_schema()[1]["categories"] == ["a", "b", "c"]
+    Z = det.encode(mixed_frame.head(4))
+    assert Z.shape == (4, len(det.encoded_names_)) == (4, 5)
+    assert det.encoded_names_[1:4] == ["kind=a", "kind=b", "kind=c"]
+    np.testing.assert_array_equal(Z[:, 1:4].sum(axis=1), np.ones(4))

@@ -18,7 +18,7 @@ RESULT_COLUMNS = ("anomaly_score", "is_anomaly", "severity", "cluster", "reason"
 def read_dtypes(detector):
     """Dtypes to force when reading data for ``detector``: categorical columns
     are read as text, even when their values look like numbers."""
-    return {c["name"]: str for c in detector._encoder.columns if c["kind"] == "categorical"}
+    return {c["name"]: str for c in detector.feature_schema() if c["kind"] == "categorical"}
 
 
 def model_columns(detector, frame):

@@ -712,6 +712,30 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             out.iloc[rows, out.columns.get_loc("reason")] = table["reason"].to_numpy()
         return out
 
+    # ------------------------------------------------------ the schema
+    def feature_schema(self):
+        """The input columns the model was fitted on, in order: a list of
+        dicts with ``name``, ``kind`` ("numeric" or "categorical"),
+        ``dtype`` and, for categorical columns, ``categories``."""
+        check_is_fitted(self)
+        return [
+            {k: (list(v) if isinstance(v, list) else v) for k, v in column.items()}
+            for column in self._encoder.columns
+        ]
+
+    def encode(self, X):
+        """The encoded rows the clustering sees (numeric columns scaled,
+        categorical columns one-hot), an array of shape
+        (n_samples, n_encoded_features) with columns ``encoded_names_``."""
+        check_is_fitted(self)
+        return self._encoder.transform(self._validate(X, reset=False))[0]
+
+    @property
+    def encoded_names_(self):
+        """Names of the encoded columns, e.g. ``amount`` or ``kind=a``."""
+        check_is_fitted(self)
+        return list(self._encoder.encoded_names)
+
     # ---------------------------------------------------- explanations
     def feature_contributions(self, X):
         """Each feature's share of each row's distance to its centroid.

@@ -176,7 +176,7 @@ def cluster_view(detector, X, max_points=5000, random_state=0):
     """A 2-D view of the clusters: rows and centroids projected on the first
     two principal components of the encoded data, flagged rows in red."""
     result = detector.detect(X, reasons="none")
-    Z = detector._encoder.transform(detector._validate(X, reset=False))[0]
+    Z = detector.encode(X)
     rng = np.random.default_rng(random_state)
     take = np.arange(len(Z))
     if len(Z) > max_points:

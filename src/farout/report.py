@@ -161,7 +161,7 @@ def _model_table(detector):
         "training rows": f"{summary['n_rows']:,} ({len(detector.trimmed_):,} kept out of the clustering)",
         "training scores": f"median {summary['q0.5']:.3g}, 99th percentile {summary['q0.99']:.3g}, "
         f"max {summary['q1']:.3g}; {summary['flagged_fraction']:.2%} flagged",
-        "features": ", ".join(html.escape(c["name"]) for c in detector._encoder.columns),
+        "features": ", ".join(html.escape(c["name"]) for c in detector.feature_schema()),
     }
     body = "".join(f'<tr><th>{k}</th><td class="text">{v}</td></tr>' for k, v in rows.items())
     return f"<table>{body}</table>"
