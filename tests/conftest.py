@@ -1,3 +1,5 @@
+import zipfile
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,3 +43,13 @@ def mixed_frame(rng):
         },
         index=pd.Index([f"t{i}" for i in range(n)], name="txn"),
     )
+
+
+def rewrite_zip(path, out, change):
+    """Copy a model zip, letting ``change(name, data)`` alter each member."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            data = change(name, src.read(name))
+            if data is not None:
+                dst.writestr(name, data)
+    return out

@@ -6,20 +6,11 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import rewrite_zip
 
 from farout import KMeansAnomalyDetector, ModelFileError, load
 from farout.persistence import FORMAT_VERSION
 from farout.thresholds import Percentile, PerCluster
-
-
-def _rewrite(path, out, change):
-    """Copy a model zip, letting ``change(name, data)`` alter each member."""
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
-        for name in src.namelist():
-            data = change(name, src.read(name))
-            if data is not None:
-                dst.writestr(name, data)
-    return out
 
 
 @pytest.fixture
@@ -92,7 +83,7 @@ def test_tampered_array_is_refused(saved, tmp_path):
             return data[:-1] + bytes([data[-1] ^ 1])
         return data
 
-    bad = _rewrite(path, tmp_path / "bad.farout", flip)
+    bad = rewrite_zip(path, tmp_path / "bad.farout", flip)
     with pytest.raises(ModelFileError, match="cluster_centers.*SHA-256"):
         load(bad)
 
@@ -113,7 +104,7 @@ def test_pickled_array_is_never_loaded(saved, tmp_path):
             return json.dumps(manifest)
         return data
 
-    bad = _rewrite(path, tmp_path / "pickle.farout", swap)
+    bad = rewrite_zip(path, tmp_path / "pickle.farout", swap)
     with pytest.raises(ModelFileError, match="not a plain array|dtype"):
         load(bad)
 
@@ -137,14 +128,14 @@ def test_future_version_is_refused(saved, tmp_path):
             return json.dumps(manifest)
         return data
 
-    bad = _rewrite(path, tmp_path / "future.farout", bump)
+    bad = rewrite_zip(path, tmp_path / "future.farout", bump)
     with pytest.raises(ModelFileError, match="Upgrade farout"):
         load(bad)
 
 
 def test_missing_array_is_refused(saved, tmp_path):
     _, path = saved
-    bad = _rewrite(
+    bad = rewrite_zip(
         path,
         tmp_path / "gap.farout",
         lambda n, d: (

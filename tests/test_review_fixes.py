@@ -3,11 +3,11 @@
 import io
 import json
 import os
-import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import rewrite_zip
 
 from farout import InputError, KMeansAnomalyDetector, ModelFileError, load
 from farout.thresholds import Percentile, TargetRecall
@@ -63,13 +63,6 @@ def test_numpy_scalars_in_parameters_save(tmp_path, rng):
     assert back.get_params()["n_clusters"] == 3 and back.get_params()["random_state"] == 4
 
 
-def _rewrite(path, out, change):
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
-        for name in src.namelist():
-            dst.writestr(name, change(name, src.read(name)))
-    return out
-
-
 def test_loader_refuses_unknown_threshold_state_and_npz(tmp_path, toy):
     import hashlib
 
@@ -84,7 +77,7 @@ def test_loader_refuses_unknown_threshold_state_and_npz(tmp_path, toy):
             return json.dumps(manifest)
         return data
 
-    bad = _rewrite(tmp_path / "m.farout", tmp_path / "attr.farout", add_attribute)
+    bad = rewrite_zip(tmp_path / "m.farout", tmp_path / "attr.farout", add_attribute)
     with pytest.raises(ModelFileError, match="unknown threshold attribute 'flag'"):
         load(bad)
 
@@ -102,7 +95,7 @@ def test_loader_refuses_unknown_threshold_state_and_npz(tmp_path, toy):
         return data
 
     with pytest.raises(ModelFileError, match="cluster_sizes"):
-        load(_rewrite(tmp_path / "m.farout", tmp_path / "npz.farout", npz))
+        load(rewrite_zip(tmp_path / "m.farout", tmp_path / "npz.farout", npz))
 
 
 def test_nearest_centre_is_right_far_from_the_origin(rng):
