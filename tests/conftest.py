@@ -1,3 +1,5 @@
+import hashlib
+import json
 import zipfile
 
 import numpy as np
@@ -53,3 +55,19 @@ def rewrite_zip(path, out, change):
             if data is not None:
                 dst.writestr(name, data)
     return out
+
+
+def swap_array(path, out, name, payload):
+    """Copy a model zip with array ``name`` replaced by ``payload`` bytes and
+    its hash in the manifest updated to match (a forged, not a damaged, file)."""
+
+    def change(member, data):
+        if member == f"arrays/{name}.npy":
+            return payload
+        if member == "manifest.json":
+            manifest = json.loads(data)
+            manifest["arrays"][name]["sha256"] = hashlib.sha256(payload).hexdigest()
+            return json.dumps(manifest)
+        return data
+
+    return rewrite_zip(path, out, change)

@@ -6,7 +6,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import rewrite_zip
+from conftest import rewrite_zip, swap_array
 
 from farout import KMeansAnomalyDetector, ModelFileError, load
 from farout.persistence import FORMAT_VERSION
@@ -92,19 +92,7 @@ def test_pickled_array_is_never_loaded(saved, tmp_path):
     _, path = saved
     buffer = io.BytesIO()
     np.save(buffer, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
-    payload = buffer.getvalue()
-    import hashlib
-
-    def swap(name, data):
-        if name == "arrays/cluster_centers.npy":
-            return payload
-        if name == "manifest.json":
-            manifest = json.loads(data)
-            manifest["arrays"]["cluster_centers"]["sha256"] = hashlib.sha256(payload).hexdigest()
-            return json.dumps(manifest)
-        return data
-
-    bad = rewrite_zip(path, tmp_path / "pickle.farout", swap)
+    bad = swap_array(path, tmp_path / "pickle.farout", "cluster_centers", buffer.getvalue())
     with pytest.raises(ModelFileError, match="not a plain array|dtype"):
         load(bad)
 

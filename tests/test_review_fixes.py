@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import rewrite_zip
+from conftest import rewrite_zip, swap_array
 
 from farout import InputError, KMeansAnomalyDetector, ModelFileError, load
 from farout.thresholds import Percentile, TargetRecall
@@ -64,7 +64,6 @@ def test_numpy_scalars_in_parameters_save(tmp_path, rng):
 
 
 def test_loader_refuses_unknown_threshold_state_and_npz(tmp_path, toy):
-    import hashlib
 
     det = KMeansAnomalyDetector(2, random_state=0).fit(toy)
     det.save(tmp_path / "m.farout")
@@ -83,19 +82,11 @@ def test_loader_refuses_unknown_threshold_state_and_npz(tmp_path, toy):
 
     buffer = io.BytesIO()
     np.savez(buffer, a=np.zeros(3))
-    payload = buffer.getvalue()
-
-    def npz(name, data):
-        if name == "arrays/cluster_sizes.npy":
-            return payload
-        if name == "manifest.json":
-            manifest = json.loads(data)
-            manifest["arrays"]["cluster_sizes"]["sha256"] = hashlib.sha256(payload).hexdigest()
-            return json.dumps(manifest)
-        return data
-
+    bad = swap_array(
+        tmp_path / "m.farout", tmp_path / "npz.farout", "cluster_sizes", buffer.getvalue()
+    )
     with pytest.raises(ModelFileError, match="cluster_sizes"):
-        load(rewrite_zip(tmp_path / "m.farout", tmp_path / "npz.farout", npz))
+        load(bad)
 
 
 def test_nearest_centre_is_right_far_from_the_origin(rng):
