@@ -123,3 +123,70 @@ def test_stacked_ensemble_kernel_matches_member_loop(rng):
     reference = ensemble._score_by_member(X)
     np.testing.assert_allclose(fast, reference, rtol=1e-9, atol=1e-12)
     assert np.isclose(fast[:5], reference[:5], rtol=1e-9).all()
+
+
+# ------------------------------------------- compiled kernels vs NumPy references
+@pytest.mark.parametrize("n", [1000, 40_000])  # serial and parallel kernels
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_nearest_matches_float64_reference(rng, n, dtype):
+    from farout._distance import nearest_centers_numpy
+
+    C = rng.normal(size=(16, 6)) * 3
+    X = (C[rng.integers(0, 16, n)] + rng.normal(size=(n, 6))).astype(dtype)
+    labels, dist = nearest_centers(X, C, "euclidean")
+    ref_labels, ref_dist = nearest_centers_numpy(X.astype(np.float64), C, "euclidean")
+    assert dist.dtype == np.float64
+    # float32 may only choose differently on a near-tie
+    assert (labels == ref_labels).mean() > (0.999 if dtype == np.float32 else 1 - 1e-12)
+    same = labels == ref_labels
+    np.testing.assert_allclose(dist[same], ref_dist[same], rtol=1e-12)
+
+
+def test_compiled_nearest_is_exact_near_a_centre_in_float32():
+    # float32 rows close to a centre far from the origin: the expansion in
+    # float32 would return noise; the kernel takes the distance directly.
+    C = np.array([[1000.0, 1000.0], [-1000.0, -1000.0]])
+    X = (C[[0, 1, 0]] + np.array([[0.0625, 0.0], [0.0, -0.125], [0.03125, 0.0]])).astype(np.float32)
+    _, dist = nearest_centers(X, C, "euclidean")
+    np.testing.assert_allclose(dist, [0.0625, 0.125, 0.03125], rtol=1e-12)
+
+
+def test_compiled_nearest_with_weights_is_the_scaled_distance(rng):
+    from farout._distance import nearest_centers_numpy
+
+    X = rng.normal(size=(3000, 4))
+    C = rng.normal(size=(5, 4))
+    w = np.array([0.5, 2.0, 1.0, 10.0])
+    labels, dist = nearest_centers(X, C, "euclidean", weights=w)
+    ref_labels, ref_dist = nearest_centers_numpy(X * w, C * w, "euclidean")
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-12)
+
+
+def test_compiled_nearest_survives_values_that_overflow_float32(rng):
+    C = np.array([[0.0, 0.0], [4e30, 4e30]])
+    X = np.array([[3.9e30, 3.9e30], [1.0, 1.0]], dtype=np.float32)
+    labels, dist = nearest_centers(X, C, "euclidean")
+    np.testing.assert_array_equal(labels, [1, 0])
+    assert np.isfinite(dist).all()
+
+
+def test_compiled_nearest_propagates_nan(rng):
+    X = rng.normal(size=(50, 3))
+    X[7, 1] = np.nan
+    _, dist = nearest_centers(X, rng.normal(size=(4, 3)), "euclidean")
+    assert np.isnan(dist[7]) and np.isfinite(np.delete(dist, 7)).all()
+
+
+@pytest.mark.parametrize("n", [900, 30_000])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_ensemble_matches_float64_reference(rng, n, dtype):
+    from farout._distance import mean_weighted_nearest, mean_weighted_nearest_numpy
+
+    X = (rng.normal(size=(n, 5)) + 50.0).astype(dtype)  # uncentred on purpose
+    centers = [rng.normal(size=(k, 5)) + 50.0 for k in (3, 8, 5)]
+    centers[1][2] = X[0]  # a row sitting on a centre: distance exactly 0
+    weights = [rng.uniform(0.3, 3.0, 5) for _ in centers]
+    got = mean_weighted_nearest(X, centers, weights)
+    ref = mean_weighted_nearest_numpy(X.astype(np.float64), centers, weights)
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)

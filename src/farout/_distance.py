@@ -3,16 +3,56 @@
 Three kernel metrics cover the four public ones: ``"euclidean"`` (also
 Mahalanobis, on whitened rows), ``"manhattan"``, and ``"cosine"`` (rows and
 centres already scaled to unit length).
+
+The Euclidean kernels are compiled (numba), because scoring is the hot path:
+each block of rows makes one matrix product with every centre (BLAS, in the
+input's own precision: float32 stays float32), the product only *chooses*
+each row's centre, and the reported distance is then computed directly, in
+float64, from the row and that one centre. ``‖x‖² − 2x·c + ‖c‖²`` would
+cancel for rows near a centre. Blocks run in parallel on every core, with
+BLAS held to one thread inside them so that the two levels do not fight.
+The NumPy functions ending in ``_numpy`` are the references the tests hold
+the compiled kernels to (docs/benchmarks.md has the speeds).
 """
 
+import numba
 import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  (numba's np.dot calls SciPy's BLAS)
+from numba import prange
 from scipy.spatial.distance import cdist
+from threadpoolctl import ThreadpoolController
 
-__all__ = ["mean_weighted_nearest", "nearest_centers", "pairwise_distances"]
+__all__ = [
+    "mean_weighted_nearest",
+    "mean_weighted_nearest_numpy",
+    "nearest_centers",
+    "nearest_centers_numpy",
+    "pairwise_distances",
+]
 
 # Work on blocks of rows so the n x k distance matrix is never built whole.
 _BLOCK_BYTES = 8 * 2**20
 _STACK_BLOCK_BYTES = 2 * 2**20
+# Rows per compiled task: the block's products stay in the core's cache.
+_TASK_ROWS = 512
+# Below this many rows a serial kernel is cheaper than waking threads.
+_PARALLEL_ROWS = 16_384
+# Let LLVM vectorise sums; NaN and inf keep their IEEE meaning.
+_FASTMATH = {"reassoc", "contract", "arcp"}
+# A float64 expansion this small next to the row's own term may have
+# cancelled: recompute the distance directly.
+_CANCELLATION = 1e-6
+
+_blas = None
+
+
+def _one_blas_thread():
+    """Context that holds BLAS to one thread while compiled blocks run in
+    parallel (one level of parallelism, no oversubscription)."""
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 def _block_rows(n_centers):
@@ -32,8 +72,209 @@ def pairwise_distances(X, centers, metric):
     return cdist(X, centers, "euclidean")
 
 
-def nearest_centers(X, centers, metric):
+# ------------------------------------------------------------ compiled parts
+# Loops index arrays directly (no row views or helper calls) so that LLVM
+# inlines and vectorises them.
+@numba.njit(fastmath=_FASTMATH, cache=True)
+def _direct_choice(X, i, centers, weights, b):
+    """Nearest centre of row i among member b's by direct distances: the
+    fallback when the expansion overflows the input's precision (huge
+    values in float32). Padding centres (+inf coordinates) are skipped."""
+    best, best_sq = 0, np.inf
+    for c in range(centers.shape[1]):
+        if not np.isfinite(centers[b, c, 0]):
+            continue
+        sq = 0.0
+        for j in range(X.shape[1]):
+            diff = weights[b, j] * (np.float64(X[i, j]) - centers[b, c, j])
+            sq += diff * diff
+        if sq < best_sq:
+            best, best_sq = c, sq
+    return best
+
+
+def _nearest_blocks(X, origin, cross_t, center_term, centers, weights, out_sum, labels):
+    """For each row and member b: choose the nearest of the member's centres
+    (``centers[b]``, padded with +inf terms) from the expansion, then take the
+    distance directly. Writes the mean over members to ``out_sum`` and, when
+    ``labels`` has a row per input row, the first member's choice."""
+    n, p = X.shape
+    n_members, kmax = centers.shape[0], centers.shape[1]
+    keep_labels = labels.shape[0] == n
+    for task in prange((n + _TASK_ROWS - 1) // _TASK_ROWS):
+        start = task * _TASK_ROWS
+        stop = min(n, start + _TASK_ROWS)
+        products = np.dot(X[start:stop] - origin, cross_t)
+        for r in range(stop - start):
+            i = start + r
+            total = 0.0
+            for b in range(n_members):
+                lo = b * kmax
+                best = 0
+                best_value = center_term[lo] + products[r, lo]
+                for c in range(1, kmax):
+                    value = center_term[lo + c] + products[r, lo + c]
+                    if value < best_value:
+                        best_value = value
+                        best = c
+                if not np.isfinite(best_value):
+                    best = _direct_choice(X, i, centers, weights, b)
+                sq = 0.0
+                for j in range(p):
+                    diff = weights[b, j] * (np.float64(X[i, j]) - centers[b, best, j])
+                    sq += diff * diff
+                total += np.sqrt(sq)
+                if keep_labels and b == 0:
+                    labels[i] = best
+            out_sum[i] = total / n_members
+
+
+def _mean_nearest_blocks(X, origin, cross_t, center_term, row_weights_t, centers, weights, out):
+    """The ensemble's mean distance, in float64. Each member's squared
+    distance is the expansion ``row term + centre term - 2 x.c`` (two
+    matrix products serve all members); where that is small next to the
+    row term, so that it could have cancelled, it is recomputed directly."""
+    n, p = X.shape
+    n_members, kmax = centers.shape[0], centers.shape[1]
+    for task in prange((n + _TASK_ROWS - 1) // _TASK_ROWS):
+        start = task * _TASK_ROWS
+        stop = min(n, start + _TASK_ROWS)
+        block = X[start:stop].astype(np.float64) - origin
+        products = np.dot(block, cross_t)
+        row_terms = np.dot(block * block, row_weights_t)
+        for r in range(stop - start):
+            i = start + r
+            total = 0.0
+            for b in range(n_members):
+                lo = b * kmax
+                best = 0
+                best_value = center_term[lo] + products[r, lo]
+                for c in range(1, kmax):
+                    value = center_term[lo + c] + products[r, lo + c]
+                    if value < best_value:
+                        best_value = value
+                        best = c
+                sq = row_terms[r, b] + best_value
+                if not sq > _CANCELLATION * row_terms[r, b]:
+                    if not np.isfinite(best_value):
+                        best = _direct_choice(X, i, centers, weights, b)
+                    sq = 0.0
+                    for j in range(p):
+                        diff = weights[b, j] * (np.float64(X[i, j]) - centers[b, best, j])
+                        sq += diff * diff
+                total += np.sqrt(sq)
+            out[i] = total / n_members
+
+
+_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True)(_nearest_blocks)
+_nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True)(_nearest_blocks)
+_mean_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True)(
+    _mean_nearest_blocks
+)
+_mean_nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True)(_mean_nearest_blocks)
+
+
+def _as_kernel_rows(X):
+    """Rows in a precision the compiled kernels take: float32 stays float32
+    (half the memory traffic), anything else becomes float64."""
+    if X.dtype != np.float32:
+        X = X.astype(np.float64, copy=False)
+    return np.ascontiguousarray(X)
+
+
+def _expansion(centers, weights, dtype):
+    """Operands that choose the nearest centre: with s = w^2 (c - o) around
+    the centres' mean o, the nearest centre minimises sum_j w_j^2 (c_j - o_j)^2
+    - 2 (x - o).s, a matrix product. ``centers`` is (m, p), ``weights`` (m, p)."""
+    finite = np.isfinite(centers).all(axis=1)
+    origin = centers[finite].mean(axis=0) if finite.any() else np.zeros(centers.shape[1])
+    shifted = np.where(finite[:, None], centers - origin, 0.0)
+    w2 = weights * weights
+    cross_t = np.ascontiguousarray((-2.0 * w2 * shifted).T, dtype=dtype)
+    with np.errstate(over="ignore"):  # huge centres: the kernel falls back to direct distances
+        center_term = np.where(finite, (w2 * shifted * shifted).sum(axis=1), np.inf)
+        center_term = center_term.astype(dtype)
+    return origin.astype(dtype), cross_t, center_term
+
+
+def _run(parallel_kernel, serial_kernel, n, *args):
+    if n >= _PARALLEL_ROWS and numba.get_num_threads() > 1:
+        with _one_blas_thread():
+            parallel_kernel(*args)
+    else:
+        serial_kernel(*args)
+
+
+def nearest_centers(X, centers, metric, weights=None):
     """Index of the nearest centre for each row, and the distance to it.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    centers : ndarray of shape (n_centers, n_features)
+    metric : {"euclidean", "manhattan", "cosine"}
+        For ``"cosine"`` both ``X`` and ``centers`` must have unit-length rows
+        (a zero row is allowed and sits at distance 1 from every centre).
+    weights : ndarray of shape (n_features,), optional
+        Euclidean only: measure ``sqrt(sum_j (w_j (x_j - c_j))^2)``, which
+        folds a feature scaling into the kernel.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,), intp
+    distances : ndarray of shape (n_samples,), float64
+    """
+    if metric != "euclidean":
+        return nearest_centers_numpy(X, centers, metric)
+    X = _as_kernel_rows(X)
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    p = X.shape[1]
+    weight = np.ones(p) if weights is None else np.asarray(weights, dtype=np.float64)
+    origin, cross_t, center_term = _expansion(centers, weight[None, :], X.dtype)
+    labels = np.empty(X.shape[0], dtype=np.intp)
+    distances = np.empty(X.shape[0], dtype=np.float64)
+    args = (X, origin, cross_t, center_term, centers[None], weight[None], distances, labels)
+    _run(_nearest_parallel, _nearest_serial, X.shape[0], *args)
+    return labels, distances
+
+
+def mean_weighted_nearest(X, centers, weights):
+    """Mean over members of each row's weighted Euclidean distance to the
+    member's nearest centre: the ensemble score in one pass over ``X``.
+
+    Parameters
+    ----------
+    X : ndarray (n, p), float32 or float64
+    centers : list of B arrays (k_b, p)
+    weights : list of B arrays (p,)
+        Member b measures ``sqrt(sum_j (w_j (x_j - c_j))^2)``.
+
+    One matrix product per block of rows serves every member (the centres
+    of all members are stacked); each member's distance is then computed
+    directly from the row and its chosen centre.
+    """
+    X = _as_kernel_rows(X)
+    p = X.shape[1]
+    n_members = len(centers)
+    kmax = max(c.shape[0] for c in centers)
+    stacked = np.full((n_members, kmax, p), np.inf)  # padding never wins
+    for b, c in enumerate(centers):
+        stacked[b, : c.shape[0]] = c
+    W = np.stack([np.asarray(w, dtype=np.float64) for w in weights])
+    origin, cross_t, center_term = _expansion(
+        stacked.reshape(-1, p), np.repeat(W, kmax, axis=0), np.float64
+    )
+    row_weights_t = np.ascontiguousarray((W * W).T)
+    out = np.empty(X.shape[0], dtype=np.float64)
+    args = (X, origin, cross_t, center_term, row_weights_t, stacked, W, out)
+    _run(_mean_nearest_parallel, _mean_nearest_serial, X.shape[0], *args)
+    return out
+
+
+# ---------------------------------------------------------- NumPy references
+def nearest_centers_numpy(X, centers, metric):
+    """Reference for :func:`nearest_centers` (without weights), and the
+    kernel for the manhattan and cosine metrics.
 
     Parameters
     ----------
@@ -82,9 +323,8 @@ def nearest_centers(X, centers, metric):
     return labels, distances
 
 
-def mean_weighted_nearest(X, centers, weights):
-    """Mean over members of each row's weighted Euclidean distance to the
-    member's nearest centre: the ensemble score in one pass over ``X``.
+def mean_weighted_nearest_numpy(X, centers, weights):
+    """Reference for :func:`mean_weighted_nearest`, in float64.
 
     Parameters
     ----------
