@@ -7,8 +7,9 @@ the coordinate-wise median for ``"manhattan"`` (k-medians), and the mean
 projected back onto the unit sphere for ``"cosine"`` (spherical k-means).
 """
 
+import numba
 import numpy as np
-import scipy.sparse as sp
+from numba import prange
 from sklearn.utils import check_random_state
 
 from ._distance import nearest_centers, pairwise_distances
@@ -27,6 +28,10 @@ __all__ = [
 ]
 
 
+# Rows k-means++ seeds from (a uniform sample when X is larger).
+_SEED_ROWS = 100_000
+
+
 def as_generator(random_state):
     """A NumPy Generator from scikit-learn's ``random_state`` conventions
     (None, an int, a RandomState, or a Generator)."""
@@ -42,27 +47,43 @@ def count_distinct_rows(X):
     return int(np.unique(rows).shape[0])
 
 
-def _membership(labels, n_clusters):
-    """(n_clusters, n_samples) indicator matrix: one product sums rows per
-    cluster, much faster than ``np.add.at``. Dense while small (BLAS, no
-    set-up cost), else sparse CSR built directly (no COO conversion)."""
-    n = labels.shape[0]
-    if n * n_clusters <= 2_000_000:
-        dense = np.zeros((n_clusters, n))
-        dense[labels, np.arange(n)] = 1.0
-        return dense
-    order = np.argsort(labels, kind="stable")
-    indptr = np.r_[0, np.cumsum(np.bincount(labels, minlength=n_clusters))]
-    return sp.csr_matrix((np.ones(n), order, indptr), shape=(n_clusters, n))
+def _label_sums_blocks(X, labels, counts, sums, sumsq):
+    """Per-task partial counts, sums (and, if ``sumsq`` has rows, sums of
+    squares) of the rows of each label; tasks take contiguous row ranges."""
+    n, p = X.shape
+    n_tasks = counts.shape[0]
+    squares = sumsq.shape[0] == n_tasks
+    step = (n + n_tasks - 1) // n_tasks
+    for task in prange(n_tasks):
+        for i in range(task * step, min(n, (task + 1) * step)):
+            c = labels[i]
+            counts[task, c] += 1.0
+            for j in range(p):
+                value = np.float64(X[i, j])
+                sums[task, c, j] += value
+                if squares:
+                    sumsq[task, c, j] += value * value
+
+
+_label_sums_parallel = numba.njit(parallel=True, cache=True)(_label_sums_blocks)
+
+
+def _label_sums(X, labels, n_clusters, squares=False):
+    """Count, sum and (optionally) sum of squares of the rows of each label,
+    in float64, in one parallel pass (no n x k indicator matrix)."""
+    X = X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+    n_tasks = max(1, min(numba.get_num_threads(), X.shape[0] // 4096))
+    p = X.shape[1]
+    counts = np.zeros((n_tasks, n_clusters))
+    sums = np.zeros((n_tasks, n_clusters, p))
+    sumsq = np.zeros((n_tasks if squares else 0, n_clusters, p))
+    _label_sums_parallel(np.ascontiguousarray(X), labels.astype(np.intp), counts, sums, sumsq)
+    return counts.sum(axis=0), sums.sum(axis=0), (sumsq.sum(axis=0) if squares else None)
 
 
 def cluster_sums(X, labels, n_clusters):
     """Per-cluster count, sum of rows and sum of squared rows."""
-    member = _membership(labels, n_clusters)
-    counts = np.bincount(labels, minlength=n_clusters).astype(np.float64)
-    sums = np.asarray(member @ X)
-    sumsq = np.asarray(member @ (X * X))
-    return counts, sums, sumsq
+    return _label_sums(X, labels, n_clusters, squares=True)
 
 
 def objective(distances, metric):
@@ -121,7 +142,7 @@ def _update_centers(X, labels, distances, old_centers, metric, relocate_empty=Tr
             if members.shape[0]:
                 centers[j] = np.median(members, axis=0)
     else:
-        sums = np.asarray(_membership(labels, k) @ X)
+        _, sums, _ = _label_sums(X, labels, k)
         centers = old_centers.copy()
         filled = counts > 0
         centers[filled] = sums[filled] / counts[filled, None]
@@ -184,6 +205,8 @@ def kmeans(
     """k-means++ then Lloyd, best of ``n_init`` runs by the objective.
 
     ``tol`` is relative to the mean feature variance, as in scikit-learn.
+    On more than ``_SEED_ROWS`` rows, seeding (and the variance behind
+    ``tol``) uses a uniform sample of that many rows; Lloyd uses them all.
     See :func:`lloyd` for ``relocate_empty`` and :func:`kmeans_plusplus` for
     ``n_local_trials``.
 
@@ -191,10 +214,15 @@ def kmeans(
     -------
     centers, labels, distances, inertia, n_iter
     """
-    abs_tol = float(np.mean(np.var(X, axis=0))) * tol
+    # Seeding reads every row once per centre; on a large X a uniform sample
+    # finds the same seeds (faiss trains on 256 rows per centroid by default).
+    seed_rows = X
+    if X.shape[0] > _SEED_ROWS:
+        seed_rows = X[np.sort(rng.choice(X.shape[0], _SEED_ROWS, replace=False))]
+    abs_tol = float(np.mean(np.var(seed_rows, axis=0, dtype=np.float64))) * tol
     best = None
     for _ in range(n_init):
-        seeds, _ = kmeans_plusplus(X, n_clusters, rng, metric, n_local_trials)
+        seeds, _ = kmeans_plusplus(seed_rows, n_clusters, rng, metric, n_local_trials)
         run = lloyd(X, seeds, metric, max_iter, abs_tol, relocate_empty)
         if best is None or run[3] < best[3]:
             best = run
@@ -228,7 +256,7 @@ def minibatch_step(X, centers, counts, metric):
         )
         batch_sums = batch_centers * batch_counts[:, None]
     else:
-        batch_sums = np.asarray(_membership(labels, k) @ X)
+        _, batch_sums, _ = _label_sums(X, labels, k)
     total = counts + batch_counts
     new_centers = centers.copy()
     new_centers[hit] = (centers[hit] * counts[hit, None] + batch_sums[hit]) / total[hit, None]
