@@ -133,7 +133,11 @@ def _mean_nearest_blocks(X, origin, cross_t, center_term, row_weights_t, centers
     """The ensemble's mean distance, in float64. Each member's squared
     distance is the expansion ``row term + centre term - 2 x.c`` (two
     matrix products serve all members); where that is small next to the
-    row term, so that it could have cancelled, it is recomputed directly."""
+    row term, so that it could have cancelled, it is recomputed directly.
+
+    Columns of ``cross_t`` and ``center_term`` are centre-major (column
+    ``c * n_members + b`` is centre c of member b), so the minimum over
+    each member's centres is a branch-free sweep across members."""
     n, p = X.shape
     n_members, kmax = centers.shape[0], centers.shape[1]
     for task in prange((n + _TASK_ROWS - 1) // _TASK_ROWS):
@@ -142,21 +146,29 @@ def _mean_nearest_blocks(X, origin, cross_t, center_term, row_weights_t, centers
         block = X[start:stop].astype(np.float64) - origin
         products = np.dot(block, cross_t)
         row_terms = np.dot(block * block, row_weights_t)
+        least = np.empty(n_members)
         for r in range(stop - start):
             i = start + r
+            for b in range(n_members):
+                least[b] = center_term[b] + products[r, b]
+            for c in range(1, kmax):
+                base = c * n_members
+                for b in range(n_members):
+                    least[b] = min(least[b], center_term[base + b] + products[r, base + b])
             total = 0.0
             for b in range(n_members):
-                lo = b * kmax
-                best = 0
-                best_value = center_term[lo] + products[r, lo]
-                for c in range(1, kmax):
-                    value = center_term[lo + c] + products[r, lo + c]
-                    if value < best_value:
-                        best_value = value
-                        best = c
-                sq = row_terms[r, b] + best_value
+                sq = row_terms[r, b] + least[b]
                 if not sq > _CANCELLATION * row_terms[r, b]:
-                    if not np.isfinite(best_value):
+                    best = 0
+                    if np.isfinite(least[b]):
+                        for c in range(kmax):
+                            if (
+                                center_term[c * n_members + b] + products[r, c * n_members + b]
+                                == least[b]
+                            ):
+                                best = c
+                                break
+                    else:
                         best = _direct_choice(X, i, centers, weights, b)
                     sq = 0.0
                     for j in range(p):
@@ -261,8 +273,9 @@ def mean_weighted_nearest(X, centers, weights):
     for b, c in enumerate(centers):
         stacked[b, : c.shape[0]] = c
     W = np.stack([np.asarray(w, dtype=np.float64) for w in weights])
+    # centre-major order: row c * n_members + b is centre c of member b
     origin, cross_t, center_term = _expansion(
-        stacked.reshape(-1, p), np.repeat(W, kmax, axis=0), np.float64
+        stacked.transpose(1, 0, 2).reshape(-1, p), np.tile(W, (kmax, 1)), np.float64
     )
     row_weights_t = np.ascontiguousarray((W * W).T)
     out = np.empty(X.shape[0], dtype=np.float64)

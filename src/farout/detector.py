@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import explain as _explain
 from . import persistence
-from ._distance import nearest_centers
+from ._distance import mean_weighted_nearest, nearest_centers
 from ._kmeans import (
     as_generator,
     cluster_sums,
@@ -33,7 +33,7 @@ from ._kmeans import (
 from .ensemble import BaggedKMeans
 from .exceptions import InputError, ModelFileError
 from .model_selection import K_SELECTIONS, select_k
-from .preprocessing import SCALINGS, FeatureEncoder
+from .preprocessing import MAX_SCALED, SCALINGS, FeatureEncoder, is_plain_numeric
 from .thresholds import (
     THRESHOLDS,
     Percentile,
@@ -155,6 +155,14 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
     max_iter : int, default=300
     tol : float, default=1e-4
         Convergence tolerance relative to the mean feature variance.
+    max_fit_rows : int or None, default=262_144
+        On more rows than this, the ensemble, trimming, k selection,
+        clustering and threshold learn from a uniform sample of this many
+        rows (the scaling and categories still see every row, and
+        ``labels_`` covers every row). A quarter of a million rows pins
+        down a 99th percentile and a few dozen centroids to well within
+        their sampling noise; the fit then costs the same at any size.
+        ``None`` learns from every row.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
         Show progress bars on long steps when > 0.
@@ -221,6 +229,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         n_init=1,
         max_iter=300,
         tol=1e-4,
+        max_fit_rows=262_144,
         random_state=None,
         verbose=0,
     ):
@@ -240,6 +249,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
+        self.max_fit_rows = max_fit_rows
         self.random_state = random_state
         self.verbose = verbose
 
@@ -267,6 +277,12 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             value = getattr(self, name)
             if not _is_int(value) or value < low:
                 raise InputError(f"{name} must be an int >= {low}, got {value!r}.")
+        if self.max_fit_rows is not None and (
+            not _is_int(self.max_fit_rows) or self.max_fit_rows < 2
+        ):
+            raise InputError(
+                f"max_fit_rows must be an int >= 2 or None, got {self.max_fit_rows!r}."
+            )
         if not isinstance(self.tol, numbers.Real) or self.tol < 0:
             raise InputError(f"tol must be a number >= 0, got {self.tol!r}.")
         if self.trim != "auto" and (
@@ -366,13 +382,22 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             raise InputError(f"need at least 2 samples to fit, got {n} sample (n_samples=1).")
         encoder = FeatureEncoder(self.scaling, self.missing, self.max_categories)
         self._encoder = encoder.fit(X, self._feature_labels(X))
-        Z, _ = self._encoder.transform(X)
+        rng = as_generator(self.random_state)
+        # The model learns from at most max_fit_rows rows (see the parameter).
+        rows = None
+        X_fit = X
+        if self.max_fit_rows is not None and n > self.max_fit_rows:
+            rows = np.sort(rng.choice(n, self.max_fit_rows, replace=False))
+            X_fit = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+            if y is not None:
+                y = np.asarray(y)[rows]
+        Z, _ = self._encoder.transform(X_fit)
         self._fit_metric_space(Z)
         M = self._to_metric_space(Z)
-        rng = as_generator(self.random_state)
+        n_fit = M.shape[0]
         trim = self._trim_fraction()
-        n_drop = int(round(trim * n))
-        keep = np.ones(n, dtype=bool)
+        n_drop = int(round(trim * n_fit))
+        keep = np.ones(n_fit, dtype=bool)
         self.ensemble_ = None
         ensemble_scores = None
         if self.score_mode == "ensemble":
@@ -385,20 +410,21 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 # The clustering (for explanations and cluster ids) learns
                 # from the rows the robust ensemble finds most normal.
                 ranked = np.argsort(ensemble_scores, kind="stable")
-                keep[ranked[n - n_drop :]] = False
+                keep[ranked[n_fit - n_drop :]] = False
         k, start = self._choose_k(M[keep], rng)
         iterative = self.score_mode != "ensemble" and n_drop > 0
         keep = self._fit_clustering(M, Z, keep, k, start, rng, n_drop if iterative else 0)
-        self.trimmed_ = np.flatnonzero(~keep)
+        trimmed = np.flatnonzero(~keep)
+        self.trimmed_ = trimmed if rows is None else rows[trimmed]
         if not iterative and n_drop:
             self.n_trim_rounds_ = 1
-        self.labels_, distances = self._assign(M)
-        if ensemble_scores is not None:
-            scores = ensemble_scores
-        else:
-            scores = self._cluster_scores(self.labels_, distances)
-        self._fit_thresholds(scores, self.labels_, y)
-        self._summarise_training(scores, self.labels_)
+        # The threshold is fitted on scores from the very code that scores
+        # new rows, so that predict(X) flags the intended share of X.
+        _, _, _, labels, _, scores = self._score_rows(X_fit)
+        self._fit_thresholds(scores, labels, y)
+        self._summarise_training(scores, labels)
+        self.training_summary_.update(n_rows=n, n_rows_fitted=n_fit)
+        self.labels_ = labels if rows is None else self._score_rows(X, with_scores=False)[3]
         return self
 
     def _fit_clustering(self, M, Z, keep, k, start, rng, n_drop):
@@ -594,12 +620,14 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             return distances
         return distances / (self.cluster_sigma_[labels] + self.eps_)
 
-    def _score_rows(self, X, keep_encoded=False):
+    def _score_rows(self, X, keep_encoded=False, with_scores=True):
         """(validated X, Z, unseen, labels, distances, scores) for new rows.
 
         Rows are encoded and scored in blocks, so memory stays near the
         input's own size; the encoded matrix Z is kept only when asked for
-        (explanations need it), else Z is None.
+        (explanations need it), else Z is None. An all-numeric Euclidean
+        model scores raw rows directly (see :meth:`_raw_geometry`).
+        ``with_scores=False`` assigns clusters only (scores are distances).
         """
         check_is_fitted(self)
         X = self._validate(X, reset=False)
@@ -608,13 +636,23 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         distances = np.empty(n)
         scores = np.empty(n)
         encoded, unseen_parts = [], {}
+        geometry = None if keep_encoded else self._raw_geometry()
         for start in range(0, n, _SCORE_BLOCK):
             stop = min(n, start + _SCORE_BLOCK)
             part = X.iloc[start:stop] if isinstance(X, pd.DataFrame) else X[start:stop]
+            if geometry is not None and is_plain_numeric(part):
+                done = self._score_raw(part, geometry, with_scores)
+                if done is not None:
+                    labels[start:stop], distances[start:stop], scores[start:stop] = done
+                    continue
             Z, unseen = self._encoder.transform(part, offset=start)
             M = self._to_metric_space(Z)
             labels[start:stop], distances[start:stop] = self._assign(M)
-            scores[start:stop] = self._scores(M, labels[start:stop], distances[start:stop])
+            scores[start:stop] = (
+                self._scores(M, labels[start:stop], distances[start:stop])
+                if with_scores
+                else distances[start:stop]
+            )
             if keep_encoded:
                 encoded.append(Z)
             for name, mask in unseen.items():
@@ -628,6 +666,41 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 "float64 (its distance overflows); check it for corrupt values."
             )
         return X, Z, unseen, labels, distances, scores
+
+    def _raw_geometry(self):
+        """Centres and per-feature weights that measure the model's distances
+        on raw numeric rows, the scaling folded into the kernel: scoring then
+        needs no encoded copy of the rows. None unless every column is
+        numeric and the metric is Euclidean."""
+        encoder = self._encoder
+        if self.metric != "euclidean" or any(c["kind"] != "numeric" for c in encoder.columns):
+            return None
+        center, scale = encoder.center, encoder.scale
+        geometry = {"centers": self._centers_metric * scale + center, "weights": 1.0 / scale}
+        if self.ensemble_ is not None:
+            members = self.ensemble_.members_
+            geometry["members"] = [m["centers"] * scale + center for m in members]
+            geometry["member_weights"] = [m["weights"] / scale for m in members]
+        return geometry
+
+    def _score_raw(self, part, geometry, with_scores=True):
+        """(labels, distances, scores) of an all-numeric block, or None when
+        a value needs the encoder (NaN to impute, or a value to name in an
+        error)."""
+        raw = part.to_numpy(dtype=np.float64) if isinstance(part, pd.DataFrame) else part
+        labels, distances = nearest_centers(
+            raw, geometry["centers"], "euclidean", geometry["weights"]
+        )
+        # NaN, inf and values too large to scale all show up in the distance
+        if not (distances < MAX_SCALED).all():
+            return None
+        if not with_scores:
+            scores = distances
+        elif self.score_mode == "ensemble":
+            scores = mean_weighted_nearest(raw, geometry["members"], geometry["member_weights"])
+        else:
+            scores = self._cluster_scores(labels, distances)
+        return labels, distances, scores
 
     def anomaly_score(self, X):
         """The anomaly score of each row (see ``score_mode``): higher is more

@@ -12,14 +12,17 @@ import pandas as pd
 from pandas.api import types as ptypes
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
+from ._stats import column_moments
 from .exceptions import InputError
 
-__all__ = ["SCALINGS", "FeatureEncoder", "as_anomaly_labels"]
+__all__ = ["MAX_SCALED", "SCALINGS", "FeatureEncoder", "as_anomaly_labels", "is_plain_numeric"]
 
 SCALINGS = ("standard", "minmax", "robust", None)
 
 # Past this, squared distances overflow float64: refuse the value up front.
-_MAX_SCALED = 1e150
+MAX_SCALED = 1e150
+# Rows per chunk on the all-numeric fast path: float64 chunks stay small.
+_CHUNK_ROWS = 65_536
 
 _SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
 
@@ -74,6 +77,8 @@ class FeatureEncoder:
     # ----------------------------------------------------------------- fit
     def fit(self, X, feature_names):
         """Learn the encoding from ``X`` (DataFrame or 2-D float array)."""
+        if self._fit_plain_numeric(X, feature_names):
+            return self
         self.columns = []
         frame = X if isinstance(X, pd.DataFrame) else None
         numeric_values = []
@@ -97,6 +102,49 @@ class FeatureEncoder:
         self._fit_numeric(numeric)
         self._build_layout()
         return self
+
+    def _fit_plain_numeric(self, X, feature_names):
+        """Fast path for an all-numeric table: scaling statistics from one
+        compiled pass, no per-column copies. Returns False (and
+        learns nothing) when the general path is needed: robust scaling,
+        or any NaN or inf, whose handling and messages live there."""
+        if not is_plain_numeric(X) or self.scaling == "robust":
+            return False
+        p = X.shape[1]
+        if isinstance(X, pd.DataFrame):
+            # one float64 block (a DataFrame's columns are separate arrays)
+            moments = column_moments(X.to_numpy(dtype=np.float64), limit=MAX_SCALED)
+        else:
+            moments = column_moments(X, limit=MAX_SCALED)
+        if moments is None:
+            return False  # NaN, inf or a value too large: the general path names it
+        count, mean, m2, low, high = moments
+        self.columns = [
+            {
+                "name": name,
+                "kind": "numeric",
+                "dtype": str(X.dtypes.iloc[j]) if isinstance(X, pd.DataFrame) else "float64",
+            }
+            for j, name in enumerate(feature_names)
+        ]
+        self.impute_values = np.full(p, np.nan)
+        if self.missing == "impute":
+            # no value is missing here; medians are kept for later batches
+            self.impute_values = np.median(_as_float_matrix(X), axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.scaling == "standard":
+                var = m2 / count
+                # scikit-learn's rule: a variance within rounding of zero is constant
+                eps = np.finfo(np.float64).eps
+                constant = var <= count * eps * var + (count * mean * eps) ** 2
+                center, scale = mean, np.where(constant, 1.0, np.sqrt(var))
+            elif self.scaling == "minmax":
+                center, scale = low, high - low
+            else:
+                center, scale = np.zeros(p), np.ones(p)
+        self._set_scaling(np.asarray(center, dtype=np.float64), scale)
+        self._build_layout()
+        return True
 
     def _fit_categories(self, column, series):
         name = column["name"]
@@ -139,8 +187,11 @@ class FeatureEncoder:
             center, scale = scaler.data_min_, scaler.data_range_
         else:
             center, scale = scaler.center_, scaler.scale_
-        center = np.asarray(center, dtype=np.float64).copy()
-        scale = np.asarray(scale, dtype=np.float64).copy()
+        self._set_scaling(
+            np.asarray(center, dtype=np.float64).copy(), np.asarray(scale, dtype=np.float64).copy()
+        )
+
+    def _set_scaling(self, center, scale):
         bad = ~(np.isfinite(center) & np.isfinite(scale))
         if bad.any():
             name = self._numeric_names()[int(np.flatnonzero(bad)[0])]
@@ -188,6 +239,10 @@ class FeatureEncoder:
                     f"the model has categorical column(s) {', '.join(map(repr, text))}; "
                     "pass a DataFrame with the training columns, not an array."
                 )
+        if is_plain_numeric(X) and all(c["kind"] == "numeric" for c in self.columns):
+            Z = self._transform_plain_numeric(X)
+            if Z is not None:
+                return Z, {}
         Z = np.zeros((n, len(self.encoded_names)))
         unseen = {}
         numeric_j = 0
@@ -204,7 +259,7 @@ class FeatureEncoder:
                         self._missing_error(name, nan, index)
                 with np.errstate(over="ignore", invalid="ignore"):
                     scaled = (values - self.center[numeric_j]) / self.scale[numeric_j]
-                    too_large = ~(np.abs(scaled) < _MAX_SCALED)
+                    too_large = ~(np.abs(scaled) < MAX_SCALED)
                 if too_large.any():
                     row = int(np.flatnonzero(too_large)[0])
                     raise InputError(
@@ -230,6 +285,22 @@ class FeatureEncoder:
                 unseen[name] = ~known
                 offset += len(column["categories"])
         return Z, unseen
+
+    def _transform_plain_numeric(self, X):
+        """Scale an all-numeric table chunk by chunk, straight into the
+        output; None when a value needs the general path (NaN, inf, or too
+        large), which imputes it or names it in an error."""
+        Z = np.empty((X.shape[0], len(self.encoded_names)))
+        start = 0
+        for chunk in _float_chunks(X):
+            out = Z[start : start + chunk.shape[0]]
+            np.subtract(chunk, self.center, out=out)
+            np.divide(out, self.scale, out=out)
+            with np.errstate(invalid="ignore"):
+                if not (np.abs(out) < MAX_SCALED).all():
+                    return None
+            start += chunk.shape[0]
+        return Z
 
     def _numeric_column(self, X, j, name, index):
         if not isinstance(X, pd.DataFrame):
@@ -295,6 +366,29 @@ class FeatureEncoder:
         encoder.impute_values = arrays["impute_values"]
         encoder._build_layout()
         return encoder
+
+
+def is_plain_numeric(X):
+    """True for a float array, or a DataFrame whose columns all have NumPy
+    numeric or bool dtypes (no missing-value extension types)."""
+    if isinstance(X, np.ndarray):
+        return X.dtype.kind == "f"
+    return isinstance(X, pd.DataFrame) and all(
+        isinstance(dtype, np.dtype) and dtype.kind in "fiub" for dtype in X.dtypes
+    )
+
+
+def _float_chunks(X):
+    """Row chunks of an all-numeric table as float64 arrays."""
+    for start in range(0, X.shape[0], _CHUNK_ROWS):
+        if isinstance(X, pd.DataFrame):
+            yield X.iloc[start : start + _CHUNK_ROWS].to_numpy(dtype=np.float64)
+        else:
+            yield np.asarray(X[start : start + _CHUNK_ROWS], dtype=np.float64)
+
+
+def _as_float_matrix(X):
+    return X.to_numpy(dtype=np.float64) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
 
 
 def _index(X):
