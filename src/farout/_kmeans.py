@@ -66,6 +66,8 @@ def _label_sums_blocks(X, labels, counts, sums, sumsq):
 
 
 _label_sums_parallel = numba.njit(parallel=True, cache=True)(_label_sums_blocks)
+# small inputs: waking the thread pool would cost more than the sums
+_label_sums_serial = numba.njit(cache=True)(_label_sums_blocks)
 
 
 def _label_sums(X, labels, n_clusters, squares=False):
@@ -77,7 +79,8 @@ def _label_sums(X, labels, n_clusters, squares=False):
     counts = np.zeros((n_tasks, n_clusters))
     sums = np.zeros((n_tasks, n_clusters, p))
     sumsq = np.zeros((n_tasks if squares else 0, n_clusters, p))
-    _label_sums_parallel(np.ascontiguousarray(X), labels.astype(np.intp), counts, sums, sumsq)
+    kernel = _label_sums_parallel if n_tasks > 1 else _label_sums_serial
+    kernel(np.ascontiguousarray(X), labels.astype(np.intp), counts, sums, sumsq)
     return counts.sum(axis=0), sums.sum(axis=0), (sumsq.sum(axis=0) if squares else None)
 
 

@@ -42,6 +42,7 @@ def _moments_blocks(X, limit, counts, means, m2s, lows, highs, bad):
 
 
 _moments_parallel = numba.njit(parallel=True, cache=True)(_moments_blocks)
+_moments_serial = numba.njit(cache=True)(_moments_blocks)
 
 
 def column_moments(X, limit=np.inf):
@@ -59,7 +60,8 @@ def column_moments(X, limit=np.inf):
     lows = np.full((n_tasks, p), np.inf)
     highs = np.full((n_tasks, p), -np.inf)
     bad = np.zeros(n_tasks, dtype=np.bool_)
-    _moments_parallel(X, float(limit), counts, means, m2s, lows, highs, bad)
+    kernel = _moments_parallel if n_tasks > 1 else _moments_serial
+    kernel(X, float(limit), counts, means, m2s, lows, highs, bad)
     if bad.any():
         return None
     # Chan et al.'s pairwise merge of the tasks' partial moments
