@@ -75,7 +75,7 @@ def pairwise_distances(X, centers, metric):
 # ------------------------------------------------------------ compiled parts
 # Loops index arrays directly (no row views or helper calls) so that LLVM
 # inlines and vectorises them.
-@numba.njit(fastmath=_FASTMATH, cache=True)
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
 def _direct_choice(X, i, centers, weights, b):
     """Nearest centre of row i among member b's by direct distances: the
     fallback when the expansion overflows the input's precision (huge
@@ -178,12 +178,14 @@ def _mean_nearest_blocks(X, origin, cross_t, center_term, row_weights_t, centers
             out[i] = total / n_members
 
 
-_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True)(_nearest_blocks)
-_nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True)(_nearest_blocks)
-_mean_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True)(
+_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)(
+    _nearest_blocks
+)
+_nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)(_nearest_blocks)
+_mean_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)(
     _mean_nearest_blocks
 )
-_mean_nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True)(_mean_nearest_blocks)
+_mean_nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)(_mean_nearest_blocks)
 
 
 def _as_kernel_rows(X):

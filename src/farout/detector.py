@@ -758,7 +758,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             raise InputError(f"reasons must be 'flagged', 'all' or 'none', got {reasons!r}.")
         if not _is_int(top) or top < 1:
             raise InputError(f"top must be an int >= 1, got {top!r}.")
-        X, Z, unseen, labels, _, scores = self._score_rows(X, keep_encoded=reasons != "none")
+        X, Z, unseen, labels, _, scores = self._score_rows(X, keep_encoded=reasons == "all")
         flags = self.threshold_.flag(scores, labels)
         index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(scores))
         out = pd.DataFrame(
@@ -774,14 +774,11 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         rows = {"all": np.arange(len(scores)), "flagged": np.flatnonzero(flags)}.get(reasons)
         if rows is not None and rows.size:
             sub = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
-            table = self._describe(
-                sub,
-                Z[rows],
-                labels[rows],
-                scores[rows],
-                {name: mask[rows] for name, mask in unseen.items()},
-                top,
-            )
+            if Z is None:  # only the flagged rows need encoding
+                Z_sub, unseen_sub = self._encoder.transform(sub)
+            else:
+                Z_sub, unseen_sub = Z[rows], {name: mask[rows] for name, mask in unseen.items()}
+            table = self._describe(sub, Z_sub, labels[rows], scores[rows], unseen_sub, top)
             out.iloc[rows, out.columns.get_loc("reason")] = table["reason"].to_numpy()
         return out
 

@@ -144,17 +144,22 @@ def describe(encoder, profile, contrib, X, labels, scores, unseen, top):
         for field in ("feature", "value", "typical", "sd", "share"):
             out[f"{field}_{r + 1}"] = np.empty(n, dtype=object)
     position = {c["name"]: j for j, c in enumerate(columns)}
+    # one array per column: positional cell access on a DataFrame is slow
+    cells = [
+        X.iloc[:, j].to_numpy() if isinstance(X, pd.DataFrame) else X[:, j]
+        for j in range(len(columns))
+    ]
     numeric_index = np.cumsum([c["kind"] == "numeric" for c in columns]) - 1
     for i in range(n):
         cluster = labels[i]
         texts = []
         for name, mask in unseen.items():
             if mask[i]:
-                texts.append(f"{name} '{_cell(X, i, position[name])}' was never seen in training")
+                texts.append(f"{name} '{cells[position[name]][i]}' was never seen in training")
         for r, j in enumerate(order[i]):
             column = columns[j]
             name = column["name"]
-            raw = _cell(X, i, j)
+            raw = cells[j][i]
             missing = bool(pd.isna(raw))
             if column["kind"] == "numeric":
                 # a missing value was scored as its imputed fill
@@ -190,11 +195,3 @@ def describe(encoder, profile, contrib, X, labels, scores, unseen, top):
         for field in ("sd", "share"):
             frame[f"{field}_{r + 1}"] = frame[f"{field}_{r + 1}"].astype(np.float64)
     return frame
-
-
-def _cell(X, i, j):
-    """The raw value at row i, column j (by position: column names need not
-    be strings)."""
-    if isinstance(X, pd.DataFrame):
-        return X.iloc[i, j]
-    return X[i, j]

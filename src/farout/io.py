@@ -4,18 +4,33 @@ a temporary name that is renamed on success, so a failed run never leaves a
 half-written output behind.
 """
 
+import csv
 import io as _io
 import os
+import re
 import sys
 import tempfile
+import threading
 
+import numba
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .exceptions import InputError
 
-__all__ = ["FORMATS", "TableWriter", "detect_format", "iter_tables", "read_table", "select_columns"]
+__all__ = [
+    "FORMATS",
+    "CsvBlock",
+    "TableWriter",
+    "detect_format",
+    "open_csv_blocks",
+    "iter_tables",
+    "read_table",
+    "select_columns",
+    "splice_csv_lines",
+]
 
 FORMATS = ("csv", "parquet", "jsonl")
 _EXTENSIONS = {
@@ -103,6 +118,129 @@ def iter_tables(path, *, chunksize=100_000, fmt=None, dtypes=None):
         raise InputError(f"{path} holds no rows.")
 
 
+class CsvBlock:
+    """Whole lines of a CSV file, kept as bytes until :meth:`parse` (which
+    can run on a worker thread). ``first_row`` is the file row number of the
+    first line (0 = the line after the header)."""
+
+    def __init__(self, path, names, body, first_row, dtypes):
+        self.path, self.names, self.body = path, names, body
+        self.first_row, self.dtypes = first_row, dtypes
+        self.n_lines = body.count(b"\n")
+
+    def parse(self):
+        try:
+            frame = pd.read_csv(
+                _io.BytesIO(self.body), header=None, names=self.names, dtype=self.dtypes
+            )
+        except pd.errors.EmptyDataError:
+            frame = pd.DataFrame(columns=self.names)
+        except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"{self.path}: {self._locate(_first_line(exc))}") from None
+        frame.index = pd.RangeIndex(self.first_row, self.first_row + len(frame))
+        return frame
+
+    def _locate(self, message):
+        """The parser's message, its block-relative line made a file row."""
+        found = re.search(r"line (\d+)", message)
+        last = self.first_row + self.n_lines - 1
+        if not found:
+            return f"cannot read the csv data in rows {self.first_row}-{last} ({message})."
+        row = self.first_row + int(found.group(1)) - 1
+        detail = re.sub(r"\s*in line \d+", "", message).split("C error: ")[-1]
+        return f"row {row} (line {row + 2} of the file) is malformed: {detail}."
+
+
+def open_csv_blocks(path, *, block_bytes=16 * 2**20, dtypes=None):
+    """Read a CSV file as blocks of whole lines, for parsing in parallel.
+
+    Returns ``(header, blocks)``: the header line as bytes, and an iterator
+    of :class:`CsvBlock` of about ``block_bytes`` each. Like pyarrow's
+    parallel CSV reader, this assumes that quoted values hold no line breaks.
+    """
+    source = _source(path)
+    with open(source, "rb") as handle:
+        header = handle.readline()
+    if not header.strip():
+        raise InputError(f"{path} holds no data.")
+    names = next(csv.reader([header.decode("utf-8", errors="replace")]))
+    return header, _csv_blocks(path, len(header), names, block_bytes, dtypes)
+
+
+def _csv_blocks(path, skip, names, block_bytes, dtypes):
+    first_row, rest = 0, b""
+    with open(path, "rb") as handle:
+        handle.seek(skip)
+        while data := handle.read(block_bytes):
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            if cut:
+                block = CsvBlock(path, names, data[:cut], first_row, dtypes)
+                first_row += block.n_lines
+                yield block
+    if rest.strip():
+        yield CsvBlock(path, names, rest + b"\n", first_row, dtypes)
+        first_row += 1
+    if first_row == 0:
+        raise InputError(f"{path} holds no rows.")
+
+
+@numba.njit(nogil=True, cache=True)
+def _splice(body, extra, out):
+    """Each line of ``body`` (without its line end, CR included), a comma,
+    then the same line of ``extra`` (with its line end), in one pass.
+    Returns the bytes used, or -1 if ``extra`` runs out of lines first."""
+    i = j = k = 0
+    n_body, n_extra = body.shape[0], extra.shape[0]
+    while i < n_body:
+        start = i
+        while body[i] != 10:
+            i += 1
+        stop = i - 1 if i > start and body[i - 1] == 13 else i
+        for t in range(start, stop):
+            out[k] = body[t]
+            k += 1
+        out[k] = 44
+        k += 1
+        if j >= n_extra:
+            return -1
+        while extra[j] != 10:
+            out[k] = extra[j]
+            k += 1
+            j += 1
+        out[k] = 10
+        k += 1
+        j += 1
+        i += 1
+    return k if j == n_extra else -1
+
+
+_buffers = threading.local()
+
+
+def splice_csv_lines(body, extra):
+    r"""Append each line of CSV text ``extra`` to the same line of ``body``
+    (both bytes-like, one line per row, every line ended): the input's own
+    text is written back unchanged, with no float formatting. Returns a
+    memoryview of a per-thread buffer, valid until the thread's next call.
+
+    >>> bytes(splice_csv_lines(b"1,2\n3,4\r\n", b"a\nb\n"))
+    b'1,2,a\n3,4,b\n'
+    """
+    body_arr = np.frombuffer(body, dtype=np.uint8)
+    extra_arr = np.frombuffer(extra, dtype=np.uint8)
+    size = body_arr.shape[0] + extra_arr.shape[0] + extra_arr.shape[0]  # commas <= extra bytes
+    out = getattr(_buffers, "out", None)
+    if out is None or out.shape[0] < size:
+        # reused between blocks: fresh pages cost more than the copy
+        out = _buffers.out = np.empty(int(size * 1.25), dtype=np.uint8)
+    used = _splice(body_arr, extra_arr, out)
+    if used < 0:
+        raise ValueError("splice_csv_lines needs as many lines in extra as in body")
+    return memoryview(out)[:used]
+
+
 def _apply_dtypes(frame, dtypes):
     if dtypes:
         for name, dtype in dtypes.items():
@@ -180,14 +318,13 @@ class TableWriter:
 
     def __enter__(self):
         if self.path == "-":
-            self._handle = sys.stdout
+            self._handle = sys.stdout.buffer
         else:
             folder = os.path.dirname(os.path.abspath(self.path))
             if not os.path.isdir(folder):
                 raise InputError(f"{self.path}: the folder {folder} does not exist.")
             fd, self._tmp = tempfile.mkstemp(prefix=".farout-", suffix=".part", dir=folder)
-            mode = "wb" if self.fmt == "parquet" else "w"
-            self._handle = os.fdopen(fd, mode, **({} if mode == "wb" else {"newline": ""}))
+            self._handle = os.fdopen(fd, "wb")
         return self
 
     def write(self, frame):
@@ -195,19 +332,33 @@ class TableWriter:
             frame.to_csv(self._handle, header=self._header, index=False)
         elif self.fmt == "jsonl":
             text = frame.to_json(orient="records", lines=True)
-            self._handle.write(text if text.endswith("\n") or not text else text + "\n")
+            text = text if text.endswith("\n") or not text else text + "\n"
+            self._handle.write(text.encode("utf-8"))
         else:
             # Object columns become strings so every chunk has one schema.
             for name in frame.columns:
                 if frame[name].dtype == object:
                     frame = frame.assign(**{name: frame[name].astype("string")})
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self._handle, table.schema)
-            self._parquet.write_table(self._conform(table, frame))
+            self.write_arrow(pa.Table.from_pandas(frame, preserve_index=False), frame.index)
         self._header = False
 
-    def _conform(self, table, frame):
+    def write_csv_lines(self, header, lines):
+        """Write CSV text as it is (bytes): ``header`` before the first
+        lines only."""
+        if self._header:
+            self._handle.write(header)
+            self._header = False
+        self._handle.write(lines)
+
+    def write_arrow(self, table, index):
+        """Append an Arrow table to a Parquet output (``index`` names the
+        rows in an error)."""
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self._handle, table.schema)
+        self._parquet.write_table(self._conform(table, index))
+        self._header = False
+
+    def _conform(self, table, index):
         """Cast a chunk to the file's schema (set by the first chunk), or say
         which column changed type."""
         schema = self._parquet.schema
@@ -219,7 +370,7 @@ class TableWriter:
                 if new != field.type:
                     raise InputError(
                         f"{self.path}: column {field.name!r} is {field.type} in the first chunk "
-                        f"but {new} near row {frame.index[0]}; Parquet needs one type per "
+                        f"but {new} near row {index[0]}; Parquet needs one type per "
                         "column. Write CSV or JSON Lines, or use a larger --chunksize."
                     ) from None
             raise

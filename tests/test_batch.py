@@ -1,0 +1,112 @@
+"""Streaming scoring of files: output equal to scoring in memory, row
+numbers in errors, nothing left behind on failure."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import farout.batch
+from farout import KMeansAnomalyDetector
+from farout.batch import score_file
+from farout.exceptions import InputError
+
+
+@pytest.fixture
+def model_and_frame(rng):
+    frame = pd.DataFrame(rng.normal(size=(3000, 3)), columns=["a", "b", "c"])
+    frame.loc[::500, "a"] += 9.0
+    det = KMeansAnomalyDetector(3, random_state=0).fit(frame)
+    return det, frame
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    monkeypatch.setattr(farout.batch, "_CSV_BLOCK_BYTES", 4096)  # many blocks
+
+
+def _expected(det, frame):
+    return det.detect(frame)
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_csv_output_is_input_text_plus_results(tmp_path, model_and_frame, small_blocks, line_end):
+    det, frame = model_and_frame
+    src = tmp_path / "in.csv"
+    src.write_bytes(frame.to_csv(index=False, lineterminator=line_end).encode())
+    out = tmp_path / "out.csv"
+    counts = score_file(det, src, out, progress=False)
+    got = pd.read_csv(out)
+    want = _expected(det, frame)
+    assert counts == {"rows": 3000, "flagged": int(want["is_anomaly"].sum())}
+    assert list(got.columns) == ["a", "b", "c", *farout.batch.RESULT_COLUMNS]
+    np.testing.assert_allclose(got[["a", "b", "c"]], frame, rtol=1e-15)
+    np.testing.assert_allclose(got["anomaly_score"], want["anomaly_score"], rtol=1e-12)
+    np.testing.assert_array_equal(got["is_anomaly"], want["is_anomaly"])
+    np.testing.assert_array_equal(got["cluster"], want["cluster"])
+    flagged = want["is_anomaly"].to_numpy()
+    assert list(got["reason"][flagged]) == list(want["reason"][flagged])
+    # the input's own text is kept: the first line is copied byte for byte
+    first_in = src.read_bytes().split(b"\n")[1].rstrip(b"\r")
+    assert out.read_bytes().split(b"\n")[1].startswith(first_in + b",")
+
+
+def test_csv_blank_lines_fall_back_to_rewriting(tmp_path, model_and_frame, small_blocks):
+    det, frame = model_and_frame
+    text = frame.to_csv(index=False).splitlines()
+    text.insert(40, "")  # pandas skips blank lines: lines and rows differ
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(text) + "\n")
+    out = tmp_path / "out.csv"
+    score_file(det, src, out, progress=False)
+    got = pd.read_csv(out)
+    assert len(got) == 3000
+    np.testing.assert_allclose(got["anomaly_score"], _expected(det, frame)["anomaly_score"])
+
+
+def test_malformed_row_is_named_and_no_output_is_left(tmp_path, model_and_frame, small_blocks):
+    det, frame = model_and_frame
+    lines = frame.to_csv(index=False).splitlines()
+    lines[2001] += ",7"  # row 2000: one field too many
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.csv"
+    with pytest.raises(InputError, match=r"row 2000 \(line 2002 of the file\) is malformed"):
+        score_file(det, src, out, progress=False)
+    assert list(tmp_path.iterdir()) == [src]
+
+
+def test_file_cut_off_mid_row_names_the_row(tmp_path, model_and_frame, small_blocks):
+    det, frame = model_and_frame
+    text = frame.to_csv(index=False)
+    src = tmp_path / "in.csv"
+    src.write_text(text[: text.rindex(",")])  # the last row loses its last field
+    with pytest.raises(InputError, match="'c'.*row 2999"):
+        score_file(det, src, tmp_path / "out.csv", progress=False)
+
+
+def test_bad_value_is_named_with_its_row(tmp_path, model_and_frame, small_blocks):
+    det, frame = model_and_frame
+    lines = frame.to_csv(index=False).splitlines()
+    lines[1235] = "1.0,oops,2.0"  # row 1234
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="'b'.*row 1234.*'oops'"):
+        score_file(det, src, tmp_path / "out.csv", progress=False)
+
+
+@pytest.mark.parametrize("out_name", ["out.parquet", "out.csv", "out.jsonl"])
+def test_parquet_input_in_batches(tmp_path, model_and_frame, out_name):
+    det, frame = model_and_frame
+    src = tmp_path / "in.parquet"
+    frame.to_parquet(src, index=False)
+    out = tmp_path / out_name
+    counts = score_file(det, src, out, chunksize=700, progress=False)
+    assert counts["rows"] == 3000
+    got = {
+        "out.parquet": pd.read_parquet,
+        "out.csv": pd.read_csv,
+        "out.jsonl": lambda p: pd.read_json(p, lines=True),
+    }[out_name](out)
+    assert len(got) == 3000
+    np.testing.assert_allclose(got["a"], frame["a"])
+    np.testing.assert_allclose(got["anomaly_score"], _expected(det, frame)["anomaly_score"])
