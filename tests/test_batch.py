@@ -110,3 +110,61 @@ def test_parquet_input_in_batches(tmp_path, model_and_frame, out_name):
     assert len(got) == 3000
     np.testing.assert_allclose(got["a"], frame["a"])
     np.testing.assert_allclose(got["anomaly_score"], _expected(det, frame)["anomaly_score"])
+
+
+# ----------------------------------------------------------- fitting on files
+def _planted(rng, n=6000):
+    X = np.vstack([rng.normal(c, 1.0, size=(n // 3, 4)) for c in (0.0, 6.0, 12.0)])
+    y = np.zeros(len(X), dtype=bool)
+    y[rng.choice(len(X), 30, replace=False)] = True
+    X[y] += rng.choice([-1.0, 1.0], size=(30, 4)) * 8.0
+    order = rng.permutation(len(X))
+    return pd.DataFrame(X[order], columns=["a", "b", "c", "d"]), y[order]
+
+
+def test_fit_file_that_fits_is_the_in_memory_fit(tmp_path, rng):
+    from farout.batch import fit_file
+
+    frame, _ = _planted(rng)
+    src = tmp_path / "in.csv"
+    frame.to_csv(src, index=False)
+    streamed = KMeansAnomalyDetector(random_state=0)
+    counts = fit_file(streamed, src, sample_rows=10_000, progress=False)
+    assert counts == {"rows": 6000, "sampled": 6000, "passes": 0}
+    in_memory = KMeansAnomalyDetector(random_state=0).fit(pd.read_csv(src))
+    np.testing.assert_allclose(streamed.anomaly_score(frame), in_memory.anomaly_score(frame))
+
+
+@pytest.mark.parametrize("score_mode", ["ensemble", "distance"])
+def test_fit_file_larger_than_the_sample(tmp_path, rng, small_blocks, score_mode):
+    from sklearn.metrics import roc_auc_score
+
+    from farout.batch import fit_file
+
+    frame, truth = _planted(rng)
+    src = tmp_path / "in.parquet"
+    frame.to_parquet(src, index=False)
+    det = KMeansAnomalyDetector(3, score_mode=score_mode, random_state=0)
+    counts = fit_file(det, src, sample_rows=800, chunksize=500, progress=False)
+    assert counts == {"rows": 6000, "sampled": 800, "passes": 1}
+    # every row (bar the trimmed) moved the clusters, not just the sample
+    assert det.cluster_sizes_.sum() > 5000
+    in_memory = KMeansAnomalyDetector(3, score_mode=score_mode, random_state=0).fit(frame)
+    got, want = det.anomaly_score(frame), in_memory.anomaly_score(frame)
+    assert np.corrcoef(got, want)[0, 1] > 0.98
+    assert roc_auc_score(truth, got) > 0.95
+    # the threshold was refitted on the sample: about 1% of rows flagged
+    assert 0.003 < det.predict(frame).tolist().count(-1) / len(frame) < 0.03
+
+
+def test_refine_clusters_leaves_ensemble_and_encoder_alone(rng):
+    frame, _ = _planted(rng)
+    det = KMeansAnomalyDetector(3, random_state=0).fit(frame.iloc[:1000])
+    members = [m["centers"].copy() for m in det.ensemble_.members_]
+    center = det._encoder.center.copy()
+    before = det.cluster_sizes_.sum()
+    det.refine_clusters(frame.iloc[1000:])
+    assert det.cluster_sizes_.sum() > before + 4000
+    for old, member in zip(members, det.ensemble_.members_, strict=True):
+        np.testing.assert_array_equal(old, member["centers"])
+    np.testing.assert_array_equal(center, det._encoder.center)

@@ -1,7 +1,11 @@
-"""Batch scoring of files: read in blocks, score, write as it goes.
+"""Batch jobs on files of any size: scoring, and fitting on a file larger
+than memory.
 
-Memory stays flat whatever the file size; the output appears only when the
-whole file has been scored (it is written to a temporary name and renamed).
+Scoring reads in blocks, scores and writes as it goes: memory stays flat
+whatever the file size, and the output appears only when the whole file has
+been scored (it is written to a temporary name and renamed). Fitting draws
+a uniform reservoir sample in one pass, fits on it, then refines the
+clusters with mini-batch passes over the whole file.
 
 Two worker threads parse and score blocks while the main thread reads
 ahead and writes results in file order. Each worker runs the compiled
@@ -16,6 +20,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -30,10 +35,11 @@ from .io import (
     detect_format,
     iter_tables,
     open_csv_blocks,
+    select_columns,
     splice_csv_lines,
 )
 
-__all__ = ["model_columns", "read_dtypes", "score_file"]
+__all__ = ["fit_file", "iter_frames", "model_columns", "read_dtypes", "score_file"]
 
 RESULT_COLUMNS = ("anomaly_score", "is_anomaly", "severity", "cluster", "reason")
 
@@ -139,6 +145,83 @@ def score_file(
                 bar.total = rows + int((total_bytes - seen_bytes) * rows / max(seen_bytes, 1))
             bar.update(len(frame))
     return {"rows": rows, "flagged": flagged}
+
+
+def iter_frames(path, *, fmt=None, chunksize=100_000, dtypes=None):
+    """DataFrames of a file, in order, indexed by file row number. CSV
+    blocks are parsed on two worker threads."""
+    in_fmt = detect_format(path, fmt)
+    if in_fmt == "csv" and path != "-":
+        _, blocks = open_csv_blocks(path, block_bytes=_CSV_BLOCK_BYTES, dtypes=dtypes)
+    else:
+        blocks = _frame_blocks(path, in_fmt, chunksize, dtypes)
+    with ThreadPoolExecutor(_WORKERS, thread_name_prefix="farout-read") as pool:
+        for frame, _batch in _in_order(pool, _parse, blocks):
+            yield frame
+
+
+def fit_file(
+    detector,
+    data_path,
+    *,
+    fmt=None,
+    columns=None,
+    exclude=None,
+    sample_rows=1_000_000,
+    passes=1,
+    chunksize=100_000,
+    random_state=None,
+    progress=None,
+):
+    """Fit ``detector`` on a file of any size, with memory bounded by
+    ``sample_rows``.
+
+    A file of at most ``sample_rows`` rows is fitted in memory, exactly as
+    ``detector.fit`` would. A larger file is read once to draw a uniform
+    sample of ``sample_rows`` rows (a reservoir: each row gets a random key
+    and the smallest keys are kept); the detector is fitted on the sample
+    (scaling, categories, k selection, initialisation, ensemble); then
+    ``passes`` passes over the whole file move the clusters with mini-batch
+    steps (:meth:`~farout.KMeansAnomalyDetector.refine_clusters`), and the
+    threshold and tiers are refitted on the sample.
+
+    Returns
+    -------
+    dict with ``rows`` (in the file), ``sampled`` (rows fitted on) and
+    ``passes`` (refinement passes made).
+    """
+    rng = np.random.default_rng(random_state)
+    sample, keys, rows = None, np.empty(0), 0
+    disable = None if progress is None else not progress
+    with tqdm(unit=" rows", unit_scale=True, disable=disable, desc="sampling") as bar:
+        for frame in iter_frames(data_path, fmt=fmt, chunksize=chunksize):
+            frame = select_columns(frame, columns, exclude)
+            rows += len(frame)
+            bar.update(len(frame))
+            frame_keys = rng.random(len(frame))
+            if sample is not None and len(sample) >= sample_rows:
+                # only rows whose key beats the reservoir's largest can enter
+                take = frame_keys < keys.max()
+                frame, frame_keys = frame[take], frame_keys[take]
+            if len(frame) == 0:
+                continue
+            sample = frame if sample is None else pd.concat([sample, frame])
+            keys = np.concatenate([keys, frame_keys])
+            if len(sample) > sample_rows:
+                kept = np.sort(np.argpartition(keys, sample_rows - 1)[:sample_rows])
+                sample, keys = sample.iloc[kept], keys[kept]
+    detector.fit(sample)
+    made = 0
+    if rows > len(sample):
+        for made in range(1, passes + 1):
+            with tqdm(
+                total=rows, unit=" rows", unit_scale=True, disable=disable, desc=f"pass {made}"
+            ) as bar:
+                for frame in iter_frames(data_path, fmt=fmt, chunksize=chunksize):
+                    detector.refine_clusters(select_columns(frame, columns, exclude))
+                    bar.update(len(frame))
+        detector.fit_threshold(sample, tiers=detector.tiers)
+    return {"rows": rows, "sampled": len(sample), "passes": made}
 
 
 def _frame_blocks(path, fmt, chunksize, dtypes):

@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import __version__
 from .baselines import BASELINES
-from .batch import model_columns, read_dtypes, score_file
+from .batch import fit_file, model_columns, read_dtypes, score_file
 from .comparison import compare
 from .demo import run_demo
 from .detector import SCORE_MODES, KMeansAnomalyDetector, load
@@ -83,8 +83,6 @@ def _progress(args):
 
 # ------------------------------------------------------------ commands
 def cmd_fit(args):
-    frame = read_table(args.data, fmt=args.format)
-    frame = select_columns(frame, args.columns, args.exclude)
     detector = KMeansAnomalyDetector(
         n_clusters=_k(args.k),
         metric=args.metric,
@@ -98,11 +96,30 @@ def cmd_fit(args):
         missing=args.missing,
         random_state=args.random_state,
         verbose=int(_progress(args)),
-    ).fit(frame)
+    )
+    if args.sample_rows < 2 or args.passes < 1:
+        raise InputError("--sample-rows must be >= 2 and --passes >= 1.")
+    counts = fit_file(
+        detector,
+        args.data,
+        fmt=args.format,
+        columns=args.columns,
+        exclude=args.exclude,
+        sample_rows=args.sample_rows,
+        passes=args.passes,
+        random_state=args.random_state,
+        progress=_progress(args),
+    )
     detector.save(args.output)
     summary = detector.training_summary_
+    rows = f"{counts['rows']:,} rows"
+    if counts["sampled"] < counts["rows"]:
+        rows += (
+            f" (fitted on a uniform sample of {counts['sampled']:,}, clusters refined over "
+            f"every row in {counts['passes']} pass{'es' if counts['passes'] > 1 else ''})"
+        )
     print(
-        f"fitted on {len(frame):,} rows x {frame.shape[1]} columns: k={detector.n_clusters_}, "
+        f"fitted on {rows} x {detector.n_features_in_} columns: k={detector.n_clusters_}, "
         f"metric={detector.metric}, threshold {detector.threshold_!r} at "
         f"{detector.threshold_.cut_:.4g} (flags {summary['flagged_fraction']:.2%} of training rows)"
     )
@@ -383,6 +400,16 @@ def build_parser():
     p.add_argument("--missing", default="error", choices=["error", "impute"])
     p.add_argument("--columns", type=_csv_list, help="comma-separated columns to use")
     p.add_argument("--exclude", type=_csv_list, help="comma-separated columns to leave out")
+    p.add_argument(
+        "--sample-rows",
+        type=int,
+        default=1_000_000,
+        help="a larger file is fitted on a uniform sample of this many rows, then its "
+        "clusters are refined over every row (default 1,000,000)",
+    )
+    p.add_argument(
+        "--passes", type=int, default=1, help="refinement passes over a larger file (default 1)"
+    )
     p.add_argument("--random-state", type=int, default=0)
     p.set_defaults(func=cmd_fit)
 

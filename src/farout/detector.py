@@ -399,6 +399,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         n_drop = int(round(trim * n_fit))
         keep = np.ones(n_fit, dtype=bool)
         self.ensemble_ = None
+        self._trim_cut = None
         ensemble_scores = None
         if self.score_mode == "ensemble":
             ensemble = BaggedKMeans() if self.ensemble is None else clone(self.ensemble)
@@ -411,6 +412,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 # from the rows the robust ensemble finds most normal.
                 ranked = np.argsort(ensemble_scores, kind="stable")
                 keep[ranked[n_fit - n_drop :]] = False
+                self._trim_cut = float(ensemble_scores[ranked[n_fit - n_drop - 1]])
         k, start = self._choose_k(M[keep], rng)
         iterative = self.score_mode != "ensemble" and n_drop > 0
         keep = self._fit_clustering(M, Z, keep, k, start, rng, n_drop if iterative else 0)
@@ -585,6 +587,14 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         X = self._validate(X, reset=False)
         Z, _ = self._encoder.transform(X)
         M = self._to_metric_space(Z)
+        self._step_clusters(Z, M)
+        if self.ensemble_ is not None:
+            self.ensemble_.partial_fit(M)
+        return self
+
+    def _step_clusters(self, Z, M):
+        """One mini-batch step of the clusters towards encoded rows ``Z``
+        (``M`` in metric space): centroids, spreads and profiles."""
         centers, counts, labels, distances = minibatch_step(
             M, self._centers_metric, self.cluster_sizes_, self._kernel_metric
         )
@@ -593,15 +603,39 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         self.cluster_centers_ = self._from_metric_space(centers)
         self.cluster_sizes_ = counts
         self._dist_moments = merge_moments(
-            (self._dist_moments[0], self._dist_moments[1], self._dist_moments[2]),
-            distance_moments(labels, distances, k),
+            self._dist_moments, distance_moments(labels, distances, k)
         )
         _, sums, sumsq = cluster_sums(Z, labels, k)
         self._feature_sums = self._feature_sums + sums
         self._feature_sumsq = self._feature_sumsq + sumsq
         self._finalize_spread()
-        if self.ensemble_ is not None:
-            self.ensemble_.partial_fit(M)
+
+    def refine_clusters(self, X):
+        """One mini-batch step of the clustering towards more rows of the
+        training data: the step that lets ``farout fit`` learn from a file
+        larger than memory after fitting on a sample of it.
+
+        Unlike :meth:`partial_fit`, only the clusters move (centroids,
+        spreads, profiles): the encoder, the ensemble (whose members must stay
+        fitted on small subsamples) and the threshold stay as they are. Rows
+        the training would have trimmed (scored above the trimming cut) are
+        skipped. Refit the threshold afterwards (:meth:`fit_threshold`) if
+        the score depends on the clusters.
+
+        Returns
+        -------
+        self
+        """
+        X, _, _, _, _, scores = self._score_rows(X)
+        keep = np.ones(len(scores), dtype=bool)
+        if self._trim_cut is not None:
+            keep = scores <= self._trim_cut
+        if not keep.any():
+            return self
+        X = self._validate(X, reset=False)
+        rows = X.iloc[keep] if isinstance(X, pd.DataFrame) else X[keep]
+        Z, _ = self._encoder.transform(rows)
+        self._step_clusters(Z, self._to_metric_space(Z))
         return self
 
     # -------------------------------------------------------- inference
@@ -926,6 +960,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
                 "inertia": float(self.inertia_),
                 "n_iter": int(self.n_iter_),
                 "n_trim_rounds": int(self.n_trim_rounds_),
+                "trim_cut": self._trim_cut,
                 "threshold": th_meta,
                 "tiers": tiers_meta,
                 "ensemble": (
@@ -1001,6 +1036,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         det.inertia_ = fitted["inertia"]
         det.n_iter_ = fitted["n_iter"]
         det.n_trim_rounds_ = fitted["n_trim_rounds"]
+        det._trim_cut = fitted.get("trim_cut")  # absent in files from farout < 0.2
         det.k_selection_ = None
         if fitted["k_selection"] is not None:
             det.k_selection_ = pd.DataFrame(
