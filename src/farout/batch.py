@@ -232,9 +232,14 @@ def _frame_blocks(path, fmt, chunksize, dtypes):
         return
     first = 0
     try:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunksize):
-            yield first, batch
-            first += batch.num_rows
+        # Whole row groups from a memory map, sliced without copying: many
+        # times faster than iter_batches, and one row group at a time.
+        source = pq.ParquetFile(path, memory_map=True)
+        for group in range(source.num_row_groups):
+            table = source.read_row_group(group)
+            for batch in table.to_batches(max_chunksize=chunksize):
+                yield first, batch
+                first += batch.num_rows
     except (OSError, pa.ArrowException) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(

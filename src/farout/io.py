@@ -354,7 +354,14 @@ class TableWriter:
         """Append an Arrow table to a Parquet output (``index`` names the
         rows in an error)."""
         if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self._handle, table.schema)
+            # Dictionary-encode text only: trying it on every float column
+            # cost four times the rest of the write, for nothing.
+            text = [
+                field.name
+                for field in table.schema
+                if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+            ]
+            self._parquet = pq.ParquetWriter(self._handle, table.schema, use_dictionary=text)
         self._parquet.write_table(self._conform(table, index))
         self._header = False
 
