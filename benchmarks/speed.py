@@ -1,7 +1,7 @@
 """Speed of fitting and scoring, beside scikit-learn and faiss, and against
 the machine's own limits. Every figure is the median of ``--repeats`` runs.
 
-Needs the bench extra plus faiss:  pip install -e ".[bench]" faiss-cpu
+Needs the bench extra (faiss-cpu among it):  pip install -e ".[bench]"
 Run:  python benchmarks/speed.py [--rows 2000000] [--dims 32] [--k 16]
 """
 
@@ -52,13 +52,14 @@ def machine_limits(repeats):
 
 
 def inertia(X, C):
-    from farout._distance import nearest_centers
+    """Sum of squared distances to the nearest centre, in float64."""
+    from farout._distance import nearest_centers_numpy
 
-    _, d = nearest_centers(np.asarray(X, np.float64), np.asarray(C, np.float64), "euclidean")
+    _, d = nearest_centers_numpy(np.asarray(X, np.float64), np.asarray(C, np.float64), "euclidean")
     return float(np.dot(d, d))
 
 
-def peak_rss_of_scoring(rows, dims, k):
+def peak_rss_of_scoring(rows, dims, k, score_mode):
     """Peak resident memory (MiB) of a fresh process: after building the
     data and fitting on a sample, and after scoring every row. Read from
     VmHWM in /proc (a new process starts its own high-water mark)."""
@@ -68,7 +69,8 @@ sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
 from speed import blobs, vm_hwm_mib
 from farout import KMeansAnomalyDetector
 X = blobs({rows}, {dims}, {k})
-det = KMeansAnomalyDetector({k}, score_mode="distance", random_state=0).fit(X[:100000])
+det = KMeansAnomalyDetector({k}, score_mode={score_mode!r}, random_state=0).fit(X[:100000])
+det.anomaly_score(X[:100000])  # compiled kernels loaded
 base = vm_hwm_mib()
 det.anomaly_score(X)
 print(base, vm_hwm_mib(), X.nbytes / 2**20)
@@ -100,38 +102,53 @@ def main(argv=None):
     from sklearn.metrics import pairwise_distances_argmin_min
 
     from farout import KMeansAnomalyDetector
-    from farout._distance import nearest_centers
+    from farout._distance import nearest_centers, nearest_centers_numpy
     from farout._kmeans import as_generator, kmeans
 
     n, d, k, r = args.rows, args.dims, args.k, args.repeats
     X = blobs(n, d, k)
-    X64 = X.astype(np.float64)
     fig = {}
     gflops, bandwidth = machine_limits(r)
     roofline = max(2 * n * d * k / (gflops * 1e9), n * d * 4 / (bandwidth * 1e9))
     fig.update(gemm_gflops=gflops, copy_gb_s=bandwidth, roofline_scoring_s=roofline)
 
-    t, (C, *_rest) = median_time(
-        lambda: kmeans(X64, k, "euclidean", as_generator(0), 1, args.iters, 0.0), r
+    # fit, fixed k, the same iteration budget (tol 0: stop only when no label changes)
+    t, (C, *_rest, n_iter) = median_time(
+        lambda: kmeans(X, k, "euclidean", as_generator(0), 1, args.iters, 0.0), r
     )
-    fig.update(fit_farout_s=t, inertia_farout=inertia(X, C))
+    fig.update(fit_farout_s=t, inertia_farout=inertia(X, C), iters_farout=n_iter)
     t, km = median_time(
         lambda: KMeans(k, n_init=1, max_iter=args.iters, tol=0.0, random_state=0).fit(X), r
     )
     fig.update(fit_sklearn_s=t, inertia_sklearn=inertia(X, km.cluster_centers_))
+    fig["iters_sklearn"] = km.n_iter_
     t, fk = median_time(lambda: _faiss_fit(faiss, X, k, args.iters), r)
     fig.update(fit_faiss_s=t, inertia_faiss=inertia(X, fk.centroids))
 
-    C32 = km.cluster_centers_.astype(np.float32)
-    det = KMeansAnomalyDetector(k, score_mode="distance", random_state=0).fit(X[:100_000])
-    fig["score_farout_kernel_s"], _ = median_time(
-        lambda: nearest_centers(X64, km.cluster_centers_, "euclidean"), r
-    )
+    # scoring every row: nearest centroid and the anomaly score
+    C64 = km.cluster_centers_.astype(np.float64)
+    C32 = C64.astype(np.float32)
+    sigma = np.random.default_rng(0).uniform(1.0, 2.0, k)
+
+    def farout_kernel():
+        labels, dist = nearest_centers(X, C64, "euclidean")
+        return labels, dist / (sigma[labels] + 1e-9)
+
+    fig["score_farout_kernel_s"], (labels, _) = median_time(farout_kernel, r)
+    det = KMeansAnomalyDetector(k, score_mode="normalized", random_state=0).fit(X[:100_000])
+    det.anomaly_score(X[:1000])
     fig["score_farout_detector_s"], _ = median_time(lambda: det.anomaly_score(X), r)
     fig["score_sklearn_s"], _ = median_time(lambda: pairwise_distances_argmin_min(X, C32), r)
     index = faiss.IndexFlatL2(d)
     index.add(C32)
     fig["score_faiss_s"], _ = median_time(lambda: index.search(X, 1), r)
+    # exactness: farout's distances against a float64 reference on 200,000 rows
+    part = X[:: max(1, n // 200_000)]
+    got_labels, got = nearest_centers(part, C64, "euclidean")
+    ref_labels, ref = nearest_centers_numpy(part.astype(np.float64), C64, "euclidean")
+    same = got_labels == ref_labels
+    fig["score_same_centre_fraction"] = float(same.mean())
+    fig["score_max_relative_error"] = float(np.max(np.abs(got[same] - ref[same]) / ref[same]))
 
     def farout_end_to_end():
         return KMeansAnomalyDetector(random_state=0).fit(X).anomaly_score(X)
@@ -139,20 +156,40 @@ def main(argv=None):
     def iforest_end_to_end():
         return IsolationForest(random_state=0).fit(X).score_samples(X)
 
-    fig["end_to_end_farout_s"], _ = median_time(farout_end_to_end, 1)
-    fig["end_to_end_iforest_s"], _ = median_time(iforest_end_to_end, 1)
-    base, peak, size = peak_rss_of_scoring(n, d, k)
-    fig.update(rss_after_fit_mib=base, rss_peak_scoring_mib=peak, input_mib=size)
+    fig["end_to_end_farout_s"], _ = median_time(farout_end_to_end, r)
+    fig["end_to_end_iforest_s"], _ = median_time(iforest_end_to_end, r)
+    for mode in ("normalized", "ensemble"):
+        base, peak, size = peak_rss_of_scoring(n, d, k, mode)
+        fig.update(
+            {
+                f"rss_{mode}_after_fit_mib": base,
+                f"rss_{mode}_peak_scoring_mib": peak,
+                "input_mib": size,
+            }
+        )
 
     print(
         f"# speed, {n:,} x {d} float32, k={k}, {date.today().isoformat()}, "
         f"peak RSS self {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
     )
     for key, value in fig.items():
-        print(f"{key:<28} {value:,.4g}")
+        print(f"{key:<32} {value:,.4g}")
+    ratios = {
+        "scoring: faiss / farout kernel": fig["score_faiss_s"] / fig["score_farout_kernel_s"],
+        "scoring: sklearn / farout kernel": fig["score_sklearn_s"] / fig["score_farout_kernel_s"],
+        "scoring: faiss / farout detector": fig["score_faiss_s"] / fig["score_farout_detector_s"],
+        "scoring: sklearn / farout detector": fig["score_sklearn_s"]
+        / fig["score_farout_detector_s"],
+        "scoring: farout kernel / roofline": fig["score_farout_kernel_s"] / roofline,
+        "fit: farout / sklearn": fig["fit_farout_s"] / fig["fit_sklearn_s"],
+        "fit: inertia farout / sklearn": fig["inertia_farout"] / fig["inertia_sklearn"],
+        "end to end: farout / iforest": fig["end_to_end_farout_s"] / fig["end_to_end_iforest_s"],
+    }
+    for key, value in ratios.items():
+        print(f"{key:<40} {value:.3g}")
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump(fig, handle, indent=2)
+            json.dump({**fig, **ratios}, handle, indent=2)
 
 
 def _faiss_fit(faiss, X, k, iters):

@@ -178,14 +178,16 @@ def _mean_nearest_blocks(X, origin, cross_t, center_term, row_weights_t, centers
             out[i] = total / n_members
 
 
-_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)(
-    _nearest_blocks
-)
+# Parallel kernels hold the GIL: releasing it halved their speed (measured);
+# the serial ones release it for the file scorer's worker threads.
+_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True)(_nearest_blocks)
 _nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)(_nearest_blocks)
-_mean_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)(
+_mean_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True)(
     _mean_nearest_blocks
 )
-_mean_nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)(_mean_nearest_blocks)
+_mean_nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)(
+    _mean_nearest_blocks
+)
 
 
 def _as_kernel_rows(X):

@@ -65,7 +65,7 @@ def _label_sums_blocks(X, labels, counts, sums, sumsq):
                     sumsq[task, c, j] += value * value
 
 
-_label_sums_parallel = numba.njit(parallel=True, cache=True, nogil=True)(_label_sums_blocks)
+_label_sums_parallel = numba.njit(parallel=True, cache=True)(_label_sums_blocks)
 # small inputs: waking the thread pool would cost more than the sums
 _label_sums_serial = numba.njit(cache=True, nogil=True)(_label_sums_blocks)
 

@@ -41,7 +41,7 @@ def _moments_blocks(X, limit, counts, means, m2s, lows, highs, bad):
         counts[task] = count
 
 
-_moments_parallel = numba.njit(parallel=True, cache=True, nogil=True)(_moments_blocks)
+_moments_parallel = numba.njit(parallel=True, cache=True)(_moments_blocks)
 _moments_serial = numba.njit(cache=True, nogil=True)(_moments_blocks)
 
 

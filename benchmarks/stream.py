@@ -1,0 +1,169 @@
+"""Files larger than memory: `farout fit` and `farout score` on a generated
+file, timed and with peak memory from /usr/bin/time -v; and a streamed fit
+(sample + refinement passes) against an in-memory fit on a file that fits.
+
+Data: 16 float32 columns of Gaussian blobs (8 clusters) with 0.5% planted
+anomalies, and a ``label`` column (1 = planted) that the model never sees.
+
+Run:  python benchmarks/stream.py [--rows 50000000] [--dir /tmp/farout-stream]
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+COLUMNS = [f"f{j}" for j in range(16)]
+
+
+def generate(rows, csv_path, parquet_path, seed=0, chunk=1_000_000):
+    """Write the same rows as CSV and Parquet, a chunk at a time."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 5, size=(8, 16))
+    schema = pa.schema([(c, pa.float32()) for c in COLUMNS] + [("label", pa.int8())])
+    with (
+        pa_csv.CSVWriter(csv_path, schema) as csv_writer,
+        pq.ParquetWriter(parquet_path, schema) as pq_writer,
+    ):
+        for start in range(0, rows, chunk):
+            m = min(chunk, rows - start)
+            X = centres[rng.integers(0, 8, m)] + rng.standard_normal((m, 16))
+            label = rng.random(m) < 0.005
+            X[label] = rng.uniform(-25, 25, size=(int(label.sum()), 16))
+            table = pa.table(
+                {c: X[:, j].astype(np.float32) for j, c in enumerate(COLUMNS)}
+                | {"label": label.astype(np.int8)},
+                schema=schema,
+            )
+            csv_writer.write_table(table)
+            pq_writer.write_table(table)
+
+
+def timed(command):
+    """Run ``command`` under /usr/bin/time -v: (seconds, peak RSS MiB, stdout)."""
+    start = time.perf_counter()
+    out = subprocess.run(
+        ["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=True
+    )
+    seconds = time.perf_counter() - start
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1))
+    return seconds, rss_kb / 1024, out.stdout.strip()
+
+
+def compare_fits(folder, rows, sample_rows, farout):
+    """A file that fits: the streamed fit (sample + one refinement pass)
+    against the in-memory fit, on the planted labels."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from farout import load
+
+    csv_path = os.path.join(folder, f"fits-{rows}.csv")
+    generate(rows, csv_path, os.path.join(folder, f"fits-{rows}.parquet"), seed=1)
+    table = pq.read_table(os.path.join(folder, f"fits-{rows}.parquet")).to_pandas()
+    y, X = table.pop("label").to_numpy(), table
+    result = {}
+    for name, sample in (("in_memory", rows + 1), ("streamed", sample_rows)):
+        model = os.path.join(folder, f"{name}.farout")
+        seconds, rss, _ = timed(
+            [farout, "fit", csv_path, "-o", model, "--exclude", "label", "-q"]
+            + ["--sample-rows", str(sample)]
+        )
+        det = load(model)
+        scores = det.anomaly_score(X).to_numpy()
+        result[name] = {
+            "fit_seconds": seconds,
+            "peak_rss_mib": rss,
+            "roc_auc": roc_auc_score(y, scores),
+            "average_precision": average_precision_score(y, scores),
+            "flagged": int((det.predict(X) == -1).sum()),
+            "scores": scores,
+            "centres": det.cluster_centers_,
+        }
+    a, b = result["in_memory"], result["streamed"]
+    flags_a = a["scores"] > np.quantile(a["scores"], 0.99)
+    flags_b = b["scores"] > np.quantile(b["scores"], 0.99)
+    summary = {
+        "rows": rows,
+        "sample_rows": sample_rows,
+        **{
+            f"{k}_{name}": v[k]
+            for name, v in result.items()
+            for k in v
+            if k not in ("scores", "centres")
+        },
+        "score_correlation": float(np.corrcoef(a["scores"], b["scores"])[0, 1]),
+        "top1pct_overlap": float((flags_a & flags_b).sum() / flags_a.sum()),
+    }
+    if a["centres"].shape == b["centres"].shape:
+        from scipy.optimize import linear_sum_assignment
+        from scipy.spatial.distance import cdist
+
+        cost = cdist(a["centres"], b["centres"])
+        rows_, cols = linear_sum_assignment(cost)
+        summary["max_centre_shift_scaled"] = float(cost[rows_, cols].max())
+    return summary
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=50_000_000)
+    parser.add_argument("--dir", default="/tmp/farout-stream")
+    parser.add_argument("--compare-rows", type=int, default=2_000_000)
+    parser.add_argument("--sample-rows", type=int, default=200_000)
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    os.makedirs(args.dir, exist_ok=True)
+    farout = os.path.join(os.path.dirname(sys.executable), "farout")
+    big_csv = os.path.join(args.dir, "big.csv")
+    big_pq = os.path.join(args.dir, "big.parquet")
+    model = os.path.join(args.dir, "big.farout")
+    fig = {"rows": args.rows}
+
+    start = time.perf_counter()
+    generate(args.rows, big_csv, big_pq)
+    fig["generate_seconds"] = time.perf_counter() - start
+    fig["csv_gb"] = os.path.getsize(big_csv) / 1e9
+    fig["parquet_gb"] = os.path.getsize(big_pq) / 1e9
+
+    runs = {
+        "fit_csv": [farout, "fit", big_csv, "-o", model, "--exclude", "label", "-q"],
+        "score_csv": [farout, "score", big_csv, "-m", model, "-o", big_csv + ".out.csv", "-q"],
+        "score_parquet": [
+            *[farout, "score", big_pq, "-m", model, "-o", big_pq + ".out.parquet", "-q"],
+            *["--chunksize", "262144"],
+        ],
+    }
+    for name, command in runs.items():
+        seconds, rss, stdout = timed(command)
+        fig[f"{name}_seconds"] = seconds
+        fig[f"{name}_rows_per_s"] = args.rows / seconds
+        fig[f"{name}_peak_rss_mib"] = rss
+        print(
+            f"{name}: {seconds:.1f} s, {args.rows / seconds / 1e6:.2f} M rows/s, "
+            f"peak RSS {rss:.0f} MiB  {stdout[:200]}",
+            flush=True,
+        )
+    if not args.keep:
+        for path in (big_csv, big_pq, big_csv + ".out.csv", big_pq + ".out.parquet"):
+            os.remove(path)
+    fig["compare"] = compare_fits(args.dir, args.compare_rows, args.sample_rows, farout)
+
+    print(f"# stream, {args.rows:,} rows x 16 float32, {date.today().isoformat()}")
+    print(json.dumps(fig, indent=2, default=float))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(fig, handle, indent=2, default=float)
+
+
+if __name__ == "__main__":
+    main()
