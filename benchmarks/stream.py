@@ -9,6 +9,7 @@ Run:  python benchmarks/stream.py [--rows 50000000] [--dir /tmp/farout-stream]
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -26,14 +27,17 @@ COLUMNS = [f"f{j}" for j in range(16)]
 
 
 def generate(rows, csv_path, parquet_path, seed=0, chunk=1_000_000):
-    """Write the same rows as CSV and Parquet, a chunk at a time."""
+    """Write the same rows as CSV and Parquet (either path may be None), a
+    chunk at a time."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 5, size=(8, 16))
     schema = pa.schema([(c, pa.float32()) for c in COLUMNS] + [("label", pa.int8())])
-    with (
-        pa_csv.CSVWriter(csv_path, schema) as csv_writer,
-        pq.ParquetWriter(parquet_path, schema) as pq_writer,
-    ):
+    with contextlib.ExitStack() as stack:
+        writers = []
+        if csv_path:
+            writers.append(stack.enter_context(pa_csv.CSVWriter(csv_path, schema)))
+        if parquet_path:
+            writers.append(stack.enter_context(pq.ParquetWriter(parquet_path, schema)))
         for start in range(0, rows, chunk):
             m = min(chunk, rows - start)
             X = centres[rng.integers(0, 8, m)] + rng.standard_normal((m, 16))
@@ -44,8 +48,8 @@ def generate(rows, csv_path, parquet_path, seed=0, chunk=1_000_000):
                 | {"label": label.astype(np.int8)},
                 schema=schema,
             )
-            csv_writer.write_table(table)
-            pq_writer.write_table(table)
+            for writer in writers:
+                writer.write_table(table)
 
 
 def timed(command):
@@ -119,6 +123,8 @@ def main(argv=None):
     parser.add_argument("--dir", default="/tmp/farout-stream")
     parser.add_argument("--compare-rows", type=int, default=2_000_000)
     parser.add_argument("--sample-rows", type=int, default=200_000)
+    parser.add_argument("--formats", default="csv,parquet", help="files to generate and score")
+    parser.add_argument("--no-compare", action="store_true", help="skip the in-memory comparison")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -129,20 +135,22 @@ def main(argv=None):
     model = os.path.join(args.dir, "big.farout")
     fig = {"rows": args.rows}
 
+    formats = args.formats.split(",")
     start = time.perf_counter()
-    generate(args.rows, big_csv, big_pq)
+    generate(
+        args.rows, big_csv if "csv" in formats else None, big_pq if "parquet" in formats else None
+    )
     fig["generate_seconds"] = time.perf_counter() - start
-    fig["csv_gb"] = os.path.getsize(big_csv) / 1e9
-    fig["parquet_gb"] = os.path.getsize(big_pq) / 1e9
-
-    runs = {
-        "fit_csv": [farout, "fit", big_csv, "-o", model, "--exclude", "label", "-q"],
-        "score_csv": [farout, "score", big_csv, "-m", model, "-o", big_csv + ".out.csv", "-q"],
-        "score_parquet": [
-            *[farout, "score", big_pq, "-m", model, "-o", big_pq + ".out.parquet", "-q"],
-            *["--chunksize", "262144"],
-        ],
-    }
+    runs = {}
+    for fmt, path in (("csv", big_csv), ("parquet", big_pq)):
+        if fmt not in formats:
+            continue
+        fig[f"{fmt}_gb"] = os.path.getsize(path) / 1e9
+        if not runs:  # the first format fits the model
+            runs[f"fit_{fmt}"] = [farout, "fit", path, "-o", model, "--exclude", "label", "-q"]
+        out = f"{path}.out.{fmt}"
+        runs[f"score_{fmt}"] = [farout, "score", path, "-m", model, "-o", out, "-q"]
+        runs[f"score_{fmt}"] += ["--chunksize", "262144"] if fmt == "parquet" else []
     for name, command in runs.items():
         seconds, rss, stdout = timed(command)
         fig[f"{name}_seconds"] = seconds
@@ -155,8 +163,10 @@ def main(argv=None):
         )
     if not args.keep:
         for path in (big_csv, big_pq, big_csv + ".out.csv", big_pq + ".out.parquet"):
-            os.remove(path)
-    fig["compare"] = compare_fits(args.dir, args.compare_rows, args.sample_rows, farout)
+            if os.path.exists(path):
+                os.remove(path)
+    if not args.no_compare:
+        fig["compare"] = compare_fits(args.dir, args.compare_rows, args.sample_rows, farout)
 
     print(f"# stream, {args.rows:,} rows x 16 float32, {date.today().isoformat()}")
     print(json.dumps(fig, indent=2, default=float))

@@ -190,3 +190,19 @@ def test_compiled_ensemble_matches_float64_reference(rng, n, dtype):
     got = mean_weighted_nearest(X, centers, weights)
     ref = mean_weighted_nearest_numpy(X.astype(np.float64), centers, weights)
     np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [500, 50_000])  # serial and parallel kernels
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_cluster_sums_match_numpy(rng, n, dtype):
+    from farout._kmeans import cluster_sums
+
+    X = rng.normal(size=(n, 3)).astype(dtype)
+    labels = rng.integers(0, 5, n)
+    labels[labels == 3] = 4  # an empty cluster
+    counts, sums, sumsq = cluster_sums(X, labels, 5)
+    X64 = X.astype(np.float64)
+    np.testing.assert_array_equal(counts, np.bincount(labels, minlength=5))
+    for c in range(5):
+        np.testing.assert_allclose(sums[c], X64[labels == c].sum(axis=0), atol=1e-9)
+        np.testing.assert_allclose(sumsq[c], (X64[labels == c] ** 2).sum(axis=0), atol=1e-9)

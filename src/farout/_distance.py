@@ -185,9 +185,7 @@ _nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)(_neares
 _mean_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True)(
     _mean_nearest_blocks
 )
-_mean_nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)(
-    _mean_nearest_blocks
-)
+_mean_nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)(_mean_nearest_blocks)
 
 
 def _as_kernel_rows(X):

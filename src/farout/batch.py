@@ -232,9 +232,9 @@ def _frame_blocks(path, fmt, chunksize, dtypes):
         return
     first = 0
     try:
-        # Whole row groups from a memory map, sliced without copying: many
-        # times faster than iter_batches, and one row group at a time.
-        source = pq.ParquetFile(path, memory_map=True)
+        # Whole row groups, sliced without copying. (A memory map was 10%
+        # faster but its pages count as resident: 4.2 GiB on a 3.7 GB file.)
+        source = pq.ParquetFile(path)
         for group in range(source.num_row_groups):
             table = source.read_row_group(group)
             for batch in table.to_batches(max_chunksize=chunksize):

@@ -632,7 +632,6 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             keep = scores <= self._trim_cut
         if not keep.any():
             return self
-        X = self._validate(X, reset=False)
         rows = X.iloc[keep] if isinstance(X, pd.DataFrame) else X[keep]
         Z, _ = self._encoder.transform(rows)
         self._step_clusters(Z, self._to_metric_space(Z))
