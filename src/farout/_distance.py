@@ -22,6 +22,8 @@ from numba import prange
 from scipy.spatial.distance import cdist
 from threadpoolctl import ThreadpoolController
 
+from ._compile import parallel_and_serial
+
 __all__ = [
     "mean_weighted_nearest",
     "mean_weighted_nearest_numpy",
@@ -178,14 +180,10 @@ def _mean_nearest_blocks(X, origin, cross_t, center_term, row_weights_t, centers
             out[i] = total / n_members
 
 
-# Parallel kernels hold the GIL: releasing it halved their speed (measured);
-# the serial ones release it for the file scorer's worker threads.
-_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True)(_nearest_blocks)
-_nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)(_nearest_blocks)
-_mean_nearest_parallel = numba.njit(parallel=True, fastmath=_FASTMATH, cache=True)(
-    _mean_nearest_blocks
+_nearest_parallel, _nearest_serial = parallel_and_serial(_nearest_blocks, fastmath=_FASTMATH)
+_mean_nearest_parallel, _mean_nearest_serial = parallel_and_serial(
+    _mean_nearest_blocks, fastmath=_FASTMATH
 )
-_mean_nearest_serial = numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)(_mean_nearest_blocks)
 
 
 def _as_kernel_rows(X):

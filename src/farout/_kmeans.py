@@ -12,6 +12,7 @@ import numpy as np
 from numba import prange
 from sklearn.utils import check_random_state
 
+from ._compile import parallel_and_serial
 from ._distance import nearest_centers, pairwise_distances
 
 __all__ = [
@@ -65,9 +66,8 @@ def _label_sums_blocks(X, labels, counts, sums, sumsq):
                     sumsq[task, c, j] += value * value
 
 
-_label_sums_parallel = numba.njit(parallel=True, cache=True)(_label_sums_blocks)
-# small inputs: waking the thread pool would cost more than the sums
-_label_sums_serial = numba.njit(cache=True, nogil=True)(_label_sums_blocks)
+# small inputs take the serial version: waking the threads costs more than the sums
+_label_sums_parallel, _label_sums_serial = parallel_and_serial(_label_sums_blocks)
 
 
 def _label_sums(X, labels, n_clusters, squares=False):

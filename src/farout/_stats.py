@@ -8,6 +8,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from ._compile import parallel_and_serial
+
 __all__ = ["column_moments", "column_moments_numpy"]
 
 
@@ -41,8 +43,7 @@ def _moments_blocks(X, limit, counts, means, m2s, lows, highs, bad):
         counts[task] = count
 
 
-_moments_parallel = numba.njit(parallel=True, cache=True)(_moments_blocks)
-_moments_serial = numba.njit(cache=True, nogil=True)(_moments_blocks)
+_moments_parallel, _moments_serial = parallel_and_serial(_moments_blocks)
 
 
 def column_moments(X, limit=np.inf):

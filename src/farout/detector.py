@@ -406,7 +406,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             seed = int(rng.integers(np.iinfo(np.int32).max))
             ensemble.set_params(metric=self._kernel_metric, random_state=seed)
             self.ensemble_ = ensemble.fit(M)
-            ensemble_scores = self.ensemble_._score(M)
+            ensemble_scores = self._ensemble_scores(X_fit, M)
             if n_drop:
                 # The clustering (for explanations and cluster ids) learns
                 # from the rows the robust ensemble finds most normal.
@@ -422,7 +422,9 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             self.n_trim_rounds_ = 1
         # The threshold is fitted on scores from the very code that scores
         # new rows, so that predict(X) flags the intended share of X.
-        _, _, _, labels, _, scores = self._score_rows(X_fit)
+        _, _, _, labels, _, scores = self._score_rows(X_fit, with_scores=ensemble_scores is None)
+        if ensemble_scores is not None:
+            scores = ensemble_scores
         self._fit_thresholds(scores, labels, y)
         self._summarise_training(scores, labels)
         self.training_summary_.update(n_rows=n, n_rows_fitted=n_fit)
@@ -700,21 +702,43 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             )
         return X, Z, unseen, labels, distances, scores
 
-    def _raw_geometry(self):
+    def _raw_geometry(self, clusters=True):
         """Centres and per-feature weights that measure the model's distances
         on raw numeric rows, the scaling folded into the kernel: scoring then
         needs no encoded copy of the rows. None unless every column is
-        numeric and the metric is Euclidean."""
+        numeric and the metric is Euclidean. ``clusters=False`` leaves out
+        the clustering (for the ensemble's scores during fit)."""
         encoder = self._encoder
         if self.metric != "euclidean" or any(c["kind"] != "numeric" for c in encoder.columns):
             return None
         center, scale = encoder.center, encoder.scale
-        geometry = {"centers": self._centers_metric * scale + center, "weights": 1.0 / scale}
+        geometry = {}
+        if clusters:
+            geometry.update(centers=self._centers_metric * scale + center, weights=1.0 / scale)
         if self.ensemble_ is not None:
             members = self.ensemble_.members_
             geometry["members"] = [m["centers"] * scale + center for m in members]
             geometry["member_weights"] = [m["weights"] / scale for m in members]
         return geometry
+
+    def _ensemble_scores(self, X, M):
+        """The ensemble's scores of validated rows ``X`` (``M``: the same
+        rows in metric space), block by block exactly as
+        :meth:`_score_rows` computes them, so a threshold fitted on them
+        matches what scoring returns."""
+        geometry = self._raw_geometry(clusters=False)
+        scores = np.empty(M.shape[0])
+        for start in range(0, M.shape[0], _SCORE_BLOCK):
+            stop = min(M.shape[0], start + _SCORE_BLOCK)
+            part = X.iloc[start:stop] if isinstance(X, pd.DataFrame) else X[start:stop]
+            if geometry is not None and is_plain_numeric(part):
+                raw = part.to_numpy(dtype=np.float64) if isinstance(part, pd.DataFrame) else part
+                block = mean_weighted_nearest(raw, geometry["members"], geometry["member_weights"])
+                if np.isfinite(block).all():
+                    scores[start:stop] = block
+                    continue
+            scores[start:stop] = self.ensemble_._score(M[start:stop])
+        return scores
 
     def _score_raw(self, part, geometry, with_scores=True):
         """(labels, distances, scores) of an all-numeric block, or None when
