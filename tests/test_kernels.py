@@ -206,3 +206,45 @@ def test_compiled_cluster_sums_match_numpy(rng, n, dtype):
     for c in range(5):
         np.testing.assert_allclose(sums[c], X64[labels == c].sum(axis=0), atol=1e-9)
         np.testing.assert_allclose(sumsq[c], (X64[labels == c] ** 2).sum(axis=0), atol=1e-9)
+
+
+def test_parallel_and_serial_kernels_have_their_own_caches():
+    # numba names a cache after the function: shared, the two versions would
+    # load each other's machine code
+    from farout import _distance, _kmeans, _stats
+
+    pairs = [
+        (_distance._nearest_parallel, _distance._nearest_serial),
+        (_distance._mean_nearest_parallel, _distance._mean_nearest_serial),
+        (_kmeans._label_sums_parallel, _kmeans._label_sums_serial),
+        (_stats._moments_parallel, _stats._moments_serial),
+    ]
+    for parallel, serial in pairs:
+        assert parallel.targetoptions.get("parallel") and not serial.targetoptions.get("parallel")
+        assert serial.targetoptions.get("nogil")
+        assert parallel.py_func.__qualname__ != serial.py_func.__qualname__
+
+
+def test_compiled_nearest_writes_into_given_arrays(rng):
+    X = rng.normal(size=(300, 3))
+    C = rng.normal(size=(4, 3))
+    labels, dist = np.full(300, -1, dtype=np.intp), np.full(300, np.nan)
+    got = nearest_centers(X, C, "euclidean", out=(labels, dist))
+    assert got[0] is labels and got[1] is dist
+    full = cdist(X, C)
+    np.testing.assert_array_equal(labels, full.argmin(axis=1))
+    np.testing.assert_allclose(dist, full.min(axis=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [300, 30_000])
+def test_nearest_scores_divide_by_the_centre_spread(rng, n):
+    from farout._distance import nearest_scores
+
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    C = rng.normal(size=(4, 3))
+    spread = np.array([0.5, 1.0, 2.0, 4.0])
+    labels, dist, scores = nearest_scores(X, C, spread)
+    ref_labels, ref_dist = nearest_centers(X, C, "euclidean")
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_array_equal(dist, ref_dist)
+    np.testing.assert_allclose(scores, dist / spread[labels], rtol=1e-15)

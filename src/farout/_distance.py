@@ -26,6 +26,7 @@ from ._compile import parallel_and_serial
 
 __all__ = [
     "mean_weighted_nearest",
+    "nearest_scores",
     "mean_weighted_nearest_numpy",
     "nearest_centers",
     "nearest_centers_numpy",
@@ -95,40 +96,40 @@ def _direct_choice(X, i, centers, weights, b):
     return best
 
 
-def _nearest_blocks(X, origin, cross_t, center_term, centers, weights, out_sum, labels):
-    """For each row and member b: choose the nearest of the member's centres
-    (``centers[b]``, padded with +inf terms) from the expansion, then take the
-    distance directly. Writes the mean over members to ``out_sum`` and, when
-    ``labels`` has a row per input row, the first member's choice."""
+def _nearest_blocks(
+    X, origin, cross_t, center_term, centers, weights, labels, distances, spread, scores
+):
+    """For each row: choose the nearest centre from the expansion, in the
+    input's precision, then take the distance to it directly, in float64.
+    ``centers`` is (1, k, p) and ``weights`` (1, p), the layout
+    :func:`_direct_choice` shares with the ensemble. When ``scores`` has a
+    row per input row, also writes ``distance / spread[centre]``."""
     n, p = X.shape
-    n_members, kmax = centers.shape[0], centers.shape[1]
-    keep_labels = labels.shape[0] == n
+    k = centers.shape[1]
+    keep_scores = scores.shape[0] == n
     for task in prange((n + _TASK_ROWS - 1) // _TASK_ROWS):
         start = task * _TASK_ROWS
         stop = min(n, start + _TASK_ROWS)
         products = np.dot(X[start:stop] - origin, cross_t)
         for r in range(stop - start):
             i = start + r
-            total = 0.0
-            for b in range(n_members):
-                lo = b * kmax
-                best = 0
-                best_value = center_term[lo] + products[r, lo]
-                for c in range(1, kmax):
-                    value = center_term[lo + c] + products[r, lo + c]
-                    if value < best_value:
-                        best_value = value
-                        best = c
-                if not np.isfinite(best_value):
-                    best = _direct_choice(X, i, centers, weights, b)
-                sq = 0.0
-                for j in range(p):
-                    diff = weights[b, j] * (np.float64(X[i, j]) - centers[b, best, j])
-                    sq += diff * diff
-                total += np.sqrt(sq)
-                if keep_labels and b == 0:
-                    labels[i] = best
-            out_sum[i] = total / n_members
+            best = 0
+            best_value = center_term[0] + products[r, 0]
+            for c in range(1, k):
+                value = center_term[c] + products[r, c]
+                if value < best_value:
+                    best_value = value
+                    best = c
+            if not np.isfinite(best_value):
+                best = _direct_choice(X, i, centers, weights, 0)
+            sq = 0.0
+            for j in range(p):
+                diff = weights[0, j] * (np.float64(X[i, j]) - centers[0, best, j])
+                sq += diff * diff
+            labels[i] = best
+            distances[i] = np.sqrt(sq)
+            if keep_scores:
+                scores[i] = distances[i] / spread[best]
 
 
 def _mean_nearest_blocks(X, origin, cross_t, center_term, row_weights_t, centers, weights, out):
@@ -217,7 +218,7 @@ def _run(parallel_kernel, serial_kernel, n, *args):
         serial_kernel(*args)
 
 
-def nearest_centers(X, centers, metric, weights=None):
+def nearest_centers(X, centers, metric, weights=None, out=None):
     """Index of the nearest centre for each row, and the distance to it.
 
     Parameters
@@ -230,6 +231,9 @@ def nearest_centers(X, centers, metric, weights=None):
     weights : ndarray of shape (n_features,), optional
         Euclidean only: measure ``sqrt(sum_j (w_j (x_j - c_j))^2)``, which
         folds a feature scaling into the kernel.
+    out : (labels, distances) arrays, optional
+        Euclidean only: write the results into these (intp and float64, one
+        entry per row) instead of new arrays.
 
     Returns
     -------
@@ -238,16 +242,37 @@ def nearest_centers(X, centers, metric, weights=None):
     """
     if metric != "euclidean":
         return nearest_centers_numpy(X, centers, metric)
+    labels, distances, _ = _nearest_euclidean(X, centers, weights, None, out)
+    return labels, distances
+
+
+def nearest_scores(X, centers, spread, weights=None, out=None):
+    """:func:`nearest_centers` (Euclidean) plus each row's distance divided
+    by its centre's ``spread``, the anomaly score A(x) = D / (sigma + eps)
+    when ``spread`` is sigma + eps, in the same pass.
+
+    Returns
+    -------
+    labels, distances, scores ; ``out`` may give all three arrays.
+    """
+    spread = np.ascontiguousarray(spread, dtype=np.float64)
+    return _nearest_euclidean(X, centers, weights, spread, out)
+
+
+def _nearest_euclidean(X, centers, weights, spread, out):
     X = _as_kernel_rows(X)
     centers = np.ascontiguousarray(centers, dtype=np.float64)
-    p = X.shape[1]
+    n, p = X.shape
     weight = np.ones(p) if weights is None else np.asarray(weights, dtype=np.float64)
     origin, cross_t, center_term = _expansion(centers, weight[None, :], X.dtype)
-    labels = np.empty(X.shape[0], dtype=np.intp)
-    distances = np.empty(X.shape[0], dtype=np.float64)
-    args = (X, origin, cross_t, center_term, centers[None], weight[None], distances, labels)
-    _run(_nearest_parallel, _nearest_serial, X.shape[0], *args)
-    return labels, distances
+    if out is None:
+        out = (np.empty(n, dtype=np.intp), np.empty(n), np.empty(n if spread is not None else 0))
+    labels, distances = out[0], out[1]
+    scores = out[2] if spread is not None else np.empty(0)
+    spread = np.ones(centers.shape[0]) if spread is None else spread
+    args = (X, origin, cross_t, center_term, centers[None], weight[None], labels, distances)
+    _run(_nearest_parallel, _nearest_serial, n, *args, spread, scores)
+    return labels, distances, (scores if scores.shape[0] == n else None)
 
 
 def mean_weighted_nearest(X, centers, weights):

@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import explain as _explain
 from . import persistence
-from ._distance import mean_weighted_nearest, nearest_centers
+from ._distance import mean_weighted_nearest, nearest_centers, nearest_scores
 from ._kmeans import (
     as_generator,
     cluster_sums,
@@ -745,18 +745,19 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         a value needs the encoder (NaN to impute, or a value to name in an
         error)."""
         raw = part.to_numpy(dtype=np.float64) if isinstance(part, pd.DataFrame) else part
-        labels, distances = nearest_centers(
-            raw, geometry["centers"], "euclidean", geometry["weights"]
-        )
+        centers, weights = geometry["centers"], geometry["weights"]
+        if with_scores and self.score_mode == "normalized":
+            # A(x) = D / (sigma + eps) in the same pass as the assignment
+            spread = self.cluster_sigma_ + self.eps_
+            labels, distances, scores = nearest_scores(raw, centers, spread, weights)
+        else:
+            labels, distances = nearest_centers(raw, centers, "euclidean", weights)
+            scores = distances
         # NaN, inf and values too large to scale all show up in the distance
         if not (distances < MAX_SCALED).all():
             return None
-        if not with_scores:
-            scores = distances
-        elif self.score_mode == "ensemble":
+        if with_scores and self.score_mode == "ensemble":
             scores = mean_weighted_nearest(raw, geometry["members"], geometry["member_weights"])
-        else:
-            scores = self._cluster_scores(labels, distances)
         return labels, distances, scores
 
     def anomaly_score(self, X):
