@@ -230,7 +230,12 @@ def splice_csv_lines(body, extra):
     """
     body_arr = np.frombuffer(body, dtype=np.uint8)
     extra_arr = np.frombuffer(extra, dtype=np.uint8)
-    size = body_arr.shape[0] + extra_arr.shape[0] + extra_arr.shape[0]  # commas <= extra bytes
+    # the kernel scans to each line feed: an unended last line would run off
+    for name, arr in (("body", body_arr), ("extra", extra_arr)):
+        if arr.shape[0] and arr[-1] != 10:
+            raise ValueError(f"splice_csv_lines needs every line of {name} ended by a line feed")
+    # one comma per line, and every extra line holds at least its line feed
+    size = body_arr.shape[0] + 2 * extra_arr.shape[0]
     out = getattr(_buffers, "out", None)
     if out is None or out.shape[0] < size:
         # reused between blocks: fresh pages cost more than the copy
