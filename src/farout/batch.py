@@ -23,6 +23,7 @@ import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
@@ -295,9 +296,12 @@ def _output(out_fmt, header, block, frame, batch, result):
     its results spliced on), an Arrow table (Parquet), or a DataFrame."""
     if out_fmt == "csv" and isinstance(block, CsvBlock) and block.n_lines == len(frame):
         sink = pa.BufferOutputStream()
-        pa_csv.write_csv(
-            _result_table(result), sink, write_options=pa_csv.WriteOptions(include_header=False)
-        )
+        table = _result_table(result)
+        # no reason: an empty field, as pandas writes it on the other paths
+        reason = table.column("reason")
+        table = table.set_column(4, "reason", pc.if_else(pc.equal(reason, ""), None, reason))
+        options = pa_csv.WriteOptions(include_header=False)
+        pa_csv.write_csv(table, sink, write_options=options)
         return bytes(splice_csv_lines(block.body, sink.getvalue()))
     if out_fmt == "parquet":
         table = pa.Table.from_batches([batch]) if batch is not None else None
