@@ -9,8 +9,11 @@ each block of rows makes one matrix product with every centre (BLAS, in the
 input's own precision: float32 stays float32), the product only *chooses*
 each row's centre, and the reported distance is then computed directly, in
 float64, from the row and that one centre. ``‖x‖² − 2x·c + ‖c‖²`` would
-cancel for rows near a centre. Blocks run in parallel on every core, with
-BLAS held to one thread inside them so that the two levels do not fight.
+cancel for rows near a centre. (The ensemble's kernel, which has 25
+members to measure per row, takes each member's distance from a float64
+expansion and recomputes it directly wherever that could have cancelled.)
+Blocks run in parallel on every core, with BLAS held to one thread inside
+them so that the two levels do not fight.
 The NumPy functions ending in ``_numpy`` are the references the tests hold
 the compiled kernels to (docs/benchmarks.md has the speeds).
 """
@@ -26,10 +29,10 @@ from ._compile import parallel_and_serial
 
 __all__ = [
     "mean_weighted_nearest",
-    "nearest_scores",
     "mean_weighted_nearest_numpy",
     "nearest_centers",
     "nearest_centers_numpy",
+    "nearest_scores",
     "pairwise_distances",
 ]
 
