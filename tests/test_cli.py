@@ -147,6 +147,7 @@ def test_explain_and_info(data_csv, model, tmp_path):
         (("fit", "DATA", "-o", "m.farout", "--k", "lots"), "--k must be 'auto' or an integer"),
         (("evaluate", "DATA", "-m", "MODEL", "--label", "fraud"), "no label column 'fraud'"),
         (("explain", "DATA", "-m", "MODEL", "--rows", "99999"), "out of range"),
+        (("fit", "DATA", "-o", "m.farout", "--passes", "0"), "--passes must be >= 1, got 0"),
     ],
 )
 def test_input_errors_exit_2_with_one_line(data_csv, model, tmp_path, args, message):
@@ -274,3 +275,9 @@ def test_compare_can_exclude_a_leaking_column(data_csv):
     assert run.returncode == 0, run.stderr
     leak = farout("compare", data_csv, "--label", "is_fraud", "--exclude", "is_fraud")
     assert leak.returncode == 2 and "--exclude must not name" in leak.stderr
+
+
+def test_fit_on_standard_input_larger_than_the_sample_says_why_it_stops(data_csv):
+    run = farout("fit", "-", "-o", "m.farout", "--sample-rows", "500", stdin=data_csv.read_text())
+    assert run.returncode == 2
+    assert "cannot be read a second time" in run.stderr and "--sample-rows" in run.stderr

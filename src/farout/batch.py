@@ -213,6 +213,12 @@ def fit_file(
                 sample, keys = sample.iloc[kept], keys[kept]
     detector.fit(sample)
     made = 0
+    if rows > len(sample) and data_path == "-":
+        raise InputError(
+            f"standard input held {rows:,} rows, more than --sample-rows {sample_rows:,}, "
+            "and it cannot be read a second time to refine the clusters; fit on a file, "
+            "or raise --sample-rows."
+        )
     if rows > len(sample):
         for made in range(1, passes + 1):
             with tqdm(
@@ -303,20 +309,9 @@ def _output(out_fmt, header, block, frame, batch, result):
         options = pa_csv.WriteOptions(include_header=False)
         pa_csv.write_csv(table, sink, write_options=options)
         return bytes(splice_csv_lines(block.body, sink.getvalue()))
-    if out_fmt == "parquet":
-        table = pa.Table.from_batches([batch]) if batch is not None else None
-        if table is None:
-            return _with_results(frame, result)
+    if out_fmt == "parquet" and batch is not None:
+        table = pa.Table.from_batches([batch])
         for name, column in zip(RESULT_COLUMNS, _result_table(result).columns, strict=True):
             table = table.append_column(name, column)
         return table
     return pd.concat([frame, result], axis=1)
-
-
-def _with_results(frame, result):
-    # object columns become strings so every block has one Parquet schema
-    out = pd.concat([frame, result], axis=1)
-    for name in out.columns:
-        if out[name].dtype == object:
-            out[name] = out[name].astype("string")
-    return pa.Table.from_pandas(out, preserve_index=False)

@@ -97,8 +97,10 @@ def cmd_fit(args):
         random_state=args.random_state,
         verbose=int(_progress(args)),
     )
-    if args.sample_rows < 2 or args.passes < 1:
-        raise InputError("--sample-rows must be >= 2 and --passes >= 1.")
+    if args.sample_rows < 2:
+        raise InputError(f"--sample-rows must be >= 2, got {args.sample_rows}.")
+    if args.passes < 1:
+        raise InputError(f"--passes must be >= 1, got {args.passes}.")
     counts = fit_file(
         detector,
         args.data,
