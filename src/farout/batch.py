@@ -15,9 +15,12 @@ own text and appends the result columns to it, so no float is formatted
 twice; Parquet keeps the input's Arrow columns as they are.
 """
 
+import csv
 import os
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -29,8 +32,10 @@ import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from ._csv import parse_numbers, splice_results
 from .exceptions import InputError
 from .io import (
+    BufferPool,
     CsvBlock,
     TableWriter,
     detect_format,
@@ -115,12 +120,27 @@ def score_file(
         header, total_bytes = None, None
         blocks = _frame_blocks(data_path, in_fmt, chunksize, dtypes)
     total_rows = _parquet_rows(data_path) if in_fmt == "parquet" and data_path != "-" else None
+    # CSV to CSV, all-numeric model: numbers parsed straight into an array
+    plan = _numeric_plan(detector, header) if writer.fmt == "csv" and header else None
+    tier_names = [name for name, _ in detector.tiers_]
+    buffers = BufferPool()
+
+    numeric_model = all(c["kind"] == "numeric" for c in detector.feature_schema())
 
     def work(block):
         numba.set_num_threads(1)  # the workers are the one level of parallelism
+        if plan is not None:
+            lines = _score_csv_lines(detector, block, plan, reasons, top, tier_names, buffers)
+            if lines is not None:
+                return lines
+        if numeric_model and writer.fmt == "parquet" and isinstance(block, tuple):
+            table = _score_arrow(detector, block, reasons, top, tier_names)
+            if table is not None:
+                return table
         frame, batch = _parse(block)
         result = detector.detect(model_columns(detector, frame), reasons=reasons, top=top)
-        return block, frame, batch, result, _output(writer.fmt, header, block, frame, batch, result)
+        out = _output(writer.fmt, header, block, frame, batch, result)
+        return _Scored(len(frame), int(result["is_anomaly"].sum()), out, frame.index)
 
     rows = flagged = seen_bytes = 0
     # progress: None shows a bar only on a terminal (tqdm's rule)
@@ -132,20 +152,147 @@ def score_file(
         threadpool_limits(1, user_api="blas"),
         ThreadPoolExecutor(_WORKERS, thread_name_prefix="farout-score") as pool,
     ):
-        for block, frame, _batch, result, out in _in_order(pool, work, blocks):
-            if isinstance(out, bytes):
-                writer.write_csv_lines(header.rstrip(b"\r\n") + _result_header(), out)
-            elif isinstance(out, pa.Table):
-                writer.write_arrow(out, frame.index)
-            else:
+        for block, scored in _in_order(pool, lambda b: (b, work(b)), blocks):
+            out = scored.out
+            if isinstance(out, pa.Table):
+                writer.write_arrow(out, scored.index)
+            elif isinstance(out, pd.DataFrame):
                 writer.write(out)
-            rows += len(frame)
-            flagged += int(result["is_anomaly"].sum())
+            else:  # CSV lines: bytes, or a pooled buffer and the bytes used in it
+                buffer, used = out if isinstance(out, tuple) else (out, len(out))
+                lines = memoryview(buffer)[:used]
+                writer.write_csv_lines(header.rstrip(b"\r\n") + _result_header(), lines)
+                if isinstance(out, tuple):
+                    buffers.give(buffer)
+            rows += scored.rows
+            flagged += scored.flagged
             if total_bytes:  # CSV: estimate the rows to come from the bytes to come
                 seen_bytes += len(block.body)
                 bar.total = rows + int((total_bytes - seen_bytes) * rows / max(seen_bytes, 1))
-            bar.update(len(frame))
+            if isinstance(block, CsvBlock):
+                block.release()
+            bar.update(scored.rows)
     return {"rows": rows, "flagged": flagged}
+
+
+class _Scored(NamedTuple):
+    """A scored block: its row and flag counts, what the writer appends,
+    and the rows' index (named in a write error)."""
+
+    rows: int
+    flagged: int
+    out: object
+    index: object
+
+
+def _score_arrow(detector, block, reasons, top, tier_names):
+    """Score a Parquet batch of numeric model columns without pandas in
+    between: the batch's columns go out as they came in, the results are
+    appended as Arrow arrays. None when a model column is not numeric."""
+    first, batch = block
+    names = [str(name) for name in detector.feature_names_in_]
+    if any(name not in batch.schema.names for name in names) or any(
+        name in batch.schema.names for name in RESULT_COLUMNS
+    ):
+        return None  # the general path names the problem
+    types = [batch.schema.field(name).type for name in names]
+    if not all(pa.types.is_floating(t) or pa.types.is_integer(t) for t in types):
+        return None
+    X = _scratch_rows(batch.num_rows, len(names))
+    for j, name in enumerate(names):
+        X[:, j] = batch.column(name).to_numpy(zero_copy_only=False)  # nulls are NaN
+    frame = pd.DataFrame(X, columns=names, index=pd.RangeIndex(first, first + len(X)), copy=False)
+    found = detector._detect_arrays(frame, reasons, top)
+    tiers = pa.array(found.tiers, mask=found.tiers < 0)
+    severity = pa.DictionaryArray.from_arrays(tiers, pa.array(tier_names, pa.large_string()))
+    table = pa.Table.from_batches([batch])
+    for name, column in zip(
+        RESULT_COLUMNS,
+        (
+            pa.array(found.scores),
+            pa.array(found.flags),
+            severity.cast(pa.large_string()),
+            pa.array(found.labels.astype(np.int64)),
+            _large_strings(len(X), found.reason_rows, found.reason_texts),
+        ),
+        strict=True,
+    ):
+        table = table.append_column(name, column)
+    return _Scored(len(X), int(found.flags.sum()), table, frame.index)
+
+
+def _large_strings(n, rows, texts):
+    """An Arrow large_string array of ``n`` empty strings but ``texts`` at
+    ``rows``, built from its buffers (no Python string per row)."""
+    encoded = [text.encode("utf-8") for text in texts]
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[rows] = [len(text) for text in encoded]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    return pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))
+    )
+
+
+def _scratch_rows(n, p):
+    """A per-thread float64 array of n rows (a view of a reused buffer:
+    fresh memory is slow to touch)."""
+    rows = getattr(_scratch, "rows", None)
+    if rows is None or rows.shape[0] < n or rows.shape[1] != p:
+        rows = _scratch.rows = np.empty((max(n, 1), p))
+    return rows[:n]
+
+
+def _numeric_plan(detector, header):
+    """For the compiled CSV parser: the model column each field of the file
+    goes to (-1: not a model column), or None when the model has a
+    categorical column, or the header repeats a name (pandas renames it)."""
+    if any(column["kind"] != "numeric" for column in detector.feature_schema()):
+        return None
+    names = next(csv.reader([header.decode("utf-8", errors="replace").rstrip("\r\n")]))
+    if len(set(names)) != len(names):
+        return None
+    model_columns(detector, pd.DataFrame(columns=names))  # missing columns: the usual error
+    position = {str(name): j for j, name in enumerate(detector.feature_names_in_)}
+    return np.array([position.get(name, -1) for name in names], dtype=np.int64)
+
+
+_scratch = threading.local()
+
+
+def _score_csv_lines(detector, block, plan, reasons, top, tier_names, buffers):
+    """Score a CSV block whose model columns are plain numbers, and splice
+    the results onto its lines; None when a line needs pandas' parser."""
+    rows = _scratch_rows(block.n_lines, int(plan.max()) + 1)
+    line_ends = getattr(_scratch, "line_ends", None)
+    if line_ends is None or line_ends.shape[0] < block.n_lines:
+        line_ends = _scratch.line_ends = np.empty(block.n_lines, dtype=np.int64)
+    X = parse_numbers(block.body, block.n_lines, plan, out=rows, line_ends=line_ends)
+    if X is None:
+        return None
+    first = block.first_row
+    frame = pd.DataFrame(
+        X,
+        columns=list(detector.feature_names_in_),
+        index=pd.RangeIndex(first, first + len(X)),
+        copy=False,
+    )
+    found = detector._detect_arrays(frame, reasons, top)
+    reason = np.full(len(X), -1, dtype=np.int64)
+    reason[found.reason_rows] = np.arange(len(found.reason_rows))
+    score_text = pc.cast(pa.array(found.scores), pa.string())
+    out = splice_results(
+        block.body,
+        score_text,
+        found.flags,
+        found.tiers,
+        tier_names,
+        found.labels,
+        reason,
+        list(found.reason_texts),
+        buffer=buffers.take(0),
+        line_ends=line_ends,
+    )
+    return _Scored(len(X), int(found.flags.sum()), out, frame.index)
 
 
 def iter_frames(path, *, fmt=None, chunksize=100_000, dtypes=None):
@@ -157,7 +304,9 @@ def iter_frames(path, *, fmt=None, chunksize=100_000, dtypes=None):
     else:
         blocks = _frame_blocks(path, in_fmt, chunksize, dtypes)
     with ThreadPoolExecutor(_WORKERS, thread_name_prefix="farout-read") as pool:
-        for frame, _batch in _in_order(pool, _parse, blocks):
+        for block, (frame, _batch) in _in_order(pool, lambda b: (b, _parse(b)), blocks):
+            if isinstance(block, CsvBlock):
+                block.release()
             yield frame
 
 
@@ -240,10 +389,11 @@ def _frame_blocks(path, fmt, chunksize, dtypes):
     first = 0
     try:
         # Whole row groups, sliced without copying. (A memory map was 10%
-        # faster but its pages count as resident: 4.2 GiB on a 3.7 GB file.)
+        # faster but its pages count as resident: 4.2 GiB on a 3.7 GB file.
+        # Arrow's own threads were 3x slower here than one.)
         source = pq.ParquetFile(path)
         for group in range(source.num_row_groups):
-            table = source.read_row_group(group)
+            table = source.read_row_group(group, use_threads=False)
             for batch in table.to_batches(max_chunksize=chunksize):
                 yield first, batch
                 first += batch.num_rows

@@ -11,6 +11,7 @@ is ``score_mode="normalized"``.
 """
 
 import numbers
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,7 @@ from .thresholds import (
     Threshold,
     assign_severity,
     fit_tiers,
+    severity_codes,
     validate_tiers,
 )
 
@@ -745,6 +747,8 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         a value needs the encoder (NaN to impute, or a value to name in an
         error)."""
         raw = part.to_numpy(dtype=np.float64) if isinstance(part, pd.DataFrame) else part
+        if raw.dtype != np.float32:  # one C-ordered copy for both kernels, not one each
+            raw = np.ascontiguousarray(raw, dtype=np.float64)
         centers, weights = geometry["centers"], geometry["weights"]
         if with_scores and self.score_mode == "normalized":
             # A(x) = D / (sigma + eps) in the same pass as the assignment
@@ -812,33 +816,52 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         DataFrame with columns ``anomaly_score``, ``is_anomaly``,
         ``severity``, ``cluster`` and ``reason``, indexed like ``X``.
         """
+        found = self._detect_arrays(X, reasons, top)
+        reason = np.full(len(found.scores), "", dtype=object)
+        reason[found.reason_rows] = found.reason_texts
+        tier_names = np.array([name for name, _ in self.tiers_] + [None], dtype=object)
+        return pd.DataFrame(
+            {
+                "anomaly_score": found.scores,
+                "is_anomaly": found.flags,
+                "severity": tier_names[found.tiers],
+                "cluster": found.labels,
+                "reason": reason,
+            },
+            index=found.index,
+        )
+
+    def _detect_arrays(self, X, reasons="flagged", top=3):
+        """What :meth:`detect` returns, as arrays (the file jobs write them
+        without a DataFrame): ``scores``, ``flags``, ``tiers`` (index into
+        ``tiers_``, -1 for none), ``labels``, ``reason_rows`` with their
+        ``reason_texts``, and the rows' ``index``."""
         if reasons not in ("flagged", "all", "none"):
             raise InputError(f"reasons must be 'flagged', 'all' or 'none', got {reasons!r}.")
         if not _is_int(top) or top < 1:
             raise InputError(f"top must be an int >= 1, got {top!r}.")
         X, Z, unseen, labels, _, scores = self._score_rows(X, keep_encoded=reasons == "all")
         flags = self.threshold_.flag(scores, labels)
-        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(scores))
-        out = pd.DataFrame(
-            {
-                "anomaly_score": scores,
-                "is_anomaly": flags,
-                "severity": assign_severity(self.tiers_, scores, labels),
-                "cluster": labels,
-                "reason": np.full(len(scores), "", dtype=object),
-            },
-            index=index,
+        rows = {"all": np.arange(len(scores)), "flagged": np.flatnonzero(flags)}.get(
+            reasons, np.empty(0, dtype=np.intp)
         )
-        rows = {"all": np.arange(len(scores)), "flagged": np.flatnonzero(flags)}.get(reasons)
-        if rows is not None and rows.size:
+        texts = np.empty(0, dtype=object)
+        if rows.size:
             sub = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
             if Z is None:  # only the flagged rows need encoding
                 Z_sub, unseen_sub = self._encoder.transform(sub)
             else:
                 Z_sub, unseen_sub = Z[rows], {name: mask[rows] for name, mask in unseen.items()}
-            table = self._describe(sub, Z_sub, labels[rows], scores[rows], unseen_sub, top)
-            out.iloc[rows, out.columns.get_loc("reason")] = table["reason"].to_numpy()
-        return out
+            texts = self._describe(sub, Z_sub, labels[rows], scores[rows], unseen_sub, top, True)
+        return SimpleNamespace(
+            scores=scores,
+            flags=flags,
+            tiers=severity_codes(self.tiers_, scores, labels),
+            labels=labels,
+            reason_rows=rows,
+            reason_texts=texts,
+            index=X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(scores)),
+        )
 
     # ------------------------------------------------------ the schema
     def feature_schema(self):
@@ -897,7 +920,7 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         X, Z, unseen, labels, _, scores = self._score_rows(X, keep_encoded=True)
         return self._describe(X, Z, labels, scores, unseen, top)
 
-    def _describe(self, X, Z, labels, scores, unseen, top):
+    def _describe(self, X, Z, labels, scores, unseen, top, reasons_only=False):
         contrib = self._column_contributions(Z, labels)
         profile = _explain.cluster_profile(
             self._encoder,
@@ -907,7 +930,9 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
             self._feature_sumsq,
             self.metric,
         )
-        return _explain.describe(self._encoder, profile, contrib, X, labels, scores, unseen, top)
+        return _explain.describe(
+            self._encoder, profile, contrib, X, labels, scores, unseen, top, reasons_only
+        )
 
     def _column_contributions(self, Z, labels):
         precision = None

@@ -108,90 +108,126 @@ def _fmt(value):
     return f"{value:.2f}"
 
 
-def _numeric_text(name, value, typical, sd, shown=None):
-    """``shown`` replaces the value in the text (e.g. for a filled-in value)."""
+def _numeric_text(name, value, typical, sd, shown=None, typical_text=None):
+    """``shown`` replaces the value in the text (e.g. for a filled-in value);
+    ``typical_text`` is ``_fmt(typical)`` when the caller has it already."""
     shown = shown or _fmt(value)
+    typical_text = typical_text or _fmt(typical)
     # "Nx the typical value" reads well only for positive quantities whose
     # typical value is not close to zero (e.g. amounts, counts, distances)
     if value > 0 and typical > 0 and abs(value - typical) < 1000 * typical:
-        head = f"{name} {shown} is {value / typical:.1f}x the cluster's typical {_fmt(typical)}"
+        head = f"{name} {shown} is {value / typical:.1f}x the cluster's typical {typical_text}"
     else:
-        head = f"{name} {shown} vs the cluster's typical {_fmt(typical)}"
+        head = f"{name} {shown} vs the cluster's typical {typical_text}"
     return f"{head} ({sd:+.1f} sd)"
 
 
-def describe(encoder, profile, contrib, X, labels, scores, unseen, top):
+def describe(encoder, profile, contrib, X, labels, scores, unseen, top, reasons_only=False):
     """The table behind ``KMeansAnomalyDetector.explain``.
 
     One row per input row: its cluster and score, one ``reason`` sentence,
     and for each of the ``top`` features (most contributing first) its name,
     value, the cluster's typical value, how many of the cluster's standard
-    deviations it sits away, and its share of the additive distance.
+    deviations it sits away, and its share of the additive distance. With
+    ``reasons_only``, just the array of reason sentences.
     """
     columns = encoder.columns
     n = contrib.shape[0]
-    total = contrib.sum(axis=1, keepdims=True)
-    share = np.divide(contrib, total, out=np.zeros_like(contrib), where=total > 0)
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
-    index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(n)
     n_top = order.shape[1]
-    out = {
-        "cluster": labels,
-        "anomaly_score": scores,
-        "reason": np.empty(n, dtype=object),
-    }
-    for r in range(n_top):
-        for field in ("feature", "value", "typical", "sd", "share"):
-            out[f"{field}_{r + 1}"] = np.empty(n, dtype=object)
-    position = {c["name"]: j for j, c in enumerate(columns)}
-    # one array per column: positional cell access on a DataFrame is slow
+    # The numbers are worked out for every row at once; only the sentences
+    # are put together row by row.
+    numeric = np.array([c["kind"] == "numeric" for c in columns])
+    numeric_index = np.cumsum(numeric) - 1
     cells = [
         X.iloc[:, j].to_numpy() if isinstance(X, pd.DataFrame) else X[:, j]
         for j in range(len(columns))
     ]
-    numeric_index = np.cumsum([c["kind"] == "numeric" for c in columns]) - 1
+    values = np.zeros((n, len(columns)))
+    missing = np.zeros((n, len(columns)), dtype=bool)
+    for j in np.flatnonzero(numeric):
+        missing[:, j] = pd.isna(cells[j])
+        # a missing value was scored as its imputed fill
+        values[:, j] = encoder.impute_values[numeric_index[j]]
+        present = ~missing[:, j]
+        values[present, j] = np.asarray(cells[j][present], dtype=np.float64)
+    rows = np.arange(n)[:, None]
+    clusters = labels[:, None]
+    value = values[rows, order]
+    typical = profile["typical"][clusters, order]
+    sd = (value - typical) / profile["spread"][clusters, order]
+    is_numeric = numeric[order]
+    is_missing = missing[rows, order]
+    names = [c["name"] for c in columns]
+    position = {name: j for j, name in enumerate(names)}
+    unseen_any = np.zeros(n, dtype=bool)
+    for mask in unseen.values():
+        unseen_any |= mask
+
+    # Python floats and lists: indexing NumPy scalars one by one is slow
+    typical_text = [[_fmt(t) for t in row] for row in profile["typical"].tolist()]
+    label_list, order_list = labels.tolist(), order.tolist()
+    value_list, typical_list, sd_list = value.tolist(), typical.tolist(), sd.tolist()
+    numeric_list, missing_list = is_numeric.tolist(), is_missing.tolist()
+    categorical_cells = {}
+    reasons = np.empty(n, dtype=object)
     for i in range(n):
-        cluster = labels[i]
         texts = []
-        for name, mask in unseen.items():
-            if mask[i]:
-                texts.append(f"{name} '{cells[position[name]][i]}' was never seen in training")
-        for r, j in enumerate(order[i]):
-            column = columns[j]
-            name = column["name"]
-            raw = cells[j][i]
-            missing = bool(pd.isna(raw))
-            if column["kind"] == "numeric":
-                # a missing value was scored as its imputed fill
-                fill = encoder.impute_values[numeric_index[j]]
-                value = float(fill) if missing else float(raw)
-                typical = profile["typical"][cluster, j]
-                sd = (value - typical) / profile["spread"][cluster, j]
-                shown = f"missing (filled with {_fmt(value)})" if missing else None
-                text = _numeric_text(name, value, typical, sd, shown)
-            else:
-                value = column["fill"] if missing else raw
-                freq = profile["frequency"][j][cluster]
-                cats = column["categories"]
-                mode = int(np.argmax(freq))
-                seen = freq[cats.index(str(value))] if str(value) in cats else 0.0
-                typical = cats[mode]
-                sd = np.nan
-                shown = f"missing (filled with '{value}')" if missing else f"'{value}'"
-                text = (
-                    f"{name} {shown} makes up {seen:.0%} of its cluster "
-                    f"(most common '{typical}', {freq[mode]:.0%})"
+        if unseen_any[i]:
+            for name, mask in unseen.items():
+                if mask[i]:
+                    texts.append(f"{name} '{cells[position[name]][i]}' was never seen in training")
+        for r in range(n_top):
+            j = order_list[i][r]
+            if numeric_list[i][r]:
+                v = value_list[i][r]
+                shown = f"missing (filled with {_fmt(v)})" if missing_list[i][r] else None
+                t_text = typical_text[label_list[i]][j]
+                texts.append(
+                    _numeric_text(names[j], v, typical_list[i][r], sd_list[i][r], shown, t_text)
                 )
-            if not (column["kind"] == "categorical" and unseen.get(name, np.zeros(1, bool))[i]):
+                continue
+            text, cell = _categorical_text(
+                columns[j], profile["frequency"][j], cells[j][i], labels[i]
+            )
+            categorical_cells[i, r] = cell
+            if not unseen.get(names[j], np.zeros(n, bool))[i]:
                 texts.append(text)
-            out[f"feature_{r + 1}"][i] = name
-            out[f"value_{r + 1}"][i] = value
-            out[f"typical_{r + 1}"][i] = typical
-            out[f"sd_{r + 1}"][i] = sd
-            out[f"share_{r + 1}"][i] = share[i, j]
-        out["reason"][i] = "; ".join(texts)
-    frame = pd.DataFrame(out, index=index)
+        reasons[i] = "; ".join(texts)
+    if reasons_only:
+        return reasons
+
+    total = contrib.sum(axis=1, keepdims=True)
+    share = np.divide(contrib, total, out=np.zeros_like(contrib), where=total > 0)
+    index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(n)
+    out = {"cluster": labels, "anomaly_score": scores, "reason": reasons}
     for r in range(n_top):
-        for field in ("sd", "share"):
-            frame[f"{field}_{r + 1}"] = frame[f"{field}_{r + 1}"].astype(np.float64)
-    return frame
+        value_r = value[:, r].astype(object)
+        typical_r = typical[:, r].astype(object)
+        sd_r = np.where(is_numeric[:, r], sd[:, r], np.nan)
+        for (i, rr), (cell_value, cell_typical) in categorical_cells.items():
+            if rr == r:
+                value_r[i], typical_r[i] = cell_value, cell_typical
+        out[f"feature_{r + 1}"] = np.array([names[j] for j in order[:, r]], dtype=object)
+        out[f"value_{r + 1}"] = value_r
+        out[f"typical_{r + 1}"] = typical_r
+        out[f"sd_{r + 1}"] = sd_r
+        out[f"share_{r + 1}"] = share[np.arange(n), order[:, r]]
+    return pd.DataFrame(out, index=index)
+
+
+def _categorical_text(column, frequency, raw, cluster):
+    """(sentence, (value, typical)) for a categorical feature of one row."""
+    missing = bool(pd.isna(raw))
+    value = column["fill"] if missing else raw
+    freq = frequency[cluster]
+    cats = column["categories"]
+    mode = int(np.argmax(freq))
+    seen = freq[cats.index(str(value))] if str(value) in cats else 0.0
+    typical = cats[mode]
+    shown = f"missing (filled with '{value}')" if missing else f"'{value}'"
+    text = (
+        f"{column['name']} {shown} makes up {seen:.0%} of its cluster "
+        f"(most common '{typical}', {freq[mode]:.0%})"
+    )
+    return text, (value, typical)

@@ -5,8 +5,10 @@ half-written output behind.
 """
 
 import csv
+import functools
 import io as _io
 import os
+import queue
 import re
 import sys
 import tempfile
@@ -18,10 +20,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ._csv import count_lines
 from .exceptions import InputError
 
 __all__ = [
     "FORMATS",
+    "BufferPool",
     "CsvBlock",
     "TableWriter",
     "detect_format",
@@ -118,15 +122,46 @@ def iter_tables(path, *, chunksize=100_000, fmt=None, dtypes=None):
         raise InputError(f"{path} holds no rows.")
 
 
+class BufferPool:
+    """Byte buffers to reuse: on this kind of machine, touching fresh memory
+    (page faults) costs more than the work done in it. ``take`` never
+    blocks; a buffer not given back is simply garbage-collected."""
+
+    def __init__(self):
+        self._free = queue.SimpleQueue()
+
+    def take(self, size):
+        """A bytearray of at least ``size`` bytes (a reused one if any fits)."""
+        try:
+            buffer = self._free.get_nowait()
+        except queue.Empty:
+            buffer = None
+        if buffer is None or len(buffer) < size:
+            buffer = bytearray(size + size // 16)
+        return buffer
+
+    def give(self, buffer):
+        self._free.put(buffer)
+
+
 class CsvBlock:
     """Whole lines of a CSV file, kept as bytes until :meth:`parse` (which
     can run on a worker thread). ``first_row`` is the file row number of the
-    first line (0 = the line after the header)."""
+    first line (0 = the line after the header). ``body`` may be a view of a
+    pooled buffer: :meth:`release` hands it back once the block is done."""
 
-    def __init__(self, path, names, body, first_row, dtypes):
+    def __init__(self, path, names, body, first_row, dtypes, n_lines=None, release=None):
         self.path, self.names, self.body = path, names, body
         self.first_row, self.dtypes = first_row, dtypes
-        self.n_lines = body.count(b"\n")
+        self.n_lines = body.count(b"\n") if n_lines is None else n_lines
+        self._release = release
+
+    def release(self):
+        """Give the block's buffer back to its pool; the block is unusable
+        afterwards."""
+        if self._release is not None:
+            self.body, release, self._release = None, self._release, None
+            release()
 
     def parse(self):
         try:
@@ -169,16 +204,28 @@ def open_csv_blocks(path, *, block_bytes=16 * 2**20, dtypes=None):
 
 def _csv_blocks(path, skip, names, block_bytes, dtypes):
     first_row, rest = 0, b""
+    pool = BufferPool()
     with open(path, "rb") as handle:
         handle.seek(skip)
-        while data := handle.read(block_bytes):
-            data = rest + data
-            cut = data.rfind(b"\n") + 1
-            rest = data[cut:]
-            if cut:
-                block = CsvBlock(path, names, data[:cut], first_row, dtypes)
-                first_row += block.n_lines
-                yield block
+        while True:
+            # read into a reused buffer, after the previous block's unended line
+            buffer = pool.take(len(rest) + block_bytes)
+            view = memoryview(buffer)
+            view[: len(rest)] = rest
+            got = handle.readinto(view[len(rest) : len(rest) + block_bytes])
+            if not got:
+                pool.give(buffer)
+                break
+            end = len(rest) + got
+            cut = buffer.rfind(b"\n", 0, end) + 1
+            rest = bytes(view[cut:end])
+            if not cut:
+                pool.give(buffer)  # no line ended yet: read on
+                continue
+            lines = count_lines(buffer, cut)
+            release = functools.partial(pool.give, buffer)
+            yield CsvBlock(path, names, view[:cut], first_row, dtypes, lines, release)
+            first_row += lines
     if rest.strip():
         yield CsvBlock(path, names, rest + b"\n", first_row, dtypes)
         first_row += 1
@@ -374,6 +421,8 @@ class TableWriter:
         """Cast a chunk to the file's schema (set by the first chunk), or say
         which column changed type."""
         schema = self._parquet.schema
+        if table.schema.equals(schema):
+            return table
         try:
             return table.cast(schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):

@@ -518,7 +518,15 @@ def fit_tiers(tiers, scores, clusters, n_clusters, y=None):
 
 def assign_severity(fitted_tiers, scores, clusters):
     """Name of the most severe tier each row exceeds, or None."""
-    severity = np.full(len(scores), None, dtype=object)
-    for name, threshold in fitted_tiers:
-        severity[threshold.flag(scores, clusters)] = name
-    return severity
+    codes = severity_codes(fitted_tiers, scores, clusters)
+    names = np.array([name for name, _ in fitted_tiers] + [None], dtype=object)
+    return names[codes]  # code -1 picks the trailing None
+
+
+def severity_codes(fitted_tiers, scores, clusters):
+    """Index into ``fitted_tiers`` of the most severe tier each row
+    exceeds, or -1."""
+    codes = np.full(len(scores), -1, dtype=np.int64)
+    for code, (_, threshold) in enumerate(fitted_tiers):
+        codes[threshold.flag(scores, clusters)] = code
+    return codes
