@@ -1,0 +1,174 @@
+"""The compiled CSV kernels against their references: pandas' parser and
+Python's float for numbers, Arrow's CSV writer for the spliced results."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import farout.batch
+from farout import KMeansAnomalyDetector
+from farout.thresholds import Percentile
+from farout._csv import count_lines, parse_numbers, splice_results
+from farout.batch import score_file
+
+
+def _pandas(text, n_columns):
+    return pd.read_csv(io.BytesIO(text), header=None).iloc[:, :n_columns].to_numpy(np.float64)
+
+
+def test_numbers_in_many_spellings_equal_pandas(rng):
+    X = rng.standard_normal((2000, 6)) * 10.0 ** rng.integers(-8, 9, (2000, 6))
+    lines = []
+    for row in X:
+        lines.append(
+            ",".join(
+                [
+                    str(np.float32(row[0])),
+                    f"{row[1]:.3f}",
+                    f"{row[2]:.6e}",
+                    f"{row[3]:+.2E}",
+                    str(int(row[4])),
+                    f"{row[5]:.0f}.",
+                ]
+            )
+        )
+    text = ("\n".join(lines) + "\n").encode()
+    got = parse_numbers(text, 2000, list(range(6)))
+    np.testing.assert_array_equal(got, _pandas(text, 6))
+
+
+def test_long_and_huge_numbers_are_correctly_rounded(rng):
+    # float64 repr: up to 17 significant digits, and exponents far past 22
+    X = rng.standard_normal((500, 3)) * 10.0 ** rng.integers(-300, 300, (500, 3))
+    text = ("\n".join(",".join(repr(float(v)) for v in row) for row in X) + "\n").encode()
+    np.testing.assert_array_equal(parse_numbers(text, 500, [0, 1, 2], max_slow=1500), X)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(["r", ".3g", ".9e", ".2f"]))
+def test_any_float_text_parses_as_python_float(value, spec):
+    text = (repr(value) if spec == "r" else format(value, spec)).encode()
+    got = parse_numbers(text + b",x\n", 1, [0, -1], max_slow=1)
+    assert got is not None and got[0, 0] == float(text)
+    assert np.signbit(got[0, 0]) == np.signbit(float(text))
+
+
+def test_skipped_fields_empty_fields_and_crlf():
+    text = b"1.5,hello world,2\r\n,x,-0\r\n"
+    got = parse_numbers(text, 2, [0, -1, 1])
+    assert got[0].tolist() == [1.5, 2.0]
+    assert np.isnan(got[1, 0]) and got[1, 1] == 0 and np.signbit(got[1, 1])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'1,"2"\n',  # quoted number
+        b"1,NA\n",  # a missing-value word
+        b"1,nan\n",
+        b"1, 2\n",  # a space
+        b"1,2,3\n",  # too many fields
+        b"1\n",  # too few
+        b"1,2\n\n",  # a blank line
+        b"1,-\n",  # a lone sign
+        b"1,1e\n",  # an exponent without digits
+        b"1,0x10\n",
+        b'1,2\n3,4\n"a,b",5\n',
+    ],
+)
+def test_anything_but_plain_numbers_is_left_to_pandas(text):
+    assert parse_numbers(text, text.count(b"\n"), [0, 1]) is None
+
+
+def test_a_skipped_field_may_hold_any_unquoted_text():
+    got = parse_numbers(b"a b;c,1\n", 1, [-1, 0])
+    assert got.tolist() == [[1.0]]
+    assert parse_numbers(b'"a",1\n', 1, [-1, 0]) is None
+
+
+def test_too_many_slow_numbers_give_up():
+    text = b"0.12345678901234567,1\n" * 10
+    assert parse_numbers(text, 10, [0, 1], max_slow=5) is None
+    assert parse_numbers(text, 10, [0, 1], max_slow=10)[0, 0] == 0.12345678901234567
+
+
+def test_count_lines():
+    data = bytearray(b"a\nb\nc")
+    assert count_lines(data, len(data)) == 2 and count_lines(data, 2) == 1
+
+
+def test_splice_matches_the_arrow_writer_layout():
+    body = b"1,2\n3,4\r\n5,6\n"
+    buffer, used = splice_results(
+        body,
+        pa.array(["0.5", "1.25", "7.0"]),
+        [False, True, True],
+        [-1, 1, 0],
+        ["low", 'hi"gh'],
+        [3, 0, 12],
+        [-1, 0, 1],
+        ["a, b", ""],
+        buffer=bytearray(4),  # too small: a new one is made
+    )
+    assert bytes(buffer[:used]) == (
+        b"1,2,0.5,false,,3,\n"
+        b'3,4,1.25,true,"hi""gh",0,"a, b"\n'
+        b'5,6,7.0,true,"low",12,\n'
+    )
+    with pytest.raises(ValueError, match="one line of body per row"):
+        splice_results(b"1\n", pa.array(["1", "2"]), [0, 0], [-1, -1], [], [0, 0], [-1, -1], [])
+
+
+@pytest.fixture
+def scored_pair(rng, tmp_path, monkeypatch):
+    """Score a file with the compiled paths and with the general ones."""
+    frame = pd.DataFrame(rng.normal(size=(3000, 3)), columns=["a", "b", "c"])
+    frame.loc[::300, "a"] += 9.0
+    frame["note"] = [f"n{i}" for i in range(3000)]
+    det = KMeansAnomalyDetector(3, random_state=0, tiers={"watch": Percentile(98.0), "act": Percentile(99.5)})
+    det.fit(frame[["a", "b", "c"]])
+    monkeypatch.setattr(farout.batch, "_CSV_BLOCK_BYTES", 8192)
+
+    def run(suffix_in, suffix_out, **kwargs):
+        src = tmp_path / f"in.{suffix_in}"
+        if not src.exists():
+            frame.to_csv(src, index=False) if suffix_in == "csv" else frame.to_parquet(src)
+        fast, slow = tmp_path / f"fast.{suffix_out}", tmp_path / f"slow.{suffix_out}"
+        score_file(det, src, fast, progress=False, chunksize=700, **kwargs)
+        with monkeypatch.context() as patch:
+            patch.setattr(farout.batch, "_numeric_plan", lambda *a: None)
+            patch.setattr(farout.batch, "_score_arrow", lambda *a: None)
+            score_file(det, src, slow, progress=False, chunksize=700, **kwargs)
+        return fast, slow
+
+    return run
+
+
+@pytest.mark.parametrize("reasons", ["flagged", "all", "none"])
+def test_compiled_csv_path_writes_what_the_general_path_writes(scored_pair, reasons):
+    fast, slow = scored_pair("csv", "csv", reasons=reasons)
+    a, b = pd.read_csv(fast), pd.read_csv(slow)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["severity"].notna().any()
+
+
+def test_arrow_path_writes_what_the_general_path_writes(scored_pair):
+    fast, slow = scored_pair("parquet", "parquet")
+    a, b = pd.read_parquet(fast), pd.read_parquet(slow)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["severity"].notna().any() and (a["reason"] != "").any()
+
+
+def test_csv_with_missing_values_still_names_them(tmp_path, rng):
+    frame = pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
+    det = KMeansAnomalyDetector(2, random_state=0).fit(frame)
+    frame.loc[150, "b"] = np.nan
+    src = tmp_path / "in.csv"
+    frame.to_csv(src, index=False)
+    with pytest.raises(Exception, match="column 'b' has 1 missing"):
+        score_file(det, src, tmp_path / "out.csv", progress=False)
