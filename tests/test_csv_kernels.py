@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 import farout.batch
 from farout import KMeansAnomalyDetector
-from farout.thresholds import Percentile
 from farout._csv import count_lines, parse_numbers, splice_results
 from farout.batch import score_file
+from farout.thresholds import Percentile
 
 
 def _pandas(text, n_columns):
@@ -50,7 +50,9 @@ def test_long_and_huge_numbers_are_correctly_rounded(rng):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(["r", ".3g", ".9e", ".2f"]))
+@given(
+    st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(["r", ".3g", ".9e", ".2f"])
+)
 def test_any_float_text_parses_as_python_float(value, spec):
     text = (repr(value) if spec == "r" else format(value, spec)).encode()
     got = parse_numbers(text + b",x\n", 1, [0, -1], max_slow=1)
@@ -116,9 +118,7 @@ def test_splice_matches_the_arrow_writer_layout():
         buffer=bytearray(4),  # too small: a new one is made
     )
     assert bytes(buffer[:used]) == (
-        b"1,2,0.5,false,,3,\n"
-        b'3,4,1.25,true,"hi""gh",0,"a, b"\n'
-        b'5,6,7.0,true,"low",12,\n'
+        b'1,2,0.5,false,,3,\n3,4,1.25,true,"hi""gh",0,"a, b"\n5,6,7.0,true,"low",12,\n'
     )
     with pytest.raises(ValueError, match="one line of body per row"):
         splice_results(b"1\n", pa.array(["1", "2"]), [0, 0], [-1, -1], [], [0, 0], [-1, -1], [])
@@ -130,7 +130,9 @@ def scored_pair(rng, tmp_path, monkeypatch):
     frame = pd.DataFrame(rng.normal(size=(3000, 3)), columns=["a", "b", "c"])
     frame.loc[::300, "a"] += 9.0
     frame["note"] = [f"n{i}" for i in range(3000)]
-    det = KMeansAnomalyDetector(3, random_state=0, tiers={"watch": Percentile(98.0), "act": Percentile(99.5)})
+    det = KMeansAnomalyDetector(
+        3, random_state=0, tiers={"watch": Percentile(98.0), "act": Percentile(99.5)}
+    )
     det.fit(frame[["a", "b", "c"]])
     monkeypatch.setattr(farout.batch, "_CSV_BLOCK_BYTES", 8192)
 
