@@ -174,3 +174,12 @@ def test_csv_with_missing_values_still_names_them(tmp_path, rng):
     frame.to_csv(src, index=False)
     with pytest.raises(Exception, match="column 'b' has 1 missing"):
         score_file(det, src, tmp_path / "out.csv", progress=False)
+
+
+@pytest.mark.parametrize(
+    "text", [b"1" + b"0" * 70, b"0." + b"0" * 30 + b"1", b"-000123.4500", b"9" * 25, b"1e-400"]
+)
+def test_mantissa_overflow_and_zeros_read_as_python_float(text):
+    # 10**64 wraps a 64-bit mantissa to zero: it must not read as 0
+    got = parse_numbers(text + b"\n", 1, [0], max_slow=1)
+    assert got[0, 0] == float(text)
