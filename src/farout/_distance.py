@@ -39,13 +39,12 @@ __all__ = [
 # Work on blocks of rows so the n x k distance matrix is never built whole.
 _BLOCK_BYTES = 8 * 2**20
 _STACK_BLOCK_BYTES = 2 * 2**20
-# Rows per compiled task: the block's products stay in the core's cache.
-_TASK_ROWS = 512
-# The ensemble sweeps 128 rows at a time (200 centres x 128 rows of
-# products fit in L2; 64-256 measured the same, 512 was 30% slower), in
-# tasks of 16,384 rows that each make their scratch arrays once.
-_ENSEMBLE_ROWS = 128
-_TASK_ENSEMBLE_ROWS = 16_384
+# The Euclidean kernels sweep 128 rows at a time (the rows and the products
+# stay in the core's caches: for the ensemble 64-256 measured the same and
+# 512 was 30% slower; for 32 features x 16 centres 128 beat 64 and 256),
+# in tasks of 16,384 rows that each make their scratch arrays once.
+_SWEEP_ROWS = 128
+_TASK_SWEEP_ROWS = 16_384
 # Below this many rows a serial kernel is cheaper than waking threads.
 _PARALLEL_ROWS = 16_384
 # Let LLVM vectorise sums; NaN and inf keep their IEEE meaning.
@@ -105,39 +104,57 @@ def _direct_choice(X, i, centers, weights, b):
 
 
 def _nearest_blocks(
-    X, origin, cross_t, center_term, centers, weights, labels, distances, spread, scores
+    X, origin, cross, center_term, centers, weights, labels, distances, spread, scores
 ):
     """For each row: choose the nearest centre from the expansion, in the
     input's precision, then take the distance to it directly, in float64.
-    ``centers`` is (1, k, p) and ``weights`` (1, p), the layout
-    :func:`_direct_choice` shares with the ensemble. When ``scores`` has a
-    row per input row, also writes ``distance / spread[centre]``."""
+    ``cross`` is (k, p), ``centers`` (1, k, p) and ``weights`` (1, p), the
+    layout :func:`_direct_choice` shares with the ensemble. When ``scores``
+    has a row per input row, also writes ``distance / spread[centre]``.
+
+    Like the ensemble's kernel, it works column-wise on ``_SWEEP_ROWS`` rows
+    at a time (products are centres x rows, the running minimum a sweep
+    along rows), with scratch arrays made once per task."""
     n, p = X.shape
     k = centers.shape[1]
     keep_scores = scores.shape[0] == n
-    for task in prange((n + _TASK_ROWS - 1) // _TASK_ROWS):
-        start = task * _TASK_ROWS
-        stop = min(n, start + _TASK_ROWS)
-        products = np.dot(X[start:stop] - origin, cross_t)
-        for r in range(stop - start):
-            i = start + r
-            best = 0
-            best_value = center_term[0] + products[r, 0]
-            for c in range(1, k):
-                value = center_term[c] + products[r, c]
-                if value < best_value:
-                    best_value = value
-                    best = c
-            if not np.isfinite(best_value):
-                best = _direct_choice(X, i, centers, weights, 0)
-            sq = 0.0
+    step = _SWEEP_ROWS
+    for task in prange((n + _TASK_SWEEP_ROWS - 1) // _TASK_SWEEP_ROWS):
+        task_stop = min(n, (task + 1) * _TASK_SWEEP_ROWS)
+        block_t = np.zeros((p, step), dtype=X.dtype)
+        products = np.empty((k, step), dtype=X.dtype)
+        best_value = np.empty(step, dtype=X.dtype)
+        best = np.empty(step, dtype=np.int64)
+        for start in range(task * _TASK_SWEEP_ROWS, task_stop, step):
+            rows = min(step, task_stop - start)
             for j in range(p):
-                diff = weights[0, j] * (np.float64(X[i, j]) - centers[0, best, j])
-                sq += diff * diff
-            labels[i] = best
-            distances[i] = np.sqrt(sq)
-            if keep_scores:
-                scores[i] = distances[i] / spread[best]
+                for r in range(rows):
+                    block_t[j, r] = X[start + r, j] - origin[j]
+                for r in range(rows, step):  # a short last block: zeros, never read back
+                    block_t[j, r] = 0
+            np.dot(cross, block_t, products)
+            for r in range(step):
+                best_value[r] = products[0, r] + center_term[0]
+                best[r] = 0
+            for c in range(1, k):
+                for r in range(step):
+                    value = products[c, r] + center_term[c]
+                    if value < best_value[r]:
+                        best_value[r] = value
+                        best[r] = c
+            for r in range(rows):
+                i = start + r
+                chosen = best[r]
+                if not np.isfinite(best_value[r]):
+                    chosen = _direct_choice(X, i, centers, weights, 0)
+                sq = 0.0
+                for j in range(p):
+                    diff = weights[0, j] * (np.float64(X[i, j]) - centers[0, chosen, j])
+                    sq += diff * diff
+                labels[i] = chosen
+                distances[i] = np.sqrt(sq)
+                if keep_scores:
+                    scores[i] = distances[i] / spread[chosen]
 
 
 def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, out):
@@ -146,7 +163,7 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
     matrix products serve all members); where that is small next to the
     row term, so that it could have cancelled, it is recomputed directly.
 
-    Work goes column-wise over ``_ENSEMBLE_ROWS`` rows at a time: the
+    Work goes column-wise over ``_SWEEP_ROWS`` rows at a time: the
     products are (centres x rows), so the minimum over each member's
     centres and the square roots are straight sweeps along rows that LLVM
     vectorises, and the scratch arrays are made once per task. Rows of
@@ -155,17 +172,17 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
     n, p = X.shape
     n_members, kmax = centers.shape[0], centers.shape[1]
     m = cross.shape[0]
-    step = _ENSEMBLE_ROWS
-    n_tasks = (n + _TASK_ENSEMBLE_ROWS - 1) // _TASK_ENSEMBLE_ROWS
+    step = _SWEEP_ROWS
+    n_tasks = (n + _TASK_SWEEP_ROWS - 1) // _TASK_SWEEP_ROWS
     for task in prange(n_tasks):
-        task_stop = min(n, (task + 1) * _TASK_ENSEMBLE_ROWS)
+        task_stop = min(n, (task + 1) * _TASK_SWEEP_ROWS)
         block_t = np.empty((p, step))
         sq_t = np.empty((p, step))
         products = np.empty((m, step))
         row_terms = np.empty((n_members, step))
         least = np.empty((n_members, step))
         total = np.empty(step)
-        for start in range(task * _TASK_ENSEMBLE_ROWS, task_stop, step):
+        for start in range(task * _TASK_SWEEP_ROWS, task_stop, step):
             rows = min(step, task_stop - start)
             for j in range(p):
                 for r in range(rows):
@@ -307,7 +324,8 @@ def _nearest_euclidean(X, centers, weights, spread, out):
     labels, distances = out[0], out[1]
     scores = out[2] if spread is not None else np.empty(0)
     spread = np.ones(centers.shape[0]) if spread is None else spread
-    args = (X, origin, cross_t, center_term, centers[None], weight[None], labels, distances)
+    cross = np.ascontiguousarray(cross_t.T)
+    args = (X, origin, cross, center_term, centers[None], weight[None], labels, distances)
     _run(_nearest_parallel, _nearest_serial, n, *args, spread, scores)
     return labels, distances, (scores if scores.shape[0] == n else None)
 
