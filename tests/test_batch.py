@@ -168,3 +168,37 @@ def test_refine_clusters_leaves_ensemble_and_encoder_alone(rng):
     for old, member in zip(members, det.ensemble_.members_, strict=True):
         np.testing.assert_array_equal(old, member["centers"])
     np.testing.assert_array_equal(center, det._encoder.center)
+
+
+def test_fit_file_is_reproducible_with_the_detectors_seed(tmp_path, rng):
+    from farout.batch import fit_file
+
+    frame, _ = _planted(rng)
+    src = tmp_path / "in.parquet"
+    frame.to_parquet(src, index=False)
+    centres = []
+    for _ in range(3):  # the sample once came from an unseeded generator
+        det = KMeansAnomalyDetector(3, random_state=0)
+        fit_file(det, src, sample_rows=800, chunksize=500, progress=False)
+        centres.append(det.cluster_centers_)
+    np.testing.assert_array_equal(centres[0], centres[1])
+    np.testing.assert_array_equal(centres[0], centres[2])
+
+
+def test_reservoir_keeps_the_smallest_keys_in_file_order(rng):
+    from farout.batch import _Reservoir
+
+    frame = pd.DataFrame({"x": np.arange(5000.0), "kind": ["a", "b"] * 2500})
+    reservoir = _Reservoir(700, np.random.default_rng(3))
+    keys = np.random.default_rng(3)
+    want = []
+    for start in range(0, 5000, 333):
+        block = frame.iloc[start : start + 333]
+        want.append(keys.random(len(block)))
+        reservoir.offer(block)
+    want = np.sort(np.argsort(np.concatenate(want))[:700])
+    sample = reservoir.frame()
+    assert sample.index.tolist() == want.tolist()
+    assert sample["x"].tolist() == want.astype(float).tolist()
+    assert sample["kind"].tolist() == frame["kind"].iloc[want].tolist()
+    assert reservoir.seen == 5000

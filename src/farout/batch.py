@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ._csv import parse_numbers, splice_results
+from ._kmeans import as_generator
 from .exceptions import InputError
 from .io import (
     BufferPool,
@@ -333,33 +334,24 @@ def fit_file(
     (scaling, categories, k selection, initialisation, ensemble); then
     ``passes`` passes over the whole file move the clusters with mini-batch
     steps (:meth:`~farout.KMeansAnomalyDetector.refine_clusters`), and the
-    threshold and tiers are refitted on the sample.
+    threshold and tiers are refitted on the sample. ``random_state`` seeds
+    the sample; None takes the detector's ``random_state``, so a seeded
+    detector fits the same model from the same file every time.
 
     Returns
     -------
     dict with ``rows`` (in the file), ``sampled`` (rows fitted on) and
     ``passes`` (refinement passes made).
     """
-    rng = np.random.default_rng(random_state)
-    sample, keys, rows = None, np.empty(0), 0
+    if random_state is None:  # reproducible with the detector's own seed
+        random_state = getattr(detector, "random_state", None)
+    reservoir = _Reservoir(sample_rows, as_generator(random_state))
     disable = None if progress is None else not progress
     with tqdm(unit=" rows", unit_scale=True, disable=disable, desc="sampling") as bar:
         for frame in iter_frames(data_path, fmt=fmt, chunksize=chunksize):
-            frame = select_columns(frame, columns, exclude)
-            rows += len(frame)
+            reservoir.offer(select_columns(frame, columns, exclude))
             bar.update(len(frame))
-            frame_keys = rng.random(len(frame))
-            if sample is not None and len(sample) >= sample_rows:
-                # only rows whose key beats the reservoir's largest can enter
-                take = frame_keys < keys.max()
-                frame, frame_keys = frame[take], frame_keys[take]
-            if len(frame) == 0:
-                continue
-            sample = frame if sample is None else pd.concat([sample, frame])
-            keys = np.concatenate([keys, frame_keys])
-            if len(sample) > sample_rows:
-                kept = np.sort(np.argpartition(keys, sample_rows - 1)[:sample_rows])
-                sample, keys = sample.iloc[kept], keys[kept]
+    sample, rows = reservoir.frame(), reservoir.seen
     detector.fit(sample)
     made = 0
     if rows > len(sample) and data_path == "-":
@@ -378,6 +370,95 @@ def fit_file(
                     bar.update(len(frame))
         detector.fit_threshold(sample, tiers=detector.tiers)
     return {"rows": rows, "sampled": len(sample), "passes": made}
+
+
+class _Reservoir:
+    """A uniform sample of ``size`` rows from frames offered in turn: each
+    row gets a random key and the rows with the smallest keys are kept.
+
+    Columns are NumPy arrays of ``size`` rows whose slots are overwritten in
+    place, so memory stays near one sample (concatenating the sample with
+    each block held three copies at once). Offered rows that could still
+    enter wait in a small queue until an eighth of the sample is waiting."""
+
+    def __init__(self, size, rng):
+        self.size, self.rng = size, rng
+        self.seen = 0
+        self.columns = None  # name -> array of `size` slots
+        self.keys = np.empty(0)
+        self.rows = np.empty(0, dtype=np.int64)  # file row numbers
+        self.filled = 0
+        self.waiting, self.n_waiting = [], 0
+
+    def offer(self, frame):
+        keys = self.rng.random(len(frame))
+        self.seen += len(frame)
+        if self.columns is None:
+            self.columns = {name: None for name in frame.columns}
+        if self.filled == self.size:
+            # only rows whose key beats the largest kept can enter
+            take = keys < self.keys.max()
+            frame, keys = frame[take], keys[take]
+        if len(frame):
+            self.waiting.append((frame, keys))
+            self.n_waiting += len(frame)
+        if self.n_waiting >= max(1, self.size // 8) or self.filled + self.n_waiting <= self.size:
+            self._merge()
+
+    def _merge(self):
+        if not self.waiting:
+            return
+        frames, keys = zip(*self.waiting, strict=True)
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames)
+        keys = np.concatenate(keys)
+        self.waiting, self.n_waiting = [], 0
+        rows = np.asarray(frame.index, dtype=np.int64)
+        held = self.filled
+        if held + len(keys) <= self.size:
+            slots, newcomers = np.arange(held, held + len(keys)), np.arange(len(keys))
+        else:
+            # the smallest keys of held and waiting rows stay; newcomers go
+            # to the free slots, then to the slots of the evicted
+            pool = np.concatenate([self.keys[:held], keys])
+            keep = np.zeros(len(pool), dtype=bool)
+            keep[np.argpartition(pool, self.size - 1)[: self.size]] = True
+            newcomers = np.flatnonzero(keep[held:])
+            slots = np.concatenate([np.arange(held, self.size), np.flatnonzero(~keep[:held])])
+        self._write(frame, keys, rows, slots, newcomers)
+
+    def _write(self, frame, keys, rows, slots, newcomers):
+        if len(self.keys) == 0:
+            self.keys = np.full(self.size, np.inf)
+            self.rows = np.zeros(self.size, dtype=np.int64)
+        for name in self.columns:
+            values = frame[name].to_numpy()[newcomers]
+            column = self.columns[name]
+            if column is None:
+                column = np.empty(self.size, dtype=values.dtype)
+            else:  # a later block may widen the type (ints, then floats or text)
+                try:
+                    dtype = np.result_type(column.dtype, values.dtype)
+                except TypeError:
+                    dtype = np.dtype(object)
+                if dtype != column.dtype:
+                    column = column.astype(dtype)
+            column[slots] = values
+            self.columns[name] = column
+        self.keys[slots] = keys[newcomers]
+        self.rows[slots] = rows[newcomers]
+        self.filled = min(self.size, self.filled + len(slots))
+
+    def frame(self):
+        """The sample, in file order, indexed by file row number."""
+        self._merge()
+        if self.columns is None or self.filled == 0:
+            raise InputError("the data holds no rows to fit on.")
+        order = np.argsort(self.rows[: self.filled], kind="stable")
+        columns, self.columns = self.columns, None  # one copy in memory, not two
+        frame = pd.DataFrame(index=pd.Index(self.rows[: self.filled][order]))
+        for name in list(columns):
+            frame[name] = columns.pop(name)[: self.filled][order]
+        return frame
 
 
 def _frame_blocks(path, fmt, chunksize, dtypes):
