@@ -63,9 +63,18 @@ def timed(command):
     return seconds, rss_kb / 1024, out.stdout.strip()
 
 
-def compare_fits(folder, rows, sample_rows, farout):
+def _agreement(a, b):
+    """Correlation of two score vectors, and the share of the top 1% of rows
+    by ``a`` that are also in the top 1% by ``b``."""
+    top_a = a > np.quantile(a, 0.99)
+    top_b = b > np.quantile(b, 0.99)
+    return float(np.corrcoef(a, b)[0, 1]), float((top_a & top_b).sum() / top_a.sum())
+
+
+def compare_fits(folder, rows, sample_rows, farout, seeds=(0, 1, 2)):
     """A file that fits: the streamed fit (sample + one refinement pass)
-    against the in-memory fit, on the planted labels."""
+    against the in-memory fit, on the planted labels, for several seeds, so
+    that the agreement comes with its spread between seeds."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     from farout import load
@@ -75,38 +84,42 @@ def compare_fits(folder, rows, sample_rows, farout):
     table = pq.read_table(os.path.join(folder, f"fits-{rows}.parquet")).to_pandas()
     y, X = table.pop("label").to_numpy(), table
     result = {}
-    for name, sample in (("in_memory", rows + 1), ("streamed", sample_rows)):
-        model = os.path.join(folder, f"{name}.farout")
-        seconds, rss, _ = timed(
-            [farout, "fit", csv_path, "-o", model, "--exclude", "label", "-q"]
-            + ["--sample-rows", str(sample)]
+    for seed in seeds:
+        for name, sample in (("in_memory", rows + 1), ("streamed", sample_rows)):
+            model = os.path.join(folder, f"{name}-{seed}.farout")
+            seconds, rss, _ = timed(
+                [farout, "fit", csv_path, "-o", model, "--exclude", "label", "-q"]
+                + ["--sample-rows", str(sample), "--random-state", str(seed)]
+            )
+            det = load(model)
+            scores = det.anomaly_score(X).to_numpy()
+            result[name, seed] = {
+                "fit_seconds": seconds,
+                "peak_rss_mib": rss,
+                "roc_auc": roc_auc_score(y, scores),
+                "average_precision": average_precision_score(y, scores),
+                "flagged": int((det.predict(X) == -1).sum()),
+                "scores": scores,
+                "centres": det.cluster_centers_,
+            }
+    summary = {"rows": rows, "sample_rows": sample_rows, "seeds": list(seeds)}
+    for (name, seed), v in result.items():
+        summary.update({f"{k}_{name}_{seed}": v[k] for k in v if k not in ("scores", "centres")})
+    # the same seed, streamed against in memory; and each kind against itself
+    # under another seed, for scale
+    for seed in seeds:
+        corr, top = _agreement(
+            result["in_memory", seed]["scores"], result["streamed", seed]["scores"]
         )
-        det = load(model)
-        scores = det.anomaly_score(X).to_numpy()
-        result[name] = {
-            "fit_seconds": seconds,
-            "peak_rss_mib": rss,
-            "roc_auc": roc_auc_score(y, scores),
-            "average_precision": average_precision_score(y, scores),
-            "flagged": int((det.predict(X) == -1).sum()),
-            "scores": scores,
-            "centres": det.cluster_centers_,
-        }
-    a, b = result["in_memory"], result["streamed"]
-    flags_a = a["scores"] > np.quantile(a["scores"], 0.99)
-    flags_b = b["scores"] > np.quantile(b["scores"], 0.99)
-    summary = {
-        "rows": rows,
-        "sample_rows": sample_rows,
-        **{
-            f"{k}_{name}": v[k]
-            for name, v in result.items()
-            for k in v
-            if k not in ("scores", "centres")
-        },
-        "score_correlation": float(np.corrcoef(a["scores"], b["scores"])[0, 1]),
-        "top1pct_overlap": float((flags_a & flags_b).sum() / flags_a.sum()),
-    }
+        summary[f"same_seed_{seed}"] = {"correlation": corr, "top1pct_overlap": top}
+    for name in ("in_memory", "streamed"):
+        for other in seeds[1:]:
+            corr, top = _agreement(result[name, seeds[0]]["scores"], result[name, other]["scores"])
+            summary[f"{name}_seed_{seeds[0]}_vs_{other}"] = {
+                "correlation": corr,
+                "top1pct_overlap": top,
+            }
+    a, b = result["in_memory", seeds[0]], result["streamed", seeds[0]]
     if a["centres"].shape == b["centres"].shape:
         from scipy.optimize import linear_sum_assignment
         from scipy.spatial.distance import cdist

@@ -352,6 +352,7 @@ def fit_file(
             reservoir.offer(select_columns(frame, columns, exclude))
             bar.update(len(frame))
     sample, rows = reservoir.frame(), reservoir.seen
+    pa.default_memory_pool().release_unused()  # Arrow keeps freed blocks cached
     detector.fit(sample)
     made = 0
     if rows > len(sample) and data_path == "-":
@@ -454,11 +455,22 @@ class _Reservoir:
         if self.columns is None or self.filled == 0:
             raise InputError("the data holds no rows to fit on.")
         order = np.argsort(self.rows[: self.filled], kind="stable")
-        columns, self.columns = self.columns, None  # one copy in memory, not two
-        frame = pd.DataFrame(index=pd.Index(self.rows[: self.filled][order]))
-        for name in list(columns):
-            frame[name] = columns.pop(name)[: self.filled][order]
-        return frame
+        index = pd.Index(self.rows[: self.filled][order])
+        columns, self.columns = self.columns, None
+        dtypes = {column.dtype for column in columns.values()}
+        if len(dtypes) == 1 and np.issubdtype(dtypes.pop(), np.number):
+            # one 2-D block, filled column by column as the reservoir's go:
+            # one copy of the sample in memory, and the fit's conversion to
+            # an array needs no further copy
+            names = list(columns)
+            block = np.empty((self.filled, len(names)), dtype=columns[names[0]].dtype)
+            for j, name in enumerate(names):
+                block[:, j] = columns.pop(name)[: self.filled][order]
+            return pd.DataFrame(block, columns=names, index=index, copy=False)
+        return pd.DataFrame(
+            {name: column[: self.filled][order] for name, column in columns.items()},
+            index=index,
+        )
 
 
 def _frame_blocks(path, fmt, chunksize, dtypes):
