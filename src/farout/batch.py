@@ -13,6 +13,14 @@ kernels single-threaded, with BLAS held to one thread: one level of
 parallelism, no oversubscription. CSV in and CSV out keeps each input line's
 own text and appends the result columns to it, so no float is formatted
 twice; Parquet keeps the input's Arrow columns as they are.
+
+For an all-numeric model there are two fast paths, which write exactly what
+the general path (pandas in, :meth:`detect`'s DataFrame out) writes: CSV to
+CSV parses the model's fields with the compiled parser of :mod:`._csv` and
+splices the results on in one compiled pass; Parquet to Parquet feeds the
+Arrow columns to the kernels and appends the results as Arrow arrays. A
+block the fast path cannot take (a quoted number, ``NA``, a malformed line)
+goes the general way, which also names the row in any error.
 """
 
 import csv
