@@ -202,3 +202,34 @@ def test_reservoir_keeps_the_smallest_keys_in_file_order(rng):
     assert sample["x"].tolist() == want.astype(float).tolist()
     assert sample["kind"].tolist() == frame["kind"].iloc[want].tolist()
     assert reservoir.seen == 5000
+
+
+def test_fit_file_keeps_keys_that_come_and_go_between_chunks(tmp_path):
+    # JSON Lines: a key missing from some chunks is missing (NaN) there, as
+    # pd.concat has it, whichever chunk brings it first
+    from farout.batch import fit_file
+
+    rng = np.random.default_rng(0)
+    for first, last in ((0, 200), (200, 400)):
+        frame = pd.DataFrame(rng.normal(size=(400, 3)), columns=["a", "b", "c"])
+        frame.loc[~frame.index.isin(range(first, last)), "c"] = np.nan
+        src = tmp_path / f"in{first}.jsonl"
+        src.write_text(frame.to_json(orient="records", lines=True).replace(',"c":null', ""))
+        det = KMeansAnomalyDetector(2, random_state=0, missing="impute")
+        fit_file(det, src, sample_rows=300, chunksize=100, progress=False)
+        assert list(det.feature_names_in_) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("seed", [np.random.default_rng(5), np.random.RandomState(5)])
+def test_fit_file_on_a_small_file_is_detector_fit_whatever_the_seed(tmp_path, rng, seed):
+    import copy
+
+    from farout.batch import fit_file
+
+    frame = pd.DataFrame(rng.normal(size=(500, 3)), columns=["a", "b", "c"])
+    src = tmp_path / "in.csv"
+    frame.to_csv(src, index=False)
+    streamed = KMeansAnomalyDetector(3, random_state=copy.deepcopy(seed))
+    fit_file(streamed, src, progress=False)
+    in_memory = KMeansAnomalyDetector(3, random_state=copy.deepcopy(seed)).fit(frame)
+    np.testing.assert_array_equal(streamed.anomaly_score(frame), in_memory.anomaly_score(frame))

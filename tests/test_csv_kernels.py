@@ -57,11 +57,13 @@ def test_any_float_text_parses_as_python_float(value, spec):
     text = (repr(value) if spec == "r" else format(value, spec)).encode()
     got = parse_numbers(text + b",x\n", 1, [0, -1], max_slow=1)
     assert got is not None and got[0, 0] == float(text)
-    assert np.signbit(got[0, 0]) == np.signbit(float(text))
+    # "-0" is an integer to pandas (0), any other spelling keeps the sign
+    negative_zero = np.signbit(float(text)) and text != b"-0"
+    assert np.signbit(got[0, 0]) == negative_zero
 
 
 def test_skipped_fields_empty_fields_and_crlf():
-    text = b"1.5,hello world,2\r\n,x,-0\r\n"
+    text = b"1.5,hello world,2\r\n,x,-0.0\r\n"
     got = parse_numbers(text, 2, [0, -1, 1])
     assert got[0].tolist() == [1.5, 2.0]
     assert np.isnan(got[1, 0]) and got[1, 1] == 0 and np.signbit(got[1, 1])
@@ -87,6 +89,12 @@ def test_anything_but_plain_numbers_is_left_to_pandas(text):
     assert parse_numbers(text, text.count(b"\n"), [0, 1]) is None
 
 
+@pytest.mark.parametrize("text", [b"1\n\n2\n", b"1\n2\n\n", b"1\r\n\r\n2\r\n"])
+def test_a_blank_line_of_a_one_column_file_is_left_to_pandas(text):
+    # one field per line: an empty line is not an empty field (pandas skips it)
+    assert parse_numbers(text, text.count(b"\n"), [0]) is None
+
+
 def test_a_skipped_field_may_hold_any_unquoted_text():
     got = parse_numbers(b"a b;c,1\n", 1, [-1, 0])
     assert got.tolist() == [[1.0]]
@@ -101,7 +109,8 @@ def test_too_many_slow_numbers_give_up():
 
 def test_count_lines():
     data = bytearray(b"a\nb\nc")
-    assert count_lines(data, len(data)) == 2 and count_lines(data, 2) == 1
+    assert count_lines(data, len(data)) == (2, True) and count_lines(data, 2) == (1, True)
+    assert count_lines(bytearray("é\n".encode()), 3) == (1, False)
 
 
 def test_splice_matches_the_arrow_writer_layout():
@@ -183,3 +192,35 @@ def test_mantissa_overflow_and_zeros_read_as_python_float(text):
     # 10**64 wraps a 64-bit mantissa to zero: it must not read as 0
     got = parse_numbers(text + b"\n", 1, [0], max_slow=1)
     assert got[0, 0] == float(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a\n1\n2\n3\n\n",  # a trailing blank line, one column
+        "a,b,c\n-0,0,0\n1,2,3\n-0,500,1000\n",  # "-0" in a column of integers
+        "a,b,c\n-0.0,0,0\n1,2,3\n-0.0,500,1000\n",
+    ],
+)
+def test_edge_files_score_the_same_on_both_paths(tmp_path, monkeypatch, text):
+    names = text.split("\n")[0].split(",")
+    rng = np.random.default_rng(0)
+    det = KMeansAnomalyDetector(2, random_state=0, missing="impute")
+    det.fit(pd.DataFrame(rng.normal(size=(300, len(names))), columns=names))
+    src = tmp_path / "in.csv"
+    src.write_text(text)
+    score_file(det, src, tmp_path / "fast.csv", reasons="all", progress=False)
+    monkeypatch.setattr(farout.batch, "_numeric_plan", lambda *a: None)
+    score_file(det, src, tmp_path / "slow.csv", reasons="all", progress=False)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "fast.csv"), pd.read_csv(tmp_path / "slow.csv")
+    )
+
+
+def test_text_that_is_not_utf8_fails_on_both_paths(tmp_path, rng):
+    frame = pd.DataFrame(rng.normal(size=(50, 2)), columns=["a", "b"])
+    det = KMeansAnomalyDetector(2, random_state=0).fit(frame)
+    src = tmp_path / "in.csv"
+    src.write_bytes("a,b,name\n1,2,José\n3,4,x\n".encode("latin-1"))
+    with pytest.raises(Exception, match="utf-8"):
+        score_file(det, src, tmp_path / "out.csv", progress=False)

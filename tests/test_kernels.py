@@ -248,3 +248,33 @@ def test_nearest_scores_divide_by_the_centre_spread(rng, n):
     np.testing.assert_array_equal(labels, ref_labels)
     np.testing.assert_array_equal(dist, ref_dist)
     np.testing.assert_allclose(scores, dist / spread[labels], rtol=1e-15)
+
+
+def test_compiled_ensemble_survives_squares_that_overflow(rng):
+    from farout._distance import mean_weighted_nearest, mean_weighted_nearest_numpy
+
+    # values near 1e160 with tiny weights: the expansion's row term is inf,
+    # the distances themselves are finite
+    centers = [rng.normal(size=(3, 4)) * 1e150, rng.normal(size=(2, 4)) * 1e150]
+    weights = [np.full(4, 1e-150), np.full(4, 2e-150)]
+    X = rng.normal(size=(300, 4)) * 1e160
+    got = mean_weighted_nearest(X, centers, weights)
+    with np.errstate(over="ignore"):
+        want = mean_weighted_nearest_numpy(X, centers, weights)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_compiled_ensemble_is_exact_near_centres_far_from_the_origin(rng):
+    from farout._distance import mean_weighted_nearest
+
+    # rows 1e-8 from centres 1e7 out: the expansion cancels, the kernel
+    # must recompute those distances directly
+    base = rng.normal(size=(4, 8)) * 1e7
+    centers = [base + rng.normal(size=(4, 8)) * 1e-6 * (b > 0) for b in range(5)]
+    weights = [np.ones(8)] * 5
+    X = base[rng.integers(4, size=1000)] + rng.normal(size=(1000, 8)) * 1e-8
+    got = mean_weighted_nearest(X, centers, weights)
+    # direct distances (the NumPy reference expands too, and cancels here)
+    want = np.mean([cdist(X, C).min(axis=1) for C in centers], axis=0)
+    np.testing.assert_allclose(got, want, rtol=1e-9)

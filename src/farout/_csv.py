@@ -10,6 +10,11 @@ stay the reference. Every number it converts is correctly rounded (the
 exact fast path: at most 15 significant digits and a power of ten up to
 22, one IEEE multiplication or division); longer numbers are listed for
 the caller to convert with Python's ``float``.
+
+Where pandas' result depends on the rest of the block it can differ: pandas
+reads a column of integers as int64, so ``-0`` there is 0 (this parser too)
+but a ``-0`` among floats is -0.0 (this parser: 0); integers beyond 64 bits
+make pandas read the column as text, this parser as numbers.
 """
 
 import numba
@@ -24,17 +29,21 @@ _WORD_OFFSETS = np.array([0, 4, 9], dtype=np.int64)
 
 
 @numba.njit(nogil=True, cache=True)
-def _count_line_feeds(data, stop):
+def _scan_lines(data, stop):
     count = 0
+    high = 0
     for i in range(stop):
         count += data[i] == 10
-    return count
+        high |= data[i]
+    return count, high >= 128
 
 
 def count_lines(buffer, stop):
-    """Line feeds in ``buffer[:stop]`` (a vectorised count: ``bytearray.count``
-    took 0.8 ns a byte)."""
-    return int(_count_line_feeds(np.frombuffer(buffer, dtype=np.uint8), stop))
+    """``(line feeds, ascii)`` of ``buffer[:stop]``: the number of line
+    feeds and whether every byte is ASCII, in one vectorised pass
+    (``bytearray.count`` alone took 0.8 ns a byte)."""
+    count, high = _scan_lines(np.frombuffer(buffer, dtype=np.uint8), stop)
+    return int(count), not high
 
 
 @numba.njit(nogil=True, cache=True)
@@ -43,6 +52,8 @@ def _parse_numbers(body, column_of_field, out, slow, pow10, line_ends):
     n_fields = column_of_field.shape[0]
     i = line = n_slow = 0
     while i < n:
+        if body[i] == 10 or body[i] == 13:
+            return _FAIL - line, n_slow  # a blank line: pandas skips it
         f = 0
         while True:
             if f >= n_fields:
@@ -76,7 +87,9 @@ def _parse_numbers(body, column_of_field, out, slow, pow10, line_ends):
                         break
                     i += 1
                 exp10 = 0 if dot < 0 else dot - n_digits
+                integer = dot < 0  # no decimal point and no exponent
                 if n_digits and (body[i] == 101 or body[i] == 69):
+                    integer = False
                     i += 1
                     sign = 1
                     if body[i] == 45 or body[i] == 43:
@@ -100,7 +113,9 @@ def _parse_numbers(body, column_of_field, out, slow, pow10, line_ends):
                         return _FAIL - line, n_slow  # a lone sign or dot
                     out[line, col] = np.nan  # empty field: missing, as in pandas
                 elif significant == 0:
-                    out[line, col] = -0.0 if negative else 0.0
+                    # pandas reads "-0" as the integer 0 (in a column of
+                    # integers) and "-0.0" as -0.0
+                    out[line, col] = -0.0 if negative and not integer else 0.0
                 elif significant <= 15 and -22 <= exp10 <= 22:
                     value = np.float64(mantissa)
                     if exp10 >= 0:
@@ -141,7 +156,8 @@ def parse_numbers(body, n_lines, column_of_field, max_slow=None, out=None, line_
 
     ``column_of_field[f]`` is the output column of field ``f``, or -1 for a
     field to skip (it may hold any text without quotes). Empty fields are
-    NaN. Numbers with more than 15 significant digits or a large exponent
+    NaN; an empty line (also in a one-column file) makes the result None,
+    as pandas skips it. Numbers with more than 15 significant digits or a large exponent
     are converted by Python's ``float``, up to ``max_slow`` of them (default:
     one field in 50); beyond that the result is None. ``out``, a float64
     array with enough rows and columns, is filled (its leading rows) instead

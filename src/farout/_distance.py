@@ -208,8 +208,11 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
             for b in range(n_members):
                 for r in range(rows):
                     sq = row_terms[b, r] + least[b, r]
-                    suspect |= not sq > _CANCELLATION * row_terms[b, r]
-                    total[r] += np.sqrt(max(sq, 0.0))
+                    trusted = sq > _CANCELLATION * row_terms[b, r]
+                    suspect |= not trusted
+                    # a distance that may have cancelled (or overflowed) is
+                    # left out here and added exactly below
+                    total[r] += np.sqrt(sq) if trusted else 0.0
             if suspect:
                 for b in range(n_members):
                     for r in range(rows):
@@ -230,7 +233,7 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
                         for j in range(p):
                             diff = weights[b, j] * (np.float64(X[i, j]) - centers[b, best, j])
                             exact += diff * diff
-                        total[r] += np.sqrt(exact) - np.sqrt(max(sq, 0.0))
+                        total[r] += np.sqrt(exact)
             for r in range(rows):
                 out[start + r] = total[r] / n_members
 

@@ -14,8 +14,10 @@ parallelism, no oversubscription. CSV in and CSV out keeps each input line's
 own text and appends the result columns to it, so no float is formatted
 twice; Parquet keeps the input's Arrow columns as they are.
 
-For an all-numeric model there are two fast paths, which write exactly what
-the general path (pandas in, :meth:`detect`'s DataFrame out) writes: CSV to
+For an all-numeric model there are two fast paths, which write what the
+general path (pandas in, :meth:`detect`'s DataFrame out) writes (the tests
+compare them; :mod:`._csv` names the rare spellings where pandas' reading
+depends on the rest of the block): CSV to
 CSV parses the model's fields with the compiled parser of :mod:`._csv` and
 splices the results on in one compiled pass; Parquet to Parquet feeds the
 Arrow columns to the kernels and appends the results as Arrow arrays. A
@@ -23,6 +25,7 @@ block the fast path cannot take (a quoted number, ``NA``, a malformed line)
 goes the general way, which also names the row in any error.
 """
 
+import copy
 import csv
 import os
 import threading
@@ -270,7 +273,13 @@ _scratch = threading.local()
 
 def _score_csv_lines(detector, block, plan, reasons, top, tier_names, buffers):
     """Score a CSV block whose model columns are plain numbers, and splice
-    the results onto its lines; None when a line needs pandas' parser."""
+    the results onto its lines; None when a line needs pandas' parser, or
+    when the text is not UTF-8 (pandas then names the problem)."""
+    if not block.ascii:
+        try:
+            str(block.body, "utf-8")
+        except UnicodeDecodeError:
+            return None
     rows = _scratch_rows(block.n_lines, int(plan.max()) + 1)
     line_ends = getattr(_scratch, "line_ends", None)
     if line_ends is None or line_ends.shape[0] < block.n_lines:
@@ -351,8 +360,10 @@ def fit_file(
     dict with ``rows`` (in the file), ``sampled`` (rows fitted on) and
     ``passes`` (refinement passes made).
     """
-    if random_state is None:  # reproducible with the detector's own seed
-        random_state = getattr(detector, "random_state", None)
+    if random_state is None:
+        # reproducible with the detector's own seed; a generator is copied,
+        # so that sampling leaves the fit's own draws as they would be
+        random_state = copy.deepcopy(getattr(detector, "random_state", None))
     reservoir = _Reservoir(sample_rows, as_generator(random_state))
     disable = None if progress is None else not progress
     with tqdm(unit=" rows", unit_scale=True, disable=disable, desc="sampling") as bar:
@@ -370,12 +381,15 @@ def fit_file(
             "or raise --sample-rows."
         )
     if rows > len(sample):
+        names = list(detector.feature_names_in_)
         for made in range(1, passes + 1):
             with tqdm(
                 total=rows, unit=" rows", unit_scale=True, disable=disable, desc=f"pass {made}"
             ) as bar:
                 for frame in iter_frames(data_path, fmt=fmt, chunksize=chunksize):
-                    detector.refine_clusters(select_columns(frame, columns, exclude))
+                    # the model's columns, by name (a JSON Lines chunk may
+                    # lack one: missing there, as in the sample)
+                    detector.refine_clusters(frame.reindex(columns=names))
                     bar.update(len(frame))
         detector.fit_threshold(sample, tiers=detector.tiers)
     return {"rows": rows, "sampled": len(sample), "passes": made}
@@ -403,7 +417,9 @@ class _Reservoir:
         keys = self.rng.random(len(frame))
         self.seen += len(frame)
         if self.columns is None:
-            self.columns = {name: None for name in frame.columns}
+            self.columns = {}
+        for name in frame.columns:  # JSON Lines chunks may bring new keys
+            self.columns.setdefault(name, None)
         if self.filled == self.size:
             # only rows whose key beats the largest kept can enter
             take = keys < self.keys.max()
@@ -440,10 +456,17 @@ class _Reservoir:
             self.keys = np.full(self.size, np.inf)
             self.rows = np.zeros(self.size, dtype=np.int64)
         for name in self.columns:
-            values = frame[name].to_numpy()[newcomers]
+            # a column the rows lack is missing in them, as pd.concat has it
+            if name in frame.columns:
+                values = frame[name].to_numpy()[newcomers]
+            else:
+                values = np.full(len(newcomers), np.nan)
             column = self.columns[name]
             if column is None:
+                # a column first seen now was missing in the rows held
                 column = np.empty(self.size, dtype=values.dtype)
+                if self.filled:
+                    column = np.full(self.size, np.nan, dtype=np.result_type(values.dtype, float))
             else:  # a later block may widen the type (ints, then floats or text)
                 try:
                     dtype = np.result_type(column.dtype, values.dtype)

@@ -155,6 +155,7 @@ class CsvBlock:
         self.first_row, self.dtypes = first_row, dtypes
         self.n_lines = body.count(b"\n") if n_lines is None else n_lines
         self._release = release
+        self.ascii = None  # unknown; the reader sets it when it has scanned the bytes
 
     def release(self):
         """Give the block's buffer back to its pool; the block is unusable
@@ -222,9 +223,11 @@ def _csv_blocks(path, skip, names, block_bytes, dtypes):
             if not cut:
                 pool.give(buffer)  # no line ended yet: read on
                 continue
-            lines = count_lines(buffer, cut)
+            lines, ascii = count_lines(buffer, cut)
             release = functools.partial(pool.give, buffer)
-            yield CsvBlock(path, names, view[:cut], first_row, dtypes, lines, release)
+            block = CsvBlock(path, names, view[:cut], first_row, dtypes, lines, release)
+            block.ascii = ascii
+            yield block
             first_row += lines
     if rest.strip():
         yield CsvBlock(path, names, rest + b"\n", first_row, dtypes)
