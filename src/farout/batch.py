@@ -472,6 +472,8 @@ class _Reservoir:
                     dtype = np.result_type(column.dtype, values.dtype)
                 except TypeError:
                     dtype = np.dtype(object)
+                if (column.dtype == bool) != (values.dtype == bool):
+                    dtype = np.dtype(object)  # booleans beside numbers: pd.concat keeps both
                 if dtype != column.dtype:
                     column = column.astype(dtype)
             column[slots] = values
