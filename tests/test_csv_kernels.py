@@ -95,6 +95,10 @@ def test_a_blank_line_of_a_one_column_file_is_left_to_pandas(text):
     assert parse_numbers(text, text.count(b"\n"), [0]) is None
 
 
+def test_more_lines_than_counted_is_refused_not_written_past_the_array():
+    assert parse_numbers(b"1,2\n3,4\n5,6\n", 2, [0, 1]) is None
+
+
 def test_a_skipped_field_may_hold_any_unquoted_text():
     got = parse_numbers(b"a b;c,1\n", 1, [-1, 0])
     assert got.tolist() == [[1.0]]

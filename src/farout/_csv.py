@@ -52,6 +52,8 @@ def _parse_numbers(body, column_of_field, out, slow, pow10, line_ends):
     n_fields = column_of_field.shape[0]
     i = line = n_slow = 0
     while i < n:
+        if line >= out.shape[0]:
+            return _FAIL - line, n_slow  # more lines than the caller counted
         if body[i] == 10 or body[i] == 13:
             return _FAIL - line, n_slow  # a blank line: pandas skips it
         f = 0
