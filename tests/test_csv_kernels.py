@@ -5,14 +5,13 @@ import io
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import farout.batch
 from farout import KMeansAnomalyDetector
-from farout._csv import count_lines, parse_numbers, splice_results
+from farout._csv import count_lines, format_scores, parse_numbers, splice_results
 from farout.batch import score_file
 from farout.thresholds import Percentile
 
@@ -117,11 +116,31 @@ def test_count_lines():
     assert count_lines(bytearray("é\n".encode()), 3) == (1, False)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=40))
+def test_scores_are_written_as_shortest_round_trip_text(values):
+    data, offsets = format_scores(np.array(values))
+    texts = [bytes(data[a:b]).decode() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    assert [float(t) for t in texts] == values
+
+    def digits(text):  # significant digits, whatever the notation
+        return text.lower().split("e")[0].replace("-", "").replace(".", "").strip("0")
+
+    # the digits of Python's repr (orjson may spell 1e-05 as 0.00001 or 1e-7)
+    assert [digits(t) for t in texts] == [digits(repr(v)) for v in values]
+
+
+def test_non_finite_scores_are_written_as_arrow_writes_them():
+    data, offsets = format_scores(np.array([1.5, np.nan, np.inf]))
+    texts = [bytes(data[a:b]) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    assert texts == [b"1.5", b"nan", b"inf"]
+
+
 def test_splice_matches_the_arrow_writer_layout():
     body = b"1,2\n3,4\r\n5,6\n"
     buffer, used = splice_results(
         body,
-        pa.array(["0.5", "1.25", "7.0"]),
+        [0.5, 1.25, 7.0],
         [False, True, True],
         [-1, 1, 0],
         ["low", 'hi"gh'],
@@ -134,7 +153,7 @@ def test_splice_matches_the_arrow_writer_layout():
         b'1,2,0.5,false,,3,\n3,4,1.25,true,"hi""gh",0,"a, b"\n5,6,7.0,true,"low",12,\n'
     )
     with pytest.raises(ValueError, match="one line of body per row"):
-        splice_results(b"1\n", pa.array(["1", "2"]), [0, 0], [-1, -1], [], [0, 0], [-1, -1], [])
+        splice_results(b"1\n", [1.0, 2.0], [0, 0], [-1, -1], [], [0, 0], [-1, -1], [])
 
 
 @pytest.fixture

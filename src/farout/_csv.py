@@ -19,8 +19,11 @@ make pandas read the column as text, this parser as numbers.
 
 import numba
 import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
-__all__ = ["count_lines", "parse_numbers", "splice_results"]
+__all__ = ["count_lines", "format_scores", "parse_numbers", "splice_results"]
 
 _POW10 = np.array([10.0**e for e in range(23)])
 _FAIL = -1
@@ -273,9 +276,56 @@ def _text_buffers(texts):
     return np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8), offsets
 
 
+@numba.njit(nogil=True, cache=True)
+def _split_json_numbers(text, data, offsets):
+    """The numbers of a flat JSON array ``[a,b,...]`` as Arrow-style string
+    buffers: ``data`` without the brackets and commas, and ``offsets``."""
+    k = 0
+    row = 0
+    offsets[0] = 0
+    for i in range(1, text.shape[0] - 1):
+        if text[i] == 44:
+            row += 1
+            offsets[row] = k
+        else:
+            data[k] = text[i]
+            k += 1
+    offsets[row + 1] = k
+
+
+def format_scores(scores):
+    """Each score as its shortest round-trip decimal text (the digits of
+    Python's ``repr``), as (bytes, offsets) string buffers.
+
+    orjson's Ryu formatting takes 2 ms per 100,000 floats where Arrow's cast
+    took 18; it writes non-finite values as ``null``, so those go through
+    Arrow's cast (``nan``, ``inf``).
+
+    >>> data, offsets = format_scores(np.array([0.5, 12.25, 1e-7]))
+    >>> [bytes(data[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+    [b'0.5', b'12.25', b'1e-7']
+    """
+    scores = np.ascontiguousarray(scores, dtype=np.float64)
+    if np.isfinite(scores).all():
+        text = np.frombuffer(
+            orjson.dumps(scores, option=orjson.OPT_SERIALIZE_NUMPY), dtype=np.uint8
+        )
+        data = np.empty(max(text.shape[0], 1), dtype=np.uint8)
+        offsets = np.empty(scores.shape[0] + 1, dtype=np.int64)
+        if scores.shape[0]:
+            _split_json_numbers(text, data, offsets)
+        else:
+            offsets[0] = 0
+        return data, offsets
+    cast = pc.cast(pa.array(scores), pa.string())
+    buffers = cast.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[: scores.shape[0] + 1].astype(np.int64)
+    return np.frombuffer(buffers[2], dtype=np.uint8), offsets
+
+
 def splice_results(
     body,
-    score_text,
+    scores,
     flags,
     tier,
     tier_names,
@@ -289,7 +339,7 @@ def splice_results(
     appended, in one pass: the input's own text is copied, never re-parsed
     or re-formatted.
 
-    ``score_text`` is an Arrow string array (the formatted scores),
+    ``scores`` are floats (written by :func:`format_scores`),
     ``flags`` booleans, ``clusters`` integers; ``tier`` indexes
     ``tier_names`` and ``reason`` indexes ``reason_texts`` for each row
     (-1: an empty field). Texts are quoted, as Arrow's CSV writer quotes
@@ -297,8 +347,7 @@ def splice_results(
     else into a new one; returns ``(buffer, bytes used)``. ``line_ends``
     (from :func:`parse_numbers`) spares the search for line feeds.
 
-    >>> import pyarrow as pa
-    >>> buf, used = splice_results(b"1,2\r\n3,4\n", pa.array(["0.5", "9.25"]),
+    >>> buf, used = splice_results(b"1,2\r\n3,4\n", [0.5, 9.25],
     ...     [False, True], [-1, 0], ["high"], [0, 12], [-1, 0], ['say "hi" now'])
     >>> bytes(buf[:used])
     b'1,2,0.5,false,,0,\n3,4,9.25,true,"high",12,"say ""hi"" now"\n'
@@ -311,11 +360,7 @@ def splice_results(
         line_ends = np.flatnonzero(data == 10)
     if len(line_ends) < n or (n and data[line_ends[n - 1]] != 10):
         raise ValueError("splice_results needs one line of body per row")
-    score_buffers = score_text.buffers()
-    score_offsets = np.frombuffer(score_buffers[1], dtype=np.int32)[
-        score_text.offset : score_text.offset + n + 1
-    ]
-    score_data = np.frombuffer(score_buffers[2], dtype=np.uint8)
+    score_data, score_offsets = format_scores(np.asarray(scores, dtype=np.float64)[:n])
     tier = np.asarray(tier, dtype=np.int64)
     reason = np.asarray(reason, dtype=np.int64)
     tier_data, tier_offsets = _text_buffers(tier_names)

@@ -297,10 +297,9 @@ def _score_csv_lines(detector, block, plan, reasons, top, tier_names, buffers):
     found = detector._detect_arrays(frame, reasons, top)
     reason = np.full(len(X), -1, dtype=np.int64)
     reason[found.reason_rows] = np.arange(len(found.reason_rows))
-    score_text = pc.cast(pa.array(found.scores), pa.string())
     out = splice_results(
         block.body,
-        score_text,
+        found.scores,
         found.flags,
         found.tiers,
         tier_names,
