@@ -1,3 +1,6 @@
+import io
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -67,3 +70,35 @@ def test_parquet_writer_names_a_column_that_changes_type(tmp_path):
         writer.write(pd.DataFrame({"x": [np.nan, np.nan]}))
         writer.write(pd.DataFrame({"x": ["text", None]}, index=[2, 3]))
     assert not out.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="O_DIRECT is Linux only")
+def test_direct_file_writes_every_byte_in_order(tmp_path, monkeypatch):
+    from farout import io as fio
+
+    monkeypatch.setattr(fio._DirectFile, "_STAGE", 3 * 4096)  # many drains
+    path = tmp_path / "out.bin"
+    path.touch()
+    try:
+        handle = io.BufferedWriter(fio._DirectFile(str(path)), buffer_size=1000)
+    except OSError:
+        pytest.skip("this file system refuses O_DIRECT")
+    rng = np.random.default_rng(0)
+    chunks = [
+        rng.integers(0, 256, size, dtype=np.uint8).tobytes() for size in rng.integers(0, 20_000, 40)
+    ]
+    for chunk in chunks:
+        handle.write(chunk)
+    handle.write(b"text too\n")
+    handle.close()
+    assert path.read_bytes() == b"".join(chunks) + b"text too\n"
+
+
+def test_output_falls_back_to_a_buffered_file_without_o_direct(tmp_path, monkeypatch):
+    from farout import io as fio
+
+    monkeypatch.delattr(os, "O_DIRECT", raising=False)
+    out = tmp_path / "out.csv"
+    with fio.TableWriter(out) as writer:
+        writer.write(pd.DataFrame({"a": [1, 2]}))
+    assert pd.read_csv(out)["a"].tolist() == [1, 2]
