@@ -13,6 +13,7 @@ import farout.batch
 from farout import KMeansAnomalyDetector
 from farout._csv import count_lines, format_scores, parse_numbers, splice_results
 from farout.batch import score_file
+from farout.exceptions import InputError
 from farout.thresholds import Percentile
 
 
@@ -204,7 +205,7 @@ def test_csv_with_missing_values_still_names_them(tmp_path, rng):
     frame.loc[150, "b"] = np.nan
     src = tmp_path / "in.csv"
     frame.to_csv(src, index=False)
-    with pytest.raises(Exception, match="column 'b' has 1 missing"):
+    with pytest.raises(InputError, match="column 'b' has 1 missing"):
         score_file(det, src, tmp_path / "out.csv", progress=False)
 
 
@@ -245,5 +246,5 @@ def test_text_that_is_not_utf8_fails_on_both_paths(tmp_path, rng):
     det = KMeansAnomalyDetector(2, random_state=0).fit(frame)
     src = tmp_path / "in.csv"
     src.write_bytes("a,b,name\n1,2,José\n3,4,x\n".encode("latin-1"))
-    with pytest.raises(Exception, match="utf-8"):
+    with pytest.raises(InputError, match="utf-8"):
         score_file(det, src, tmp_path / "out.csv", progress=False)

@@ -132,12 +132,12 @@ def score_file(
         header, total_bytes = None, None
         blocks = _frame_blocks(data_path, in_fmt, chunksize, dtypes)
     total_rows = _parquet_rows(data_path) if in_fmt == "parquet" and data_path != "-" else None
+    numeric_model = all(c["kind"] == "numeric" for c in detector.feature_schema())
     # CSV to CSV, all-numeric model: numbers parsed straight into an array
-    plan = _numeric_plan(detector, header) if writer.fmt == "csv" and header else None
+    csv_to_csv = numeric_model and writer.fmt == "csv" and header is not None
+    plan = _numeric_plan(detector, header) if csv_to_csv else None
     tier_names = [name for name, _ in detector.tiers_]
     buffers = BufferPool()
-
-    numeric_model = all(c["kind"] == "numeric" for c in detector.feature_schema())
 
     def work(block):
         numba.set_num_threads(1)  # the workers are the one level of parallelism
@@ -255,11 +255,9 @@ def _scratch_rows(n, p):
 
 
 def _numeric_plan(detector, header):
-    """For the compiled CSV parser: the model column each field of the file
-    goes to (-1: not a model column), or None when the model has a
-    categorical column, or the header repeats a name (pandas renames it)."""
-    if any(column["kind"] != "numeric" for column in detector.feature_schema()):
-        return None
+    """For the compiled CSV parser (an all-numeric model): the model column
+    each field of the file goes to (-1: not a model column), or None when
+    the header repeats a name (pandas renames it)."""
     names = next(csv.reader([header.decode("utf-8", errors="replace").rstrip("\r\n")]))
     if len(set(names)) != len(names):
         return None

@@ -191,7 +191,7 @@ def describe(encoder, profile, contrib, X, labels, scores, unseen, top, reasons_
                 columns[j], profile["frequency"][j], cells[j][i], labels[i]
             )
             categorical_cells[i, r] = cell
-            if not unseen.get(names[j], np.zeros(n, bool))[i]:
+            if not (names[j] in unseen and unseen[names[j]][i]):
                 texts.append(text)
         reasons[i] = "; ".join(texts)
     if reasons_only:
