@@ -457,3 +457,66 @@ def test_public_schema_and_encoding(mixed_frame):
     assert Z.shape == (4, len(det.encoded_names_)) == (4, 5)
     assert det.encoded_names_[1:4] == ["kind=a", "kind=b", "kind=c"]
     np.testing.assert_array_equal(Z[:, 1:4].sum(axis=1), np.ones(4))
+
+
+def _fmt_reference(value):
+    """The scalar number format the reasons used before they were built
+    from arrays: the reference for ``explain._fmt_all``."""
+    value = float(value)
+    if value != 0 and (abs(value) >= 1e6 or abs(value) < 0.01):
+        return f"{value:.3g}"
+    return f"{value:.2f}"
+
+
+def _numeric_text_reference(name, value, typical, sd, missing):
+    shown = f"missing (filled with {_fmt_reference(value)})" if missing else _fmt_reference(value)
+    if value > 0 and typical > 0 and abs(value - typical) < 1000 * typical:
+        head = f"{name} {shown} is {value / typical:.1f}x the cluster's typical "
+    else:
+        head = f"{name} {shown} vs the cluster's typical "
+    return f"{head}{_fmt_reference(typical)} ({sd:+.1f} sd)"
+
+
+def test_reason_sentences_match_the_scalar_reference(rng):
+    from farout.explain import _numeric_sentences
+
+    edge = [
+        0.0,
+        -0.0,
+        1e-3,
+        -1e-3,
+        0.01,
+        0.005,
+        1e6,
+        -1e6,
+        999999.4,
+        1e300,
+        np.inf,
+        -np.inf,
+        np.nan,
+        5e-324,
+        2.5,
+        -2.5,
+        12.345,
+        1000.0,
+    ]
+    values = np.r_[edge, rng.normal(0, 100, 300), rng.lognormal(0, 8, 300)]
+    typicals = np.r_[edge[::-1], rng.normal(0, 100, 300), rng.lognormal(0, 8, 300)]
+    sds = np.r_[edge, rng.normal(0, 5, 600)]
+    missing = rng.random(len(values)) < 0.1
+    typical_table = [[_fmt_reference(t) for t in typicals]]
+    got = _numeric_sentences(
+        [f"f{i % 7}" for i in range(len(values))],
+        values,
+        typicals,
+        sds,
+        missing,
+        typical_table,
+        [0] * len(values),
+        list(range(len(values))),
+    )
+    want = [
+        _numeric_text_reference(f"f{i % 7}", v, t, s, m)
+        for i, (v, t, s, m) in enumerate(zip(values, typicals, sds, missing, strict=True))
+    ]
+    assert got == want

@@ -278,3 +278,32 @@ def test_compiled_ensemble_is_exact_near_centres_far_from_the_origin(rng):
     # direct distances (the NumPy reference expands too, and cancels here)
     want = np.mean([cdist(X, C).min(axis=1) for C in centers], axis=0)
     np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+@pytest.mark.parametrize("n", [700, 40_000])  # serial and parallel kernels
+def test_kernels_take_column_major_rows_as_they_are(rng, n):
+    # A DataFrame's block is column-major, and so are row slices of it: the
+    # kernels read them without a copy and return what C-ordered rows give.
+    from farout._distance import as_kernel_rows, mean_weighted_nearest, nearest_scores
+
+    rows = rng.normal(size=(n + 50, 6))
+    column_major = np.asfortranarray(rows)
+    part = column_major[20 : 20 + n]  # columns contiguous, rows not
+    assert as_kernel_rows(part, by_column=True) is part
+    C = rng.normal(size=(9, 6))
+    spread = rng.uniform(0.5, 2.0, 9)
+    pairs = [
+        (part, np.ascontiguousarray(part)),
+        (column_major, rows),
+    ]
+    for given, c_ordered in pairs:
+        for got, want in zip(
+            nearest_scores(given, C, spread), nearest_scores(c_ordered, C, spread), strict=True
+        ):
+            np.testing.assert_array_equal(got, want)
+    centers = [rng.normal(size=(k, 6)) for k in (3, 8)]
+    weights = [rng.uniform(0.3, 3.0, 6) for _ in centers]
+    np.testing.assert_array_equal(
+        mean_weighted_nearest(part, centers, weights),
+        mean_weighted_nearest(np.ascontiguousarray(part), centers, weights),
+    )

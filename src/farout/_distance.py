@@ -28,6 +28,7 @@ from threadpoolctl import ThreadpoolController
 from ._compile import parallel_and_serial
 
 __all__ = [
+    "as_kernel_rows",
     "mean_weighted_nearest",
     "mean_weighted_nearest_numpy",
     "nearest_centers",
@@ -166,7 +167,9 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
     Work goes column-wise over ``_SWEEP_ROWS`` rows at a time: the
     products are (centres x rows), so the minimum over each member's
     centres and the square roots are straight sweeps along rows that LLVM
-    vectorises, and the scratch arrays are made once per task. Rows of
+    vectorises, and the scratch arrays are made once per task. The exact
+    distances read a row-major copy of the sweep's rows, so that any
+    memory layout of ``X`` gives the same bits. Rows of
     ``cross`` and ``center_term`` are centre-major (row ``c * n_members + b``
     is centre c of member b)."""
     n, p = X.shape
@@ -177,6 +180,7 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
     for task in prange(n_tasks):
         task_stop = min(n, (task + 1) * _TASK_SWEEP_ROWS)
         block_t = np.empty((p, step))
+        rows_c = np.empty((step, p), dtype=X.dtype)
         sq_t = np.empty((p, step))
         products = np.empty((m, step))
         row_terms = np.empty((n_members, step))
@@ -186,6 +190,7 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
             rows = min(step, task_stop - start)
             for j in range(p):
                 for r in range(rows):
+                    rows_c[r, j] = X[start + r, j]
                     value = np.float64(X[start + r, j]) - origin[j]
                     block_t[j, r] = value
                     sq_t[j, r] = value * value
@@ -219,7 +224,6 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
                         sq = row_terms[b, r] + least[b, r]
                         if sq > _CANCELLATION * row_terms[b, r]:
                             continue
-                        i = start + r
                         best = -1
                         if np.isfinite(least[b, r]):
                             for c in range(kmax):
@@ -228,10 +232,10 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
                                     best = c
                                     break
                         if best < 0:
-                            best = _direct_choice(X, i, centers, weights, b)
+                            best = _direct_choice(rows_c, r, centers, weights, b)
                         exact = 0.0
                         for j in range(p):
-                            diff = weights[b, j] * (np.float64(X[i, j]) - centers[b, best, j])
+                            diff = weights[b, j] * (np.float64(rows_c[r, j]) - centers[b, best, j])
                             exact += diff * diff
                         total[r] += np.sqrt(exact)
             for r in range(rows):
@@ -244,11 +248,16 @@ _mean_nearest_parallel, _mean_nearest_serial = parallel_and_serial(
 )
 
 
-def _as_kernel_rows(X):
+def as_kernel_rows(X, by_column=False):
     """Rows in a precision the compiled kernels take: float32 stays float32
-    (half the memory traffic), anything else becomes float64."""
+    (half the memory traffic), anything else becomes float64; row-major,
+    unless ``by_column`` (the ensemble's kernel), which takes rows whose
+    columns are each contiguous (a DataFrame's block, or rows sliced from
+    it) as they are."""
     if X.dtype != np.float32:
         X = X.astype(np.float64, copy=False)
+    if by_column and X.ndim == 2 and X.strides[0] == X.itemsize:
+        return X
     return np.ascontiguousarray(X)
 
 
@@ -317,7 +326,7 @@ def nearest_scores(X, centers, spread, weights=None, out=None):
 
 
 def _nearest_euclidean(X, centers, weights, spread, out):
-    X = _as_kernel_rows(X)
+    X = as_kernel_rows(X)
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     n, p = X.shape
     weight = np.ones(p) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -348,7 +357,7 @@ def mean_weighted_nearest(X, centers, weights):
     of all members are stacked); each member's distance is then computed
     directly from the row and its chosen centre.
     """
-    X = _as_kernel_rows(X)
+    X = as_kernel_rows(X, by_column=True)
     p = X.shape[1]
     n_members = len(centers)
     kmax = max(c.shape[0] for c in centers)

@@ -210,7 +210,9 @@ def _score_arrow(detector, block, reasons, top, tier_names):
     types = [batch.schema.field(name).type for name in names]
     if not all(pa.types.is_floating(t) or pa.types.is_integer(t) for t in types):
         return None
-    X = _scratch_rows(batch.num_rows, len(names))
+    # Column-major, as the batch is: each column is one contiguous copy
+    # (the kernels take the rows in this order too).
+    X = _scratch_columns(batch.num_rows, len(names))
     for j, name in enumerate(names):
         X[:, j] = batch.column(name).to_numpy(zero_copy_only=False)  # nulls are NaN
     frame = pd.DataFrame(X, columns=names, index=pd.RangeIndex(first, first + len(X)), copy=False)
@@ -243,6 +245,15 @@ def _large_strings(n, rows, texts):
     return pa.LargeStringArray.from_buffers(
         n, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))
     )
+
+
+def _scratch_columns(n, p):
+    """A per-thread column-major float64 array of n rows (a view of a
+    reused buffer)."""
+    flat = getattr(_scratch, "columns", None)
+    if flat is None or flat.size < n * p:
+        flat = _scratch.columns = np.empty(max(n * p, 1))
+    return flat[: n * p].reshape(p, n).T
 
 
 def _scratch_rows(n, p):

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import explain as _explain
 from . import persistence
-from ._distance import mean_weighted_nearest, nearest_centers, nearest_scores
+from ._distance import as_kernel_rows, mean_weighted_nearest, nearest_centers, nearest_scores
 from ._kmeans import (
     as_generator,
     cluster_sums,
@@ -747,8 +747,9 @@ class KMeansAnomalyDetector(OutlierMixin, BaseEstimator):
         a value needs the encoder (NaN to impute, or a value to name in an
         error)."""
         raw = part.to_numpy(dtype=np.float64) if isinstance(part, pd.DataFrame) else part
-        if raw.dtype != np.float32:  # one C-ordered copy for both kernels, not one each
-            raw = np.ascontiguousarray(raw, dtype=np.float64)
+        # The ensemble's kernel reads a DataFrame's column-major block as it
+        # is; the nearest-centre kernel makes its own row-major copy.
+        raw = as_kernel_rows(raw, by_column=True)
         centers, weights = geometry["centers"], geometry["weights"]
         if with_scores and self.score_mode == "normalized":
             # A(x) = D / (sigma + eps) in the same pass as the assignment

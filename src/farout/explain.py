@@ -108,18 +108,45 @@ def _fmt(value):
     return f"{value:.2f}"
 
 
-def _numeric_text(name, value, typical, sd, shown=None, typical_text=None):
-    """``shown`` replaces the value in the text (e.g. for a filled-in value);
-    ``typical_text`` is ``_fmt(typical)`` when the caller has it already."""
-    shown = shown or _fmt(value)
-    typical_text = typical_text or _fmt(typical)
+def _numeric_sentences(names, values, typicals, sds, missing, typical_text, clusters, columns):
+    """Reason sentences of numeric features, one per entry of the flat
+    arrays, e.g. "amount 250.00 is 25.0x the cluster's typical 10.00 (+3.2
+    sd)". ``typical_text[cluster][column]`` is the typical value as text."""
     # "Nx the typical value" reads well only for positive quantities whose
     # typical value is not close to zero (e.g. amounts, counts, distances)
-    if value > 0 and typical > 0 and abs(value - typical) < 1000 * typical:
-        head = f"{name} {shown} is {value / typical:.1f}x the cluster's typical {typical_text}"
-    else:
-        head = f"{name} {shown} vs the cluster's typical {typical_text}"
-    return f"{head} ({sd:+.1f} sd)"
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        as_ratio = (values > 0) & (typicals > 0) & (np.abs(values - typicals) < 1000 * typicals)
+        ratios = np.where(as_ratio, values / np.where(as_ratio, typicals, 1.0), 0.0)
+    shown = [
+        f"missing (filled with {text})" if gap else text
+        for text, gap in zip(_fmt_all(values), missing.tolist(), strict=True)
+    ]
+    return [
+        f"{name} {value} is {ratio:.1f}x the cluster's typical {typical_text[c][j]} ({sd:+.1f} sd)"
+        if ratio_form
+        else f"{name} {value} vs the cluster's typical {typical_text[c][j]} ({sd:+.1f} sd)"
+        for name, value, ratio, sd, ratio_form, c, j in zip(
+            names,
+            shown,
+            ratios.tolist(),
+            sds.tolist(),
+            as_ratio.tolist(),
+            clusters,
+            columns,
+            strict=True,
+        )
+    ]
+
+
+def _fmt_all(values):
+    """:func:`_fmt` of every value of a float array."""
+    with np.errstate(invalid="ignore"):
+        size = np.abs(values)
+        general = (values != 0) & ((size >= 1e6) | (size < 0.01))
+    return [
+        format(v, ".3g") if g else format(v, ".2f")
+        for v, g in zip(values.tolist(), general.tolist(), strict=True)
+    ]
 
 
 def describe(encoder, profile, contrib, X, labels, scores, unseen, top, reasons_only=False):
@@ -164,28 +191,34 @@ def describe(encoder, profile, contrib, X, labels, scores, unseen, top, reasons_
     for mask in unseen.values():
         unseen_any |= mask
 
-    # Python floats and lists: indexing NumPy scalars one by one is slow
-    typical_text = [[_fmt(t) for t in row] for row in profile["typical"].tolist()]
-    label_list, order_list = labels.tolist(), order.tolist()
-    value_list, typical_list, sd_list = value.tolist(), typical.tolist(), sd.tolist()
-    numeric_list, missing_list = is_numeric.tolist(), is_missing.tolist()
-    categorical_cells = {}
+    # Every numeric sentence is made in one pass over flat lists (indexing
+    # NumPy scalars one by one is slow); categorical and unseen values,
+    # rarer, are handled row by row.
+    sentences = _numeric_sentences(
+        np.array(names, dtype=object)[order].ravel().tolist(),
+        value.ravel(),
+        typical.ravel(),
+        sd.ravel(),
+        is_missing.ravel(),
+        [[_fmt(t) for t in row] for row in profile["typical"].tolist()],
+        np.repeat(labels, n_top).tolist(),
+        order.ravel().tolist(),
+    )
+    simple = is_numeric.all(axis=1) & ~unseen_any
     reasons = np.empty(n, dtype=object)
-    for i in range(n):
+    for i in np.flatnonzero(simple).tolist():
+        reasons[i] = "; ".join(sentences[i * n_top : (i + 1) * n_top])
+    categorical_cells = {}
+    for i in np.flatnonzero(~simple).tolist():
         texts = []
         if unseen_any[i]:
             for name, mask in unseen.items():
                 if mask[i]:
                     texts.append(f"{name} '{cells[position[name]][i]}' was never seen in training")
         for r in range(n_top):
-            j = order_list[i][r]
-            if numeric_list[i][r]:
-                v = value_list[i][r]
-                shown = f"missing (filled with {_fmt(v)})" if missing_list[i][r] else None
-                t_text = typical_text[label_list[i]][j]
-                texts.append(
-                    _numeric_text(names[j], v, typical_list[i][r], sd_list[i][r], shown, t_text)
-                )
+            j = order[i, r]
+            if is_numeric[i, r]:
+                texts.append(sentences[i * n_top + r])
                 continue
             text, cell = _categorical_text(
                 columns[j], profile["frequency"][j], cells[j][i], labels[i]
