@@ -90,8 +90,34 @@ def test_direct_file_writes_every_byte_in_order(tmp_path, monkeypatch):
     for chunk in chunks:
         handle.write(chunk)
     handle.write(b"text too\n")
+    assert handle.tell() == sum(map(len, chunks)) + 9  # Arrow's Parquet writer asks
     handle.close()
     assert path.read_bytes() == b"".join(chunks) + b"text too\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="O_DIRECT is Linux only")
+def test_parquet_output_past_the_page_cache_reads_back(tmp_path, monkeypatch, rng):
+    from farout import io as fio
+
+    monkeypatch.setattr(fio._DirectFile, "_STAGE", 3 * 4096)  # many drains
+    probe = tmp_path / "probe"
+    probe.touch()
+    try:
+        fio._DirectFile(str(probe)).close()
+    except OSError:
+        pytest.skip("this file system refuses O_DIRECT")
+    frames = [
+        pd.DataFrame({"x": rng.normal(size=n), "kind": rng.choice(["a", "b"], n)})
+        for n in (5000, 1, 3333)
+    ]
+    out = tmp_path / "out.parquet"
+    with fio.TableWriter(out) as writer:
+        assert isinstance(writer._handle.raw, fio._DirectFile)
+        for frame in frames:
+            writer.write(frame)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out), pd.concat(frames, ignore_index=True), check_dtype=False
+    )
 
 
 def test_output_falls_back_to_a_buffered_file_without_o_direct(tmp_path, monkeypatch):

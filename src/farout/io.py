@@ -355,6 +355,7 @@ class _DirectFile(io.RawIOBase):
     def __init__(self, path):
         self._stage = mmap.mmap(-1, self._STAGE)  # page-aligned, as O_DIRECT needs
         self._used = 0
+        self._position = 0  # bytes taken so far: writes only append
         self._fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
         try:  # some file systems accept the flag but refuse the writes
             os.write(self._fd, memoryview(self._stage)[: self._ALIGN])
@@ -368,8 +369,13 @@ class _DirectFile(io.RawIOBase):
     def writable(self):
         return True
 
+    def tell(self):
+        """Bytes written so far (Arrow's Parquet writer records offsets)."""
+        return self._position
+
     def write(self, data):
         data = memoryview(data).cast("B")
+        self._position += len(data)
         done = 0
         while done < len(data):
             take = min(len(data) - done, self._STAGE - self._used)
@@ -414,9 +420,8 @@ class _DirectFile(io.RawIOBase):
 
 def _open_output(path, fmt):
     """A binary handle for the temporary output file: past the page cache
-    for CSV and JSON Lines where the system allows it (Parquet goes through
-    Arrow's writer, which seeks), else an ordinary buffered file."""
-    if fmt != "parquet" and getattr(os, "O_DIRECT", None) is not None:
+    where the system allows it, else an ordinary buffered file."""
+    if getattr(os, "O_DIRECT", None) is not None:
         try:
             return io.BufferedWriter(_DirectFile(path), buffer_size=2**20)
         except OSError:  # e.g. tmpfs refuses O_DIRECT
