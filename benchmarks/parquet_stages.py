@@ -2,7 +2,8 @@
 throughput each stage allows on this machine's cores.
 
 Runs farout's own read (`batch._frame_blocks`), scoring (`batch._score_arrow`,
-default model) and write (`io.TableWriter.write_arrow`) one after the other
+for the default model and for a single clustering scored D / sigma) and
+write (`io.TableWriter.write_arrow`) one after the other
 on one thread, timing each with that thread's CPU clock, and also a write of
 the input columns alone (a file copied through Arrow, no results). Each stage
 is the median of several runs; the bound on rows per second is the number of

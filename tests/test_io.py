@@ -128,3 +128,41 @@ def test_output_falls_back_to_a_buffered_file_without_o_direct(tmp_path, monkeyp
     with fio.TableWriter(out) as writer:
         writer.write(pd.DataFrame({"a": [1, 2]}))
     assert pd.read_csv(out)["a"].tolist() == [1, 2]
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="O_DIRECT is Linux only")
+@pytest.mark.parametrize("name", ["out.csv", "out.parquet"])
+def test_a_full_disk_is_reported_and_leaves_nothing_behind(tmp_path, monkeypatch, name):
+    import errno
+    import gc
+
+    from farout import io as fio
+
+    monkeypatch.setattr(fio._DirectFile, "_STAGE", 3 * 4096)  # many drains
+    real_write = os.write
+
+    def full_disk(fd, data):  # the output's writes fail past 20 KB
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".part") and os.lseek(fd, 0, 1) > 20_000:
+            del data  # as os.write, keep no view of the buffer in the traceback
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(fio.os, "write", full_disk)
+    frame = pd.DataFrame({"x": np.arange(20_000.0), "y": np.arange(20_000.0) * 2})
+    out = tmp_path / name
+    with pytest.raises(OSError, match="No space left"):
+        with fio.TableWriter(out) as writer:
+            if isinstance(writer._handle, io.BufferedWriter) and not isinstance(
+                writer._handle.raw, fio._DirectFile
+            ):
+                pytest.skip("this file system refuses O_DIRECT")
+            for start in range(0, len(frame), 5000):
+                writer.write(frame.iloc[start : start + 5000])
+    monkeypatch.setattr(fio.os, "write", real_write)
+    assert os.listdir(tmp_path) == []  # no output, no temporary file
+    # the failed file's descriptor was closed once: a file opened since stays open
+    other = open(tmp_path / "other.txt", "w")  # noqa: SIM115
+    gc.collect()
+    other.write("still open")
+    other.close()
+    assert (tmp_path / "other.txt").read_text() == "still open"

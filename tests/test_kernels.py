@@ -283,7 +283,8 @@ def test_compiled_ensemble_is_exact_near_centres_far_from_the_origin(rng):
 @pytest.mark.parametrize("n", [700, 40_000])  # serial and parallel kernels
 def test_kernels_take_column_major_rows_as_they_are(rng, n):
     # A DataFrame's block is column-major, and so are row slices of it: the
-    # kernels read them without a copy and return what C-ordered rows give.
+    # ensemble's kernel reads them without a copy, and both kernels return
+    # what C-ordered rows give, to the bit.
     from farout._distance import as_kernel_rows, mean_weighted_nearest, nearest_scores
 
     rows = rng.normal(size=(n + 50, 6))
@@ -306,4 +307,13 @@ def test_kernels_take_column_major_rows_as_they_are(rng, n):
     np.testing.assert_array_equal(
         mean_weighted_nearest(part, centers, weights),
         mean_weighted_nearest(np.ascontiguousarray(part), centers, weights),
+    )
+    # rows on centres far from the origin take the exact-distance path
+    far_centers = [1e4 + rng.normal(size=(k, 6)) for k in (3, 8)]
+    far = np.asfortranarray(1e4 + rng.normal(size=(n + 50, 6)))
+    far[::7] = far_centers[1][2]
+    far_part = far[20 : 20 + n]
+    np.testing.assert_array_equal(
+        mean_weighted_nearest(far_part, far_centers, weights),
+        mean_weighted_nearest(np.ascontiguousarray(far_part), far_centers, weights),
     )

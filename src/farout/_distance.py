@@ -167,9 +167,8 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
     Work goes column-wise over ``_SWEEP_ROWS`` rows at a time: the
     products are (centres x rows), so the minimum over each member's
     centres and the square roots are straight sweeps along rows that LLVM
-    vectorises, and the scratch arrays are made once per task. The exact
-    distances read a row-major copy of the sweep's rows, so that any
-    memory layout of ``X`` gives the same bits. Rows of
+    vectorises, and the scratch arrays are made once per task. ``X`` may
+    be row- or column-major (a test checks the bits are the same). Rows of
     ``cross`` and ``center_term`` are centre-major (row ``c * n_members + b``
     is centre c of member b)."""
     n, p = X.shape
@@ -180,7 +179,6 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
     for task in prange(n_tasks):
         task_stop = min(n, (task + 1) * _TASK_SWEEP_ROWS)
         block_t = np.empty((p, step))
-        rows_c = np.empty((step, p), dtype=X.dtype)
         sq_t = np.empty((p, step))
         products = np.empty((m, step))
         row_terms = np.empty((n_members, step))
@@ -190,7 +188,6 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
             rows = min(step, task_stop - start)
             for j in range(p):
                 for r in range(rows):
-                    rows_c[r, j] = X[start + r, j]
                     value = np.float64(X[start + r, j]) - origin[j]
                     block_t[j, r] = value
                     sq_t[j, r] = value * value
@@ -224,6 +221,7 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
                         sq = row_terms[b, r] + least[b, r]
                         if sq > _CANCELLATION * row_terms[b, r]:
                             continue
+                        i = start + r
                         best = -1
                         if np.isfinite(least[b, r]):
                             for c in range(kmax):
@@ -232,10 +230,10 @@ def _mean_nearest_blocks(X, origin, cross, center_term, w2, centers, weights, ou
                                     best = c
                                     break
                         if best < 0:
-                            best = _direct_choice(rows_c, r, centers, weights, b)
+                            best = _direct_choice(X, i, centers, weights, b)
                         exact = 0.0
                         for j in range(p):
-                            diff = weights[b, j] * (np.float64(rows_c[r, j]) - centers[b, best, j])
+                            diff = weights[b, j] * (np.float64(X[i, j]) - centers[b, best, j])
                             exact += diff * diff
                         total[r] += np.sqrt(exact)
             for r in range(rows):

@@ -210,8 +210,9 @@ def _score_arrow(detector, block, reasons, top, tier_names):
     types = [batch.schema.field(name).type for name in names]
     if not all(pa.types.is_floating(t) or pa.types.is_integer(t) for t in types):
         return None
-    # Column-major, as the batch is: each column is one contiguous copy
-    # (the kernels take the rows in this order too).
+    # Column-major, as the batch is: each column is one contiguous copy.
+    # The ensemble's kernel reads this block as it is; the nearest-centre
+    # kernel makes its own row-major copy of each scoring block.
     X = _scratch_columns(batch.num_rows, len(names))
     for j, name in enumerate(names):
         X[:, j] = batch.column(name).to_numpy(zero_copy_only=False)  # nulls are NaN

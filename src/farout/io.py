@@ -389,13 +389,13 @@ class _DirectFile(io.RawIOBase):
     def _drain(self):
         """Write the staged bytes up to the last whole page."""
         aligned = self._used - self._used % self._ALIGN
-        view = memoryview(self._stage)
-        written = 0
-        while written < aligned:
-            written += os.write(self._fd, view[written:aligned])
+        # released even when a write fails (full disk), so the stage can close
+        with memoryview(self._stage) as view:
+            written = 0
+            while written < aligned:
+                written += os.write(self._fd, view[written:aligned])
         self._stage.move(0, aligned, self._used - aligned)
         self._used -= aligned
-        view.release()
 
     def close(self):
         if self.closed:
@@ -407,15 +407,18 @@ class _DirectFile(io.RawIOBase):
 
                 flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
                 fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
-                view = memoryview(self._stage)
-                written = 0
-                while written < self._used:
-                    written += os.write(self._fd, view[written : self._used])
-                view.release()
+                with memoryview(self._stage) as view:
+                    written = 0
+                    while written < self._used:
+                        written += os.write(self._fd, view[written : self._used])
         finally:
-            os.close(self._fd)
-            self._stage.close()
-            super().close()
+            # closed once, whatever failed: a second close of the number
+            # could close a file opened since
+            try:
+                os.close(self._fd)
+            finally:
+                self._stage.close()
+                super().close()
 
 
 def _open_output(path, fmt):
@@ -528,12 +531,20 @@ class TableWriter:
             raise
 
     def __exit__(self, exc_type, exc, tb):
-        if self._parquet is not None:
-            self._parquet.close()
         if self.path == "-":
+            if self._parquet is not None:
+                self._parquet.close()
             self._handle.flush()
             return False
-        self._handle.close()
+        try:
+            try:
+                if self._parquet is not None:
+                    self._parquet.close()
+            finally:
+                self._handle.close()
+        except BaseException:
+            os.unlink(self._tmp)  # e.g. a full disk: no half-written file left
+            raise
         if exc_type is None:
             readable_by_others(self._tmp)
             os.replace(self._tmp, self.path)
