@@ -37,6 +37,7 @@ def main(argv=None):
 
     import numba
     import pandas as pd
+    import pyarrow as pa
     from threadpoolctl import threadpool_limits
 
     from farout import KMeansAnomalyDetector, batch
@@ -76,7 +77,7 @@ def main(argv=None):
                     if name == "write":
                         writer.write_arrow(item.out, item.index)
                     else:
-                        writer.write_arrow(batch.pa.Table.from_batches([item[1]]), None)
+                        writer.write_arrow(pa.Table.from_batches([item[1]]), None)
             spent = time.thread_time() - clock
             write, copy = (spent, copy) if name == "write" else (write, spent)
             os.remove(out)
