@@ -233,3 +233,25 @@ def test_fit_file_on_a_small_file_is_detector_fit_whatever_the_seed(tmp_path, rn
     fit_file(streamed, src, progress=False)
     in_memory = KMeansAnomalyDetector(3, random_state=copy.deepcopy(seed)).fit(frame)
     np.testing.assert_array_equal(streamed.anomaly_score(frame), in_memory.anomaly_score(frame))
+
+
+def test_jsonl_output_round_trips_every_value(tmp_path, model_and_frame):
+    """JSON Lines output rounded floats to 10 decimals (1.23456e-12 became 0.0)."""
+    import json
+
+    det, frame = model_and_frame
+    frame = frame.copy()
+    frame.loc[0, "a"] = 1.23456e-12
+    frame.loc[1, "b"] = 123456789.123456789
+    frame.loc[2, "c"] = 0.1 + 0.2
+    src = tmp_path / "in.csv"
+    src.write_text(frame.to_csv(index=False))
+    out = tmp_path / "out.jsonl"
+    score_file(det, src, out, progress=False)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    back = pd.DataFrame(rows)
+    np.testing.assert_array_equal(back[["a", "b", "c"]].to_numpy(), frame.to_numpy())
+    assert back.loc[0, "a"] == 1.23456e-12 and back.loc[1, "b"] == 123456789.123456789
+    want = det.detect(frame)
+    np.testing.assert_array_equal(back["anomaly_score"], want["anomaly_score"])
+    assert back["is_anomaly"].tolist() == want["is_anomaly"].tolist()
