@@ -1,0 +1,36 @@
+"""Model files written by farout 0.2.0 keep loading, with identical scores,
+flags, severities, clusters and reasons (tests/data/models-0.2.0/make.py
+wrote them with the 0.2.0 code)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from farout import load
+
+DATA = Path(__file__).parent / "data" / "models-0.2.0"
+NAMES = sorted(p.stem for p in DATA.glob("*.farout"))
+
+
+def test_the_files_are_there():
+    assert len(NAMES) == 7
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_0_2_0_model_scores_as_it_did(name):
+    expected = json.loads((DATA / f"{name}.json").read_text())
+    det = load(DATA / f"{name}.farout")
+    rows = pd.read_csv(DATA / "rows.csv", dtype={"kind": str})[expected["columns"]]
+    if det.missing == "error":
+        rows = rows.fillna({"x": 0.0, "kind": "card"}) if "kind" in rows else rows.fillna(0.0)
+    got = det.detect(rows, reasons="all")
+    want_scores = np.array([float(v) for v in expected["anomaly_score"]])
+    np.testing.assert_array_equal(got["anomaly_score"].to_numpy(), want_scores)
+    assert got["is_anomaly"].tolist() == expected["is_anomaly"]
+    severity = [None if pd.isna(v) else v for v in got["severity"]]
+    assert severity == [None if v is None or v != v else v for v in expected["severity"]]
+    assert got["cluster"].tolist() == expected["cluster"]
+    assert got["reason"].tolist() == expected["reason"]
