@@ -53,7 +53,7 @@ def machine_limits(repeats):
 
 def inertia(X, C):
     """Sum of squared distances to the nearest centre, in float64."""
-    from farout._distance import nearest_centers_numpy
+    from farout._kernels.distance import nearest_centers_numpy
 
     _, d = nearest_centers_numpy(np.asarray(X, np.float64), np.asarray(C, np.float64), "euclidean")
     return float(np.dot(d, d))
@@ -102,8 +102,8 @@ def main(argv=None):
     from sklearn.metrics import pairwise_distances_argmin_min
 
     from farout import KMeansAnomalyDetector
-    from farout._distance import nearest_centers, nearest_centers_numpy, nearest_scores
-    from farout._kmeans import as_generator, kmeans
+    from farout._kernels.distance import nearest_centers, nearest_centers_numpy, nearest_scores
+    from farout._kernels.kmeans import as_generator, kmeans
 
     n, d, k, r = args.rows, args.dims, args.k, args.repeats
     X = blobs(n, d, k)

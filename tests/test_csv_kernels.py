@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import farout.batch
 from farout import KMeansAnomalyDetector
-from farout._csv import count_lines, format_scores, parse_numbers, splice_results
+from farout._kernels.csv import count_lines, format_scores, parse_numbers, splice_results
 from farout.batch import score_file
 from farout.exceptions import InputError
 from farout.thresholds import Percentile

@@ -5,8 +5,8 @@ import pytest
 from scipy.spatial.distance import cdist
 from sklearn.cluster import KMeans
 
-from farout._distance import nearest_centers, pairwise_distances
-from farout._kmeans import (
+from farout._kernels.distance import nearest_centers, pairwise_distances
+from farout._kernels.kmeans import (
     as_generator,
     distance_moments,
     kmeans,
@@ -129,7 +129,7 @@ def test_stacked_ensemble_kernel_matches_member_loop(rng):
 @pytest.mark.parametrize("n", [1000, 40_000])  # serial and parallel kernels
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_compiled_nearest_matches_float64_reference(rng, n, dtype):
-    from farout._distance import nearest_centers_numpy
+    from farout._kernels.distance import nearest_centers_numpy
 
     C = rng.normal(size=(16, 6)) * 3
     X = (C[rng.integers(0, 16, n)] + rng.normal(size=(n, 6))).astype(dtype)
@@ -152,7 +152,7 @@ def test_compiled_nearest_is_exact_near_a_centre_in_float32():
 
 
 def test_compiled_nearest_with_weights_is_the_scaled_distance(rng):
-    from farout._distance import nearest_centers_numpy
+    from farout._kernels.distance import nearest_centers_numpy
 
     X = rng.normal(size=(3000, 4))
     C = rng.normal(size=(5, 4))
@@ -181,7 +181,7 @@ def test_compiled_nearest_propagates_nan(rng):
 @pytest.mark.parametrize("n", [900, 30_000])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_compiled_ensemble_matches_float64_reference(rng, n, dtype):
-    from farout._distance import mean_weighted_nearest, mean_weighted_nearest_numpy
+    from farout._kernels.distance import mean_weighted_nearest, mean_weighted_nearest_numpy
 
     X = (rng.normal(size=(n, 5)) + 50.0).astype(dtype)  # uncentred on purpose
     centers = [rng.normal(size=(k, 5)) + 50.0 for k in (3, 8, 5)]
@@ -195,7 +195,7 @@ def test_compiled_ensemble_matches_float64_reference(rng, n, dtype):
 @pytest.mark.parametrize("n", [500, 50_000])  # serial and parallel kernels
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_compiled_cluster_sums_match_numpy(rng, n, dtype):
-    from farout._kmeans import cluster_sums
+    from farout._kernels.kmeans import cluster_sums
 
     X = rng.normal(size=(n, 3)).astype(dtype)
     labels = rng.integers(0, 5, n)
@@ -211,7 +211,9 @@ def test_compiled_cluster_sums_match_numpy(rng, n, dtype):
 def test_parallel_and_serial_kernels_have_their_own_caches():
     # numba names a cache after the function: shared, the two versions would
     # load each other's machine code
-    from farout import _distance, _kmeans, _stats
+    from farout._kernels import distance as _distance
+    from farout._kernels import kmeans as _kmeans
+    from farout._kernels import stats as _stats
 
     pairs = [
         (_distance._nearest_parallel, _distance._nearest_serial),
@@ -238,7 +240,7 @@ def test_compiled_nearest_writes_into_given_arrays(rng):
 
 @pytest.mark.parametrize("n", [300, 30_000])
 def test_nearest_scores_divide_by_the_centre_spread(rng, n):
-    from farout._distance import nearest_scores
+    from farout._kernels.distance import nearest_scores
 
     X = rng.normal(size=(n, 3)).astype(np.float32)
     C = rng.normal(size=(4, 3))
@@ -251,7 +253,7 @@ def test_nearest_scores_divide_by_the_centre_spread(rng, n):
 
 
 def test_compiled_ensemble_survives_squares_that_overflow(rng):
-    from farout._distance import mean_weighted_nearest, mean_weighted_nearest_numpy
+    from farout._kernels.distance import mean_weighted_nearest, mean_weighted_nearest_numpy
 
     # values near 1e160 with tiny weights: the expansion's row term is inf,
     # the distances themselves are finite
@@ -266,7 +268,7 @@ def test_compiled_ensemble_survives_squares_that_overflow(rng):
 
 
 def test_compiled_ensemble_is_exact_near_centres_far_from_the_origin(rng):
-    from farout._distance import mean_weighted_nearest
+    from farout._kernels.distance import mean_weighted_nearest
 
     # rows 1e-8 from centres 1e7 out: the expansion cancels, the kernel
     # must recompute those distances directly
@@ -285,7 +287,7 @@ def test_kernels_take_column_major_rows_as_they_are(rng, n):
     # A DataFrame's block is column-major, and so are row slices of it: the
     # ensemble's kernel reads them without a copy, and both kernels return
     # what C-ordered rows give, to the bit.
-    from farout._distance import as_kernel_rows, mean_weighted_nearest, nearest_scores
+    from farout._kernels.distance import as_kernel_rows, mean_weighted_nearest, nearest_scores
 
     rows = rng.normal(size=(n + 50, 6))
     column_major = np.asfortranarray(rows)

@@ -92,7 +92,7 @@ def test_loader_refuses_unknown_threshold_state_and_npz(tmp_path, toy):
 def test_nearest_centre_is_right_far_from_the_origin(rng):
     from scipy.spatial.distance import cdist
 
-    from farout._distance import nearest_centers
+    from farout._kernels.distance import nearest_centers
 
     C = rng.normal(size=(5, 4)) + 1e8
     X = C[rng.integers(0, 5, 2000)] + rng.normal(scale=0.3, size=(2000, 4))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from farout._stats import column_moments, column_moments_numpy
+from farout._kernels.stats import column_moments, column_moments_numpy
 
 
 @pytest.mark.parametrize("n", [7, 5000, 50_001])  # one task, and several

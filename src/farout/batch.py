@@ -43,8 +43,8 @@ import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from ._csv import parse_numbers, splice_results
-from ._kmeans import as_generator
+from ._kernels.csv import parse_numbers, splice_results
+from ._kernels.kmeans import as_generator
 from .exceptions import InputError
 from .io import (
     BufferPool,

@@ -20,8 +20,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import explain as _explain
 from . import persistence
-from ._distance import as_kernel_rows, mean_weighted_nearest, nearest_centers, nearest_scores
-from ._kmeans import (
+from ._kernels.distance import (
+    as_kernel_rows,
+    mean_weighted_nearest,
+    nearest_centers,
+    nearest_scores,
+)
+from ._kernels.kmeans import (
     as_generator,
     cluster_sums,
     count_distinct_rows,

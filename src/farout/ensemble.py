@@ -27,8 +27,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._distance import mean_weighted_nearest, nearest_centers
-from ._kmeans import as_generator, count_distinct_rows, kmeans, minibatch_step
+from ._kernels.distance import mean_weighted_nearest, nearest_centers
+from ._kernels.kmeans import as_generator, count_distinct_rows, kmeans, minibatch_step
 from .exceptions import InputError
 
 __all__ = ["BaggedKMeans"]

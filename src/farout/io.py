@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._csv import count_lines
+from ._kernels.csv import count_lines
 from .exceptions import InputError
 
 __all__ = [

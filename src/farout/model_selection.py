@@ -17,8 +17,8 @@ import pandas as pd
 from sklearn.metrics import silhouette_score
 from tqdm.auto import tqdm
 
-from ._distance import nearest_centers
-from ._kmeans import as_generator, count_distinct_rows, kmeans
+from ._kernels.distance import nearest_centers
+from ._kernels.kmeans import as_generator, count_distinct_rows, kmeans
 from .exceptions import InputError
 
 __all__ = ["KSelection", "TemporalFolds", "elbow_knee", "select_k", "temporal_split"]

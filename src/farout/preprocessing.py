@@ -12,7 +12,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-from ._stats import column_moments
+from ._kernels.stats import column_moments
 from .exceptions import InputError
 
 __all__ = ["MAX_SCALED", "SCALINGS", "FeatureEncoder", "as_anomaly_labels", "is_plain_numeric"]

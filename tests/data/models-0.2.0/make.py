@@ -58,7 +58,10 @@ def configs(numeric, mixed, gaps):
     yield (
         "mahalanobis-normalized",
         KMeansAnomalyDetector(
-            4, metric="mahalanobis", score_mode="normalized", threshold=MeanStd(2.5),
+            4,
+            metric="mahalanobis",
+            score_mode="normalized",
+            threshold=MeanStd(2.5),
             random_state=4,
         ),
         numeric,
@@ -66,8 +69,13 @@ def configs(numeric, mixed, gaps):
     yield (
         "percluster-minmax",
         KMeansAnomalyDetector(
-            3, scaling="minmax", score_mode="distance", trim=0.05, threshold=PerCluster(97),
-            tiers={"high": PerCluster(97)}, random_state=5,
+            3,
+            scaling="minmax",
+            score_mode="distance",
+            trim=0.05,
+            threshold=PerCluster(97),
+            tiers={"high": PerCluster(97)},
+            random_state=5,
         ),
         numeric,
     )

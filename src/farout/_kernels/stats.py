@@ -8,7 +8,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._compile import parallel_and_serial
+from .compile import parallel_and_serial
 
 __all__ = ["column_moments", "column_moments_numpy"]
 

@@ -12,8 +12,8 @@ import numpy as np
 from numba import prange
 from sklearn.utils import check_random_state
 
-from ._compile import parallel_and_serial
-from ._distance import nearest_centers, pairwise_distances
+from .compile import parallel_and_serial
+from .distance import nearest_centers, pairwise_distances
 
 __all__ = [
     "as_generator",

@@ -25,7 +25,7 @@ from numba import prange
 from scipy.spatial.distance import cdist
 from threadpoolctl import ThreadpoolController
 
-from ._compile import parallel_and_serial
+from .compile import parallel_and_serial
 
 __all__ = [
     "as_kernel_rows",

@@ -1,0 +1,12 @@
+"""Kernels: pure array functions, compiled with numba where a benchmark
+showed it wins, each beside the NumPy (or pandas/Arrow) reference its tests
+hold it to. No validation, no I/O, no estimator: everything above calls
+down into these, never the other way.
+
+- :mod:`.distance`: nearest-centre assignment, the ensemble's mean distance
+- :mod:`.kmeans`: k-means++ seeding, Lloyd and mini-batch steps, cluster sums
+- :mod:`.moments`: (count, mean, M2) of distances, and their merge
+- :mod:`.stats`: column statistics for the encoder's scaling
+- :mod:`.csv`: numeric CSV fields in, result columns spliced out
+- :mod:`.compile`: one place for numba's flags and cache rule
+"""
