@@ -74,7 +74,7 @@ def test_parquet_writer_names_a_column_that_changes_type(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="O_DIRECT is Linux only")
 def test_direct_file_writes_every_byte_in_order(tmp_path, monkeypatch):
-    from farout import io as fio
+    from farout import writer as fio
 
     monkeypatch.setattr(fio._DirectFile, "_STAGE", 3 * 4096)  # many drains
     path = tmp_path / "out.bin"
@@ -97,7 +97,7 @@ def test_direct_file_writes_every_byte_in_order(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="O_DIRECT is Linux only")
 def test_parquet_output_past_the_page_cache_reads_back(tmp_path, monkeypatch, rng):
-    from farout import io as fio
+    from farout import writer as fio
 
     monkeypatch.setattr(fio._DirectFile, "_STAGE", 3 * 4096)  # many drains
     probe = tmp_path / "probe"
@@ -121,7 +121,7 @@ def test_parquet_output_past_the_page_cache_reads_back(tmp_path, monkeypatch, rn
 
 
 def test_output_falls_back_to_a_buffered_file_without_o_direct(tmp_path, monkeypatch):
-    from farout import io as fio
+    from farout import writer as fio
 
     monkeypatch.delattr(os, "O_DIRECT", raising=False)
     out = tmp_path / "out.csv"
@@ -136,7 +136,7 @@ def test_a_full_disk_is_reported_and_leaves_nothing_behind(tmp_path, monkeypatch
     import errno
     import gc
 
-    from farout import io as fio
+    from farout import writer as fio
 
     monkeypatch.setattr(fio._DirectFile, "_STAGE", 3 * 4096)  # many drains
     real_write = os.write

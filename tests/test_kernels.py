@@ -6,15 +6,9 @@ from scipy.spatial.distance import cdist
 from sklearn.cluster import KMeans
 
 from farout._kernels.distance import nearest_centers, pairwise_distances
-from farout._kernels.kmeans import (
-    as_generator,
-    distance_moments,
-    kmeans,
-    kmeans_plusplus,
-    lloyd,
-    merge_moments,
-    minibatch_step,
-)
+from farout._kernels.kmeans import as_generator, kmeans, kmeans_plusplus, lloyd, minibatch_step
+from farout._kernels.moments import distance_moments, merge_moments
+from farout.core.scoring import member_distance
 
 
 def _unit(A):
@@ -119,8 +113,14 @@ def test_stacked_ensemble_kernel_matches_member_loop(rng):
     ensemble.members_[2]["centers"] = ensemble.members_[2]["centers"][:3]  # uneven k
     X[:5] = ensemble.members_[0]["centers"][0]  # on a centre: the expansion would cancel
     X[5:10] = 1e5 + rng.normal(size=(5, 6))  # huge norms
-    fast = ensemble._score(X)
-    reference = ensemble._score_by_member(X)
+    fast = member_distance(ensemble.members_, "euclidean", X)
+    reference = np.mean(
+        [
+            nearest_centers(X * m["weights"], m["centers"] * m["weights"], "euclidean")[1]
+            for m in ensemble.members_
+        ],
+        axis=0,
+    )
     np.testing.assert_allclose(fast, reference, rtol=1e-9, atol=1e-12)
     assert np.isclose(fast[:5], reference[:5], rtol=1e-9).all()
 

@@ -66,11 +66,18 @@ def test_manifest_is_plain_json_with_hashes(saved):
         names = archive.namelist()
     assert manifest["format"] == "farout-model"
     assert manifest["format_version"] == FORMAT_VERSION
-    assert manifest["features"]["names"] == ["amount", "kind", "hour"]
-    kinds = [c["kind"] for c in manifest["features"]["encoder"]["columns"]]
+    state = manifest["state"]
+    assert manifest["estimator"] == "KMeansAnomalyDetector"
+    assert state["meta"]["feature_names"] == ["amount", "kind", "hour"]
+    encoder = state["parts"]["encoder"]["meta"]
+    kinds = [c["kind"] for c in encoder["columns"]]
     assert kinds == ["numeric", "categorical", "numeric"]
-    assert manifest["features"]["encoder"]["columns"][1]["categories"] == ["a", "b", "c"]
-    assert manifest["fitted"]["tiers"][0]["name"] == "warn"
+    assert encoder["columns"][1]["categories"] == ["a", "b", "c"]
+    assert state["meta"]["tiers"] == ["warn"]
+    assert state["parts"]["tier0"]["meta"]["type"] == "Percentile"
+    # every array a state lists is in the file, under its dotted path
+    assert "clusters.stats.dist_m2" in manifest["arrays"]
+    assert set(state["parts"]["clusters"]["parts"]["stats"]["arrays"]) >= {"size", "dist_m2"}
     assert all(len(e["sha256"]) == 64 for e in manifest["arrays"].values())
     assert all(n == "manifest.json" or n.endswith(".npy") for n in names)
 
@@ -79,12 +86,12 @@ def test_tampered_array_is_refused(saved, tmp_path):
     _, path = saved
 
     def flip(name, data):
-        if name == "arrays/cluster_centers.npy":
+        if name == "arrays/clusters.cluster_centers.npy":
             return data[:-1] + bytes([data[-1] ^ 1])
         return data
 
     bad = rewrite_zip(path, tmp_path / "bad.farout", flip)
-    with pytest.raises(ModelFileError, match="cluster_centers.*SHA-256"):
+    with pytest.raises(ModelFileError, match="clusters.cluster_centers.*SHA-256"):
         load(bad)
 
 
@@ -92,7 +99,9 @@ def test_pickled_array_is_never_loaded(saved, tmp_path):
     _, path = saved
     buffer = io.BytesIO()
     np.save(buffer, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
-    bad = swap_array(path, tmp_path / "pickle.farout", "cluster_centers", buffer.getvalue())
+    bad = swap_array(
+        path, tmp_path / "pickle.farout", "clusters.cluster_centers", buffer.getvalue()
+    )
     with pytest.raises(ModelFileError, match="not a plain array|dtype"):
         load(bad)
 
@@ -126,11 +135,9 @@ def test_missing_array_is_refused(saved, tmp_path):
     bad = rewrite_zip(
         path,
         tmp_path / "gap.farout",
-        lambda n, d: (
-            None if n == "arrays/cluster_sigma.npy" or n.endswith("distance_m2.npy") else d
-        ),
+        lambda n, d: None if n.endswith("dist_m2.npy") else d,
     )
-    with pytest.raises(ModelFileError, match="distance_m2.*missing"):
+    with pytest.raises(ModelFileError, match="dist_m2.*missing"):
         load(bad)
 
 

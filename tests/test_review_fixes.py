@@ -71,7 +71,7 @@ def test_loader_refuses_unknown_threshold_state_and_npz(tmp_path, toy):
     def add_attribute(name, data):
         if name == "manifest.json":
             manifest = json.loads(data)
-            manifest["fitted"]["threshold"]["arrays"].append("flag")
+            manifest["state"]["parts"]["threshold"]["arrays"].append("flag")
             manifest["arrays"]["threshold.flag"] = manifest["arrays"]["threshold.cut_"]
             return json.dumps(manifest)
         return data
@@ -83,9 +83,9 @@ def test_loader_refuses_unknown_threshold_state_and_npz(tmp_path, toy):
     buffer = io.BytesIO()
     np.savez(buffer, a=np.zeros(3))
     bad = swap_array(
-        tmp_path / "m.farout", tmp_path / "npz.farout", "cluster_sizes", buffer.getvalue()
+        tmp_path / "m.farout", tmp_path / "npz.farout", "clusters.stats.size", buffer.getvalue()
     )
-    with pytest.raises(ModelFileError, match="cluster_sizes"):
+    with pytest.raises(ModelFileError, match="clusters.stats.size"):
         load(bad)
 
 
@@ -120,7 +120,7 @@ def test_label_threshold_without_anomalies_is_an_input_error():
 def test_array_into_a_model_with_categories_is_refused(mixed_frame):
     det = KMeansAnomalyDetector(2, random_state=0).fit(mixed_frame)
     with pytest.raises(InputError, match="categorical column.*'kind'.*DataFrame"):
-        det._encoder.transform(mixed_frame.to_numpy())
+        det.encoder_.transform(mixed_frame.to_numpy())
 
 
 def test_evaluate_by_keeps_rows_with_a_missing_group():
@@ -149,11 +149,11 @@ def test_output_files_are_plain_and_readable(tmp_path, toy):
 
 
 def test_scoring_in_blocks_matches_and_names_the_right_row(monkeypatch, mixed_frame, rng):
-    import farout.detector as detector_module
+    import farout.core.scoring as scoring_module
 
     det = KMeansAnomalyDetector(3, random_state=0).fit(mixed_frame)
     whole = det.detect(mixed_frame, reasons="all")
-    monkeypatch.setattr(detector_module, "_SCORE_BLOCK", 7)
+    monkeypatch.setattr(scoring_module, "SCORE_BLOCK", 7)
     pd.testing.assert_frame_equal(det.detect(mixed_frame, reasons="all"), whole)
     X = rng.normal(size=(50, 2))
     arr = KMeansAnomalyDetector(2, random_state=0).fit(X)

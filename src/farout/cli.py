@@ -18,10 +18,12 @@ from .baselines import BASELINES
 from .batch import fit_file, model_columns, read_dtypes, score_file
 from .comparison import compare
 from .demo import run_demo
-from .detector import SCORE_MODES, KMeansAnomalyDetector, load
+from .detector import KMeansAnomalyDetector, load
 from .evaluation import evaluate, evaluate_by, threshold_sweep
 from .exceptions import FaroutError, InputError
+from .findings import REASONS
 from .io import FORMATS, read_table, select_columns
+from .params import choices
 from .persistence import read_manifest
 from .report import comparison_report, model_report, write_report
 from .thresholds import (
@@ -250,26 +252,27 @@ def cmd_explain(args):
             print(f"  - {part}")
 
 
+def _choices(name):
+    """A detector parameter's choices, as declared in its constraints."""
+    return choices(KMeansAnomalyDetector, name)
+
+
 def cmd_info(args):
     manifest = read_manifest(args.model)
     detector = load(args.model)
-    params = manifest["params"]
-    fitted = manifest["fitted"]
-    columns = manifest["features"]["encoder"]["columns"]
+    columns = detector.feature_schema()
     print(
         f"farout model (format {manifest['format_version']}, written by farout "
         f"{manifest['farout_version']} on {manifest['created']})"
     )
     print(
-        f"clusters   k={fitted['n_clusters']} ({'auto, by ' + params['k_selection'] if params['n_clusters'] == 'auto' else 'fixed'})"
+        f"clusters   k={detector.n_clusters_} ({'auto, by ' + detector.k_selection if detector.n_clusters == 'auto' else 'fixed'})"
     )
-    print(
-        f"metric     {params['metric']}, scaling {params['scaling']}, score {params['score_mode']}"
-    )
+    print(f"metric     {detector.metric}, scaling {detector.scaling}, score {detector.score_mode}")
     print(f"threshold  {detector.threshold_!r}, cut {detector.threshold_.cut_:.4g}")
     if detector.tiers_:
         print("tiers      " + ", ".join(f"{n} > {t.cut_:.4g}" for n, t in detector.tiers_))
-    summary = fitted["training_summary"]
+    summary = detector.training_summary_
     print(
         f"training   {summary['n_rows']:,} rows, score median {summary['q0.5']:.3g}, "
         f"p99 {summary['q0.99']:.3g}, max {summary['q1']:.3g}; "
@@ -374,14 +377,10 @@ def build_parser():
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
     p.add_argument("--k", default="auto", help="number of clusters, or auto (default)")
     p.add_argument("--k-range", default="2:10", help="range tried by --k auto (default 2:10)")
-    p.add_argument("--k-selection", default="silhouette", choices=["silhouette", "elbow"])
-    p.add_argument(
-        "--metric", default="euclidean", choices=["euclidean", "manhattan", "cosine", "mahalanobis"]
-    )
-    p.add_argument(
-        "--scaling", default="standard", choices=["standard", "minmax", "robust", "none"]
-    )
-    p.add_argument("--score-mode", default="ensemble", choices=list(SCORE_MODES))
+    p.add_argument("--k-selection", default="silhouette", choices=_choices("k_selection"))
+    p.add_argument("--metric", default="euclidean", choices=_choices("metric"))
+    p.add_argument("--scaling", default="standard", choices=[*_choices("scaling"), "none"])
+    p.add_argument("--score-mode", default="ensemble", choices=_choices("score_mode"))
     p.add_argument(
         "--threshold",
         default="percentile:99",
@@ -399,7 +398,7 @@ def build_parser():
         default="auto",
         help="fraction of suspect rows kept out of the clustering, or auto (default)",
     )
-    p.add_argument("--missing", default="error", choices=["error", "impute"])
+    p.add_argument("--missing", default="error", choices=_choices("missing"))
     p.add_argument("--columns", type=_csv_list, help="comma-separated columns to use")
     p.add_argument("--exclude", type=_csv_list, help="comma-separated columns to leave out")
     p.add_argument(
@@ -428,7 +427,7 @@ def build_parser():
     p.add_argument(
         "--reasons",
         default="flagged",
-        choices=["flagged", "all", "none"],
+        choices=REASONS,
         help="rows that get a reason (default: flagged rows)",
     )
     p.add_argument("--top", type=int, default=3, help="features named per reason")
@@ -493,7 +492,7 @@ def build_parser():
     )
     p.add_argument("--baselines", type=_csv_list, help=f"subset of {','.join(BASELINES)}")
     p.add_argument("--k", default="auto")
-    p.add_argument("--score-mode", default="ensemble", choices=list(SCORE_MODES))
+    p.add_argument("--score-mode", default="ensemble", choices=_choices("score_mode"))
     p.add_argument("--trim", type=_trim, default="auto")
     p.add_argument("--threshold", default="percentile:99")
     p.add_argument("--random-state", type=int, default=0)

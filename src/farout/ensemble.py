@@ -23,12 +23,14 @@ are exactly the ones with the largest spread.
 500
 """
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._kernels.distance import mean_weighted_nearest, nearest_centers
 from ._kernels.kmeans import as_generator, count_distinct_rows, kmeans, minibatch_step
+from .core.scoring import member_distance
 from .exceptions import InputError
 
 __all__ = ["BaggedKMeans"]
@@ -167,21 +169,7 @@ class BaggedKMeans(BaseEstimator):
         return self._score(X)
 
     def _score(self, X):
-        if self.metric == "euclidean":
-            return mean_weighted_nearest(
-                X, [m["centers"] for m in self.members_], [m["weights"] for m in self.members_]
-            )
-        return self._score_by_member(X)
-
-    def _score_by_member(self, X):
-        """One member at a time: the reference for the stacked kernel, and
-        the path for the manhattan and cosine metrics."""
-        total = np.zeros(X.shape[0])
-        for member in self.members_:
-            w = member["weights"]
-            _, dist = nearest_centers(X * w, member["centers"] * w, self.metric)
-            total += dist
-        return total / len(self.members_)
+        return member_distance(self.members_, self.metric, X)
 
     def partial_fit(self, X, y=None):
         """Move every member's centroids towards a new batch (a mini-batch
@@ -197,20 +185,38 @@ class BaggedKMeans(BaseEstimator):
             member["centers"], member["counts"] = centers / w, counts
         return self
 
-    # -------------------------------------------------------- persistence
+    # -------------------------------------------------------------- state
     def get_state(self):
-        """Arrays describing the fitted members (for the model file)."""
-        arrays = {}
-        for i, member in enumerate(self.members_):
-            for key, value in member.items():
-                arrays[f"{i}.{key}"] = value
-        return arrays
+        """``{"meta", "arrays"}``: the parameters and the fitted members."""
+        arrays = {
+            f"{i}.{key}": value
+            for i, member in enumerate(self.members_)
+            for key, value in member.items()
+        }
+        meta = {"params": self.get_params(), "n_features_in": int(self.n_features_in_)}
+        return {"meta": meta, "arrays": arrays}
+
+    @classmethod
+    def from_state(cls, state):
+        """The fitted ensemble described by a :meth:`get_state` dict."""
+        meta, arrays = state["meta"], state["arrays"]
+        ensemble = cls(**meta["params"])
+        ensemble._check_params()
+        ensemble.members_ = [
+            {key: arrays[f"{i}.{key}"] for key in ("centers", "weights", "counts")}
+            for i in range(ensemble.n_estimators)
+        ]
+        ensemble.n_features_in_ = int(meta["n_features_in"])
+        return ensemble
 
     def set_state(self, arrays, n_features):
-        """Restore members from :meth:`get_state` arrays."""
-        self.members_ = [
-            {key: arrays[f"{i}.{key}"] for key in ("centers", "weights", "counts")}
-            for i in range(self.n_estimators)
-        ]
+        """Deprecated since 0.3; use :meth:`from_state`."""
+        warnings.warn(
+            "BaggedKMeans.set_state is deprecated; use BaggedKMeans.from_state(state).",
+            FutureWarning,
+            stacklevel=2,
+        )
+        meta = {"params": self.get_params(), "n_features_in": n_features}
+        self.members_ = type(self).from_state({"meta": meta, "arrays": arrays}).members_
         self.n_features_in_ = n_features
         return self

@@ -25,7 +25,16 @@ deviation of that feature.
 import numpy as np
 import pandas as pd
 
-__all__ = ["additive_contributions", "cluster_profile", "column_contributions", "describe"]
+from .core.metric import METRICS, Mahalanobis
+
+__all__ = [
+    "additive_contributions",
+    "cluster_profile",
+    "column_contributions",
+    "describe",
+    "explain_rows",
+    "scorer_contributions",
+]
 
 # Floor on a cluster's per-feature spread, in scaled units (0.1% of the
 # feature's global scale), so a feature constant within a cluster gives a
@@ -42,25 +51,13 @@ def additive_contributions(Z, centers, metric, precision=None):
         Encoded rows (scaled, one-hot).
     centers : ndarray (n, p)
         Each row's own centroid, in the same space.
-    metric : str
+    metric : str or a strategy from :mod:`farout.core.metric`
     precision : ndarray (p, p), optional
-        Inverse covariance, for ``"mahalanobis"``.
+        Inverse covariance, for ``"mahalanobis"`` given by name.
     """
-    if metric == "cosine":
-        norms = np.linalg.norm(Z, axis=1, keepdims=True)
-        unit = np.divide(Z, norms, out=np.zeros_like(Z), where=norms > 0)
-        terms = (unit - centers) ** 2 / 2.0
-        # A zero row has no direction: its distance is 1 (see _distance),
-        # carried by the centroid's coordinates.
-        zero = norms[:, 0] == 0
-        terms[zero] = centers[zero] ** 2
-        return terms
-    diff = Z - centers
-    if metric == "manhattan":
-        return np.abs(diff)
-    if metric == "mahalanobis":
-        return diff * (diff @ precision)
-    return diff * diff
+    if isinstance(metric, str):
+        metric = Mahalanobis(precision=precision) if metric == "mahalanobis" else METRICS[metric]()
+    return metric.additive(Z, centers)
 
 
 def column_contributions(encoder, Z, centers, metric, precision=None):
@@ -82,7 +79,8 @@ def cluster_profile(encoder, centers, counts, sums, sumsq, metric):
     safe = np.maximum(counts, 1.0)[:, None]
     mean = sums / safe
     std = np.sqrt(np.maximum(sumsq / safe - mean * mean, 0.0))
-    center_z = mean if metric == "cosine" else centers
+    strategy = METRICS[metric] if isinstance(metric, str) else metric
+    center_z = mean if strategy.profile_from_mean else centers
     k, n_columns = centers.shape[0], len(encoder.columns)
     typical = np.zeros((k, n_columns))
     spread = np.ones((k, n_columns))
@@ -99,6 +97,24 @@ def cluster_profile(encoder, centers, counts, sums, sumsq, metric):
         else:
             frequency.append(mean[:, cols])
     return {"typical": typical, "spread": spread, "frequency": frequency}
+
+
+def scorer_contributions(scorer, Z, labels):
+    """Contributions per original column of encoded rows ``Z`` to their
+    distance from their clusters ``labels`` under a fitted scorer."""
+    clusters = scorer.clusters
+    return column_contributions(scorer.encoder, Z, clusters.data_centers[labels], scorer.metric)
+
+
+def explain_rows(scorer, X, Z, labels, scores, unseen, top, reasons_only=False):
+    """The explanation table (or, with ``reasons_only``, the reasons alone)
+    of rows ``X`` scored by ``scorer`` (``Z``: the rows encoded)."""
+    clusters, stats = scorer.clusters, scorer.clusters.stats
+    profile = cluster_profile(
+        scorer.encoder, clusters.data_centers, stats.size, stats.sums, stats.sumsq, scorer.metric
+    )
+    contrib = scorer_contributions(scorer, Z, labels)
+    return describe(scorer.encoder, profile, contrib, X, labels, scores, unseen, top, reasons_only)
 
 
 def _fmt(value):

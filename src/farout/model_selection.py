@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.metrics import silhouette_score
 from tqdm.auto import tqdm
 
-from ._kernels.distance import nearest_centers
+from ._kernels.distance import nearest_centers, unit_rows
 from ._kernels.kmeans import as_generator, count_distinct_rows, kmeans
 from .exceptions import InputError
 
@@ -109,8 +109,7 @@ def select_k(
     low, high = _check_k_range(k_range)
     X = np.asarray(X, dtype=np.float64)
     if metric == "cosine":
-        norms = np.linalg.norm(X, axis=1, keepdims=True)
-        X = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+        X = unit_rows(X)
     rng = as_generator(random_state)
     fit_rows = X
     if X.shape[0] > fit_sample_size:

@@ -7,6 +7,8 @@ categorical columns (category or string dtype) are one-hot encoded, left at
 learns is a plain array or a JSON-ready list, so a model file can hold it.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
@@ -341,9 +343,9 @@ class FeatureEncoder:
             "clean the data first."
         )
 
-    # -------------------------------------------------------- persistence
+    # -------------------------------------------------------------- state
     def get_state(self):
-        """(JSON-ready dict, dict of arrays) describing the fitted encoder."""
+        """``{"meta", "arrays"}`` describing the fitted encoder."""
         meta = {
             "scaling": self.scaling,
             "missing": self.missing,
@@ -355,10 +357,21 @@ class FeatureEncoder:
             "scale": self.scale,
             "impute_values": self.impute_values,
         }
-        return meta, arrays
+        return {"meta": meta, "arrays": arrays}
 
     @classmethod
-    def from_state(cls, meta, arrays):
+    def from_state(cls, state, arrays=None):
+        """The encoder described by a :meth:`get_state` dict. (The 0.2
+        form ``from_state(meta, arrays)`` still works, with a warning.)"""
+        if arrays is not None:
+            warnings.warn(
+                "FeatureEncoder.from_state(meta, arrays) is deprecated; pass the "
+                "get_state() dict alone.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            state = {"meta": state, "arrays": arrays}
+        meta, arrays = state["meta"], state["arrays"]
         encoder = cls(meta["scaling"], meta["missing"], meta["max_categories"])
         encoder.columns = meta["columns"]
         encoder.center = arrays["center"]

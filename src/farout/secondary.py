@@ -12,12 +12,11 @@ threshold to the same alert rate.
 """
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .baselines import make_baseline
-from .detector import KMeansAnomalyDetector, _like
+from .detector import KMeansAnomalyDetector
 from .exceptions import InputError
 
 __all__ = ["SecondaryCheck"]
@@ -76,47 +75,48 @@ class SecondaryCheck(OutlierMixin, BaseEstimator):
         self.n_features_in_ = self.detector_.n_features_in_
         if hasattr(self.detector_, "feature_names_in_"):
             self.feature_names_in_ = self.detector_.feature_names_in_
-        _, Z, _, labels, _, scores = self.detector_._score_rows(X, keep_encoded=True)
-        self.checker_ = make_baseline(self.checker, self.random_state).fit(Z)
-        checks = self.checker_.anomaly_score(Z)
+        found = self.detector_.detection(X, keep_encoded=True)
+        self.checker_ = make_baseline(self.checker, self.random_state).fit(found.encoded)
+        checks = self.checker_.anomaly_score(found.encoded)
         self.checker_cut_ = float(np.percentile(checks, self.checker_quantile))
-        self.detector_scale_ = float(scores.std()) or 1.0
+        self.detector_scale_ = float(found.scores.std()) or 1.0
         self.checker_scale_ = float(checks.std()) or 1.0
         self.offset_ = 0.0
         return self
 
     def _margins(self, X):
         check_is_fitted(self)
-        X, Z, _, labels, _, scores = self.detector_._score_rows(X, keep_encoded=True)
-        checks = self.checker_.anomaly_score(Z)
-        primary = (scores - self.detector_.threshold_.cuts(labels)) / self.detector_scale_
+        found = self.detector_.detection(X, keep_encoded=True)
+        checks = self.checker_.anomaly_score(found.encoded)
+        cuts = self.detector_.threshold_.cuts(found.labels)
+        primary = (found.scores - cuts) / self.detector_scale_
         secondary = (checks - self.checker_cut_) / self.checker_scale_
-        return X, scores, checks, np.minimum(primary, secondary)
+        return found, checks, np.minimum(primary, secondary)
 
     def score_samples(self, X):
         """Minus the smaller margin (scikit-learn: lower is more abnormal)."""
-        X, _, _, margin = self._margins(X)
-        return _like(X, -margin, "score_samples")
+        found, _, margin = self._margins(X)
+        return found.like(-margin, "score_samples")
 
     def decision_function(self, X):
         """Negative where both detectors flag the row."""
-        X, _, _, margin = self._margins(X)
-        return _like(X, -margin - self.offset_, "decision_function")
+        found, _, margin = self._margins(X)
+        return found.like(-margin - self.offset_, "decision_function")
 
     def predict(self, X):
         """-1 where both detectors flag the row, +1 elsewhere."""
-        X, _, _, margin = self._margins(X)
-        return _like(X, np.where(margin > 0, -1, 1), "prediction")
+        found, _, margin = self._margins(X)
+        return found.like(np.where(margin > 0, -1, 1), "prediction")
 
     def detect(self, X, reasons="flagged", top=3):
         """The detector's :meth:`~KMeansAnomalyDetector.detect` table with
         ``flagged_by_farout``, ``checker_score`` and ``is_anomaly`` now
         meaning confirmed by both."""
-        X_checked, _, checks, margin = self._margins(X)
+        found, checks, margin = self._margins(X)
         table = self.detector_.detect(X, reasons=reasons, top=top)
         table.insert(1, "flagged_by_farout", table["is_anomaly"].to_numpy())
         table["checker_score"] = checks
         table["is_anomaly"] = margin > 0
         if reasons == "flagged":
             table.loc[~table["is_anomaly"], "reason"] = ""
-        return table if isinstance(X_checked, pd.DataFrame) else table.reset_index(drop=True)
+        return table if found.index is not None else table.reset_index(drop=True)

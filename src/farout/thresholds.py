@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
-from .exceptions import InputError
+from .exceptions import InputError, ModelFileError
 from .preprocessing import as_anomaly_labels
 
 __all__ = [
@@ -33,10 +33,16 @@ __all__ = [
     "Threshold",
     "assign_severity",
     "cut_table",
+    "fit_cuts",
     "fit_tiers",
     "parse_threshold",
     "validate_tiers",
 ]
+
+
+# The fitted attributes a threshold may carry in a model file; anything else
+# in a file is refused rather than set on the object.
+FITTED_STATE = ("cut_", "cluster_cuts_", "expected_cost_")
 
 
 class Threshold(BaseEstimator):
@@ -81,6 +87,37 @@ class Threshold(BaseEstimator):
         if clusters is None:
             clusters = np.zeros(scores.shape[0], dtype=np.intp)
         return scores > self.cuts(clusters)
+
+    # ------------------------------------------------------------ state
+    def get_state(self):
+        """``{"meta", "arrays"}``: the type and parameters, and the fitted
+        values (``cut_`` and the like) once fitted."""
+        arrays = {
+            key: np.atleast_1d(np.asarray(value, dtype=np.float64))
+            for key, value in vars(self).items()
+            if key in FITTED_STATE
+        }
+        meta = {
+            "type": type(self).__name__,
+            "params": self.get_params(),
+            "scalars": sorted(k for k in arrays if np.ndim(getattr(self, k)) == 0),
+        }
+        return {"meta": meta, "arrays": arrays}
+
+    @staticmethod
+    def from_state(state):
+        """The threshold described by a :meth:`get_state` dict (of any
+        threshold type)."""
+        meta, arrays = state["meta"], state.get("arrays", {})
+        cls = THRESHOLDS.get(meta.get("type"))
+        if cls is None:
+            raise ModelFileError(f"unknown threshold type {meta.get('type')!r} in the model file.")
+        threshold = cls(**meta["params"])
+        for key, value in arrays.items():
+            if key not in FITTED_STATE:
+                raise ModelFileError(f"the model file sets an unknown threshold attribute {key!r}.")
+            setattr(threshold, key, float(value[0]) if key in meta.get("scalars", []) else value)
+        return threshold
 
     def _check_params(self):
         pass
@@ -514,6 +551,17 @@ def fit_tiers(tiers, scores, clusters, n_clusters, y=None):
         (name, clone(threshold).fit(scores, clusters, n_clusters, y))
         for name, threshold in validate_tiers(tiers)
     ]
+
+
+def fit_cuts(threshold, tiers, scores, clusters, n_clusters, y=None):
+    """(fitted threshold, fitted tiers) from training ``scores``; ``y`` is
+    passed only to thresholds that need labels, so a fit stays unsupervised
+    otherwise."""
+    tiers = validate_tiers(tiers)
+    if not any(t.needs_labels for t in [threshold, *dict(tiers).values()]):
+        y = None
+    fitted = clone(threshold).fit(scores, clusters, n_clusters, y)
+    return fitted, fit_tiers(tiers, scores, clusters, n_clusters, y)
 
 
 def assign_severity(fitted_tiers, scores, clusters):

@@ -35,6 +35,7 @@ __all__ = [
     "nearest_centers_numpy",
     "nearest_scores",
     "pairwise_distances",
+    "unit_rows",
 ]
 
 # Work on blocks of rows so the n x k distance matrix is never built whole.
@@ -68,6 +69,13 @@ def _one_blas_thread():
 
 def _block_rows(n_centers):
     return max(256, _BLOCK_BYTES // (8 * max(n_centers, 1)))
+
+
+def unit_rows(X):
+    """Rows scaled to unit length, the space of the cosine metric; a zero row
+    has no direction and stays zero (distance 1 from every centre)."""
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
 
 
 def pairwise_distances(X, centers, metric):

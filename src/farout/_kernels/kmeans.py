@@ -19,11 +19,9 @@ __all__ = [
     "as_generator",
     "cluster_sums",
     "count_distinct_rows",
-    "distance_moments",
     "kmeans",
     "kmeans_plusplus",
     "lloyd",
-    "merge_moments",
     "minibatch_step",
     "objective",
 ]
@@ -134,26 +132,40 @@ def kmeans_plusplus(X, n_clusters, rng, metric, n_local_trials=None):
     return X[indices].copy(), indices
 
 
+def _group_medians(X, labels, counts, fallback):
+    """Coordinate-wise median of the rows of each label (k-medians' centre);
+    a label without rows keeps its row of ``fallback``."""
+    order = np.argsort(labels, kind="stable")
+    groups = np.split(X[order], np.cumsum(counts.astype(np.intp))[:-1])
+    medians = fallback.copy()
+    for j, members in enumerate(groups):
+        if members.shape[0]:
+            medians[j] = np.median(members, axis=0)
+    return medians
+
+
+def _onto_sphere(centers, fallback):
+    """Centres scaled to unit length (spherical k-means); a zero centre has
+    no direction and keeps its row of ``fallback``."""
+    norms = np.linalg.norm(centers, axis=1)
+    ok = norms > 0
+    centers[ok] /= norms[ok, None]
+    centers[~ok] = fallback[~ok]
+    return centers
+
+
 def _update_centers(X, labels, distances, old_centers, metric, relocate_empty=True):
     k = old_centers.shape[0]
     counts = np.bincount(labels, minlength=k)
     if metric == "manhattan":
-        order = np.argsort(labels, kind="stable")
-        groups = np.split(X[order], np.cumsum(counts)[:-1])
-        centers = old_centers.copy()
-        for j, members in enumerate(groups):
-            if members.shape[0]:
-                centers[j] = np.median(members, axis=0)
+        centers = _group_medians(X, labels, counts, old_centers)
     else:
         _, sums, _ = _label_sums(X, labels, k)
         centers = old_centers.copy()
         filled = counts > 0
         centers[filled] = sums[filled] / counts[filled, None]
         if metric == "cosine":
-            norms = np.linalg.norm(centers, axis=1)
-            ok = norms > 0
-            centers[ok] /= norms[ok, None]
-            centers[~ok] = old_centers[~ok]
+            centers = _onto_sphere(centers, old_centers)
     empty = np.flatnonzero(counts == 0)
     if empty.size and relocate_empty:
         # Relocate empty clusters to the rows worst served by their centre.
@@ -249,47 +261,13 @@ def minibatch_step(X, centers, counts, metric):
     batch_counts = np.bincount(labels, minlength=k).astype(np.float64)
     hit = batch_counts > 0
     if metric == "manhattan":
-        order = np.argsort(labels, kind="stable")
-        groups = np.split(X[order], np.cumsum(batch_counts.astype(np.intp))[:-1])
-        batch_centers = np.array(
-            [
-                np.median(g, axis=0) if g.shape[0] else c
-                for g, c in zip(groups, centers, strict=True)
-            ]
-        )
-        batch_sums = batch_centers * batch_counts[:, None]
+        batch_sums = _group_medians(X, labels, batch_counts, centers) * batch_counts[:, None]
     else:
         _, batch_sums, _ = _label_sums(X, labels, k)
     total = counts + batch_counts
     new_centers = centers.copy()
     new_centers[hit] = (centers[hit] * counts[hit, None] + batch_sums[hit]) / total[hit, None]
     if metric == "cosine":
-        norms = np.linalg.norm(new_centers, axis=1)
-        ok = norms > 0
-        new_centers[ok] /= norms[ok, None]
-        new_centers[~ok] = centers[~ok]
+        new_centers = _onto_sphere(new_centers, centers)
     labels, distances = nearest_centers(X, new_centers, metric)
     return new_centers, total, labels, distances
-
-
-def distance_moments(labels, distances, n_clusters):
-    """Per-cluster count, mean and sum of squared deviations (M2) of the
-    distances: the sufficient statistics of each cluster's spread."""
-    counts = np.bincount(labels, minlength=n_clusters).astype(np.float64)
-    sums = np.bincount(labels, weights=distances, minlength=n_clusters)
-    means = np.divide(sums, counts, out=np.zeros(n_clusters), where=counts > 0)
-    dev = distances - means[labels]
-    m2 = np.bincount(labels, weights=dev * dev, minlength=n_clusters)
-    return counts, means, m2
-
-
-def merge_moments(a, b):
-    """Combine two (count, mean, M2) triples (Chan et al.'s parallel update)."""
-    n_a, mean_a, m2_a = a
-    n_b, mean_b, m2_b = b
-    n = n_a + n_b
-    delta = mean_b - mean_a
-    safe = np.where(n > 0, n, 1.0)
-    mean = mean_a + delta * n_b / safe
-    m2 = m2_a + m2_b + delta * delta * n_a * n_b / safe
-    return n, mean, m2

@@ -9,6 +9,7 @@ import numpy as np
 from numba import prange
 
 from .compile import parallel_and_serial
+from .moments import merge_moments
 
 __all__ = ["column_moments", "column_moments_numpy"]
 
@@ -65,14 +66,10 @@ def column_moments(X, limit=np.inf):
     kernel(X, float(limit), counts, means, m2s, lows, highs, bad)
     if bad.any():
         return None
-    # Chan et al.'s pairwise merge of the tasks' partial moments
-    count, mean, m2 = counts[0], means[0], m2s[0]
+    moments = (counts[0], means[0], m2s[0])
     for t in range(1, n_tasks):
-        delta = means[t] - mean
-        total = count + counts[t]
-        mean = mean + delta * (counts[t] / total)
-        m2 = m2 + m2s[t] + delta * delta * (count * counts[t] / total)
-        count = total
+        moments = merge_moments(moments, (counts[t], means[t], m2s[t]))
+    count, mean, m2 = moments
     return int(count), mean, m2, lows.min(axis=0), highs.max(axis=0)
 
 

@@ -20,13 +20,13 @@ from importlib.metadata import version as _dist_version
 
 import numpy as np
 
-from .exceptions import ModelFileError
-from .io import readable_by_others
+from ..exceptions import ModelFileError
+from ..writer import readable_by_others
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "read_manifest", "read_model", "write_model"]
 
 FORMAT = "farout-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _MANIFEST = "manifest.json"
 # Numeric and boolean arrays only: object arrays would need pickle.
 _ALLOWED_KINDS = "biuf"

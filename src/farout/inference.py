@@ -1,0 +1,220 @@
+"""Inference: what a fitted detector says about rows. Scores, flags,
+severity, nearest clusters, the ``detect`` findings, the feature schema and
+explanations, all from one pass of the scoring core
+(:func:`farout.core.score_rows`) over rows checked at the door.
+"""
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import check_is_fitted
+
+from .core.scoring import score_rows
+from .exceptions import InputError
+from .explain import explain_rows, scorer_contributions
+from .findings import REASONS, Findings
+from .thresholds import assign_severity, severity_codes
+from .validation import check_rows, is_int
+
+__all__ = ["Inference"]
+
+
+def _scored(est, X, keep_encoded=False, with_scores=True):
+    """(validated X, its :class:`~farout.core.Detection`)."""
+    check_is_fitted(est)
+    X = check_rows(est, X, reset=False)
+    return X, score_rows(est.scorer_, X, keep_encoded, with_scores)
+
+
+class Inference:
+    """The fitted detector's answers (mixed into
+    :class:`~farout.KMeansAnomalyDetector`); reads ``scorer_``,
+    ``threshold_`` and ``tiers_``."""
+
+    # -------------------------------------------------- fitted parts
+    def _fitted(self, name):
+        scorer = self.__dict__.get("scorer_")
+        if scorer is None:
+            raise AttributeError(f"{name} is set by fit; this {type(self).__name__} is not fitted.")
+        return scorer
+
+    @property
+    def encoder_(self):
+        """The fitted :class:`~farout.preprocessing.FeatureEncoder`."""
+        return self._fitted("encoder_").encoder
+
+    @property
+    def clusters_(self):
+        """The fitted :class:`~farout.core.Clusters` (centres and statistics)."""
+        return self._fitted("clusters_").clusters
+
+    @property
+    def n_clusters_(self):
+        return self._fitted("n_clusters_").clusters.n_clusters
+
+    @property
+    def cluster_centers_(self):
+        return self._fitted("cluster_centers_").clusters.data_centers
+
+    @property
+    def cluster_sizes_(self):
+        return self._fitted("cluster_sizes_").clusters.stats.size
+
+    @property
+    def cluster_sigma_(self):
+        return self._fitted("cluster_sigma_").clusters.sigma
+
+    @property
+    def eps_(self):
+        return self._fitted("eps_").clusters.eps
+
+    # -------------------------------------------------------- inference
+    def detection(self, X, keep_encoded=False, with_scores=True):
+        """What the scoring core finds for rows ``X``: a
+        :class:`~farout.core.Detection` of nearest clusters, distances and
+        scores (and, with ``keep_encoded``, the encoded rows).
+        ``with_scores=False`` assigns clusters only."""
+        return _scored(self, X, keep_encoded, with_scores)[1]
+
+    def anomaly_score(self, X):
+        """The anomaly score of each row (see ``score_mode``): higher is more
+        anomalous.
+
+        Returns a Series with the input's index for DataFrame input,
+        otherwise an ndarray of shape (n_samples,).
+        """
+        found = self.detection(X)
+        return found.like(found.scores, "anomaly_score")
+
+    def score_samples(self, X):
+        """Minus the anomaly score (scikit-learn: lower is more abnormal)."""
+        found = self.detection(X)
+        return found.like(-found.scores, "score_samples")
+
+    def decision_function(self, X):
+        """Negative for anomalies: ``score_samples(X) - offset_``."""
+        found = self.detection(X)
+        margin = self.threshold_.cuts(found.labels) - found.scores
+        return found.like(margin, "decision_function")
+
+    def predict(self, X):
+        """+1 for normal rows, -1 for anomalies."""
+        found = self.detection(X)
+        flags = self.threshold_.flag(found.scores, found.labels)
+        return found.like(np.where(flags, -1, 1), "prediction")
+
+    def predict_cluster(self, X):
+        """Index of the nearest cluster for each row."""
+        found = self.detection(X, with_scores=False)
+        return found.like(found.labels, "cluster")
+
+    def severity(self, X):
+        """Name of the most severe tier each row exceeds, or None."""
+        found = self.detection(X)
+        return found.like(assign_severity(self.tiers_, found.scores, found.labels), "severity")
+
+    def detect(self, X, reasons="flagged", top=3):
+        """Score, flag and explain rows in one pass.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame
+        reasons : {"flagged", "all", "none"}, default="flagged"
+            Which rows get a plain-language ``reason``.
+        top : int, default=3
+            Features named in each reason.
+
+        Returns
+        -------
+        DataFrame with columns ``anomaly_score``, ``is_anomaly``,
+        ``severity``, ``cluster`` and ``reason``, indexed like ``X``.
+        """
+        return self.findings(X, reasons, top).to_frame()
+
+    def findings(self, X, reasons="flagged", top=3):
+        """What :meth:`detect` returns, as arrays (:class:`~farout.findings.Findings`):
+        the file jobs write them without building a DataFrame."""
+        if reasons not in REASONS:
+            raise InputError(f"reasons must be 'flagged', 'all' or 'none', got {reasons!r}.")
+        if not is_int(top) or top < 1:
+            raise InputError(f"top must be an int >= 1, got {top!r}.")
+        X, found = _scored(self, X, keep_encoded=reasons == "all")
+        labels, scores = found.labels, found.scores
+        flags = self.threshold_.flag(scores, labels)
+        rows = {"all": np.arange(len(scores)), "flagged": np.flatnonzero(flags)}.get(
+            reasons, np.empty(0, dtype=np.intp)
+        )
+        texts = np.empty(0, dtype=object)
+        if rows.size:
+            sub = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+            if found.encoded is None:  # only the flagged rows need encoding
+                Z_sub, unseen = self.encoder_.transform(sub)
+            else:
+                Z_sub, unseen = found.encoded[rows], {k: m[rows] for k, m in found.unseen.items()}
+            texts = explain_rows(
+                self.scorer_, sub, Z_sub, labels[rows], scores[rows], unseen, top, True
+            )
+        return Findings(
+            scores=scores,
+            flags=flags,
+            tiers=severity_codes(self.tiers_, scores, labels),
+            tier_names=[name for name, _ in self.tiers_],
+            labels=labels,
+            reason_rows=rows,
+            reason_texts=texts,
+            index=X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(scores)),
+        )
+
+    # ------------------------------------------------------ the schema
+    def feature_schema(self):
+        """The input columns the model was fitted on, in order: a list of
+        dicts with ``name``, ``kind`` ("numeric" or "categorical"),
+        ``dtype`` and, for categorical columns, ``categories``."""
+        check_is_fitted(self)
+        return [
+            {k: (list(v) if isinstance(v, list) else v) for k, v in column.items()}
+            for column in self.encoder_.columns
+        ]
+
+    def encode(self, X):
+        """The encoded rows the clustering sees (numeric columns scaled,
+        categorical columns one-hot), an array of shape
+        (n_samples, n_encoded_features) with columns ``encoded_names_``."""
+        check_is_fitted(self)
+        return self.encoder_.transform(check_rows(self, X, reset=False))[0]
+
+    @property
+    def encoded_names_(self):
+        """Names of the encoded columns, e.g. ``amount`` or ``kind=a``."""
+        return list(self.encoder_.encoded_names)
+
+    # ---------------------------------------------------- explanations
+    def feature_contributions(self, X):
+        """Each feature's share of each row's distance to its centroid.
+
+        The columns add up to the metric's additive form (the squared
+        distance for euclidean and mahalanobis, the distance for manhattan
+        and cosine); see :mod:`farout.explain`.
+
+        Returns a DataFrame, one column per input feature, indexed like X.
+        """
+        _, found = _scored(self, X, keep_encoded=True)
+        contrib = scorer_contributions(self.scorer_, found.encoded, found.labels)
+        names = [c["name"] for c in self.encoder_.columns]
+        return pd.DataFrame(contrib, index=found.index, columns=names)
+
+    def explain(self, X, top=3):
+        """Why each row scores as it does.
+
+        For each row: its cluster and score, one plain-language ``reason``
+        (e.g. ``amount 2450.00 is 25.2x the cluster's typical 97.10
+        (+8.1 sd)``), and for the ``top`` contributing features
+        ``feature_i``, ``value_i``, ``typical_i``, ``sd_i`` (cluster
+        standard deviations away) and ``share_i`` (share of the distance).
+        Unseen categories are always named in the reason.
+
+        Returns a DataFrame indexed like X.
+        """
+        if not is_int(top) or top < 1:
+            raise InputError(f"top must be an int >= 1, got {top!r}.")
+        X, f = _scored(self, X, keep_encoded=True)
+        return explain_rows(self.scorer_, X, f.encoded, f.labels, f.scores, f.unseen, top)

@@ -1,0 +1,114 @@
+"""The detector's state tree: which component states it is made of, and
+how a detector is rebuilt from them. Components describe themselves
+(``get_state``/``from_state``); :mod:`.codec` writes the tree to a file."""
+
+import numpy as np
+import pandas as pd
+
+from ..core.clusters import Clusters
+from ..core.scoring import Scorer, make_score_mode
+from ..ensemble import BaggedKMeans
+from ..exceptions import ModelFileError
+from ..params import check_params
+from ..preprocessing import FeatureEncoder
+from ..thresholds import Threshold, validate_tiers
+
+__all__ = ["detector_from_state", "detector_state"]
+
+
+def _params(det):
+    """The detector's parameters, thresholds and ensemble as their states."""
+    params = det.get_params(deep=False)
+    params["threshold"] = None if det.threshold is None else det.threshold.get_state()["meta"]
+    params["ensemble"] = None if det.ensemble is None else det.ensemble.get_params()
+    tiers = validate_tiers(det.tiers)
+    params["tiers"] = [{"name": n, **t.get_state()["meta"]} for n, t in tiers] or None
+    return params
+
+
+def detector_state(det):
+    """The state tree of a fitted detector."""
+    parts = {
+        "encoder": det.encoder_.get_state(),
+        "clusters": det.clusters_.get_state(),
+        "threshold": det.threshold_.get_state(),
+    }
+    parts.update({f"tier{i}": tier.get_state() for i, (_, tier) in enumerate(det.tiers_)})
+    if det.ensemble_ is not None:
+        parts["ensemble"] = det.ensemble_.get_state()
+    arrays = {"trimmed": det.trimmed_}
+    table = det.k_selection_
+    if table is not None:
+        arrays.update({f"k_selection.{c}": table[c].to_numpy() for c in table.columns})
+    names = getattr(det, "feature_names_in_", None)
+    meta = {
+        "params": _params(det),
+        "n_features_in": int(det.n_features_in_),
+        "feature_names": None if names is None else [str(c) for c in names],
+        "n_clusters": int(det.n_clusters_),
+        "inertia": float(det.inertia_),
+        "n_iter": int(det.n_iter_),
+        "n_trim_rounds": int(det.n_trim_rounds_),
+        "trim_cut": det.trim_cut_,
+        "training_summary": det.training_summary_,
+        "k_selection": None if table is None else list(table.columns),
+        "tiers": [name for name, _ in det.tiers_],
+    }
+    return {"meta": meta, "arrays": arrays, "parts": parts}
+
+
+def detector_from_state(cls, state):
+    """The fitted ``cls`` (a KMeansAnomalyDetector) a :func:`detector_state`
+    tree describes; a damaged or foreign tree raises ModelFileError."""
+    try:
+        return _build(cls, state)
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ModelFileError(
+            f"the model file's contents are inconsistent ({type(exc).__name__}: "
+            f"{exc}); it may be damaged or written by another program."
+        ) from None
+
+
+def _build(cls, state):
+    meta, arrays, parts = state["meta"], state["arrays"], state["parts"]
+    params = dict(meta["params"])
+    params["k_range"] = tuple(params["k_range"])
+    if params["threshold"] is not None:
+        params["threshold"] = Threshold.from_state({"meta": params["threshold"]})
+    if params["ensemble"] is not None:
+        params["ensemble"] = BaggedKMeans(**params["ensemble"])
+    if params["tiers"] is not None:
+        params["tiers"] = {t["name"]: Threshold.from_state({"meta": t}) for t in params["tiers"]}
+    det = cls(**params)
+    check_params(det)
+    det.n_features_in_ = int(meta["n_features_in"])
+    if meta["feature_names"] is not None:
+        det.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)
+    encoder = FeatureEncoder.from_state(parts["encoder"])
+    clusters = Clusters.from_state(parts["clusters"])
+    k, p = clusters.n_clusters, len(encoder.encoded_names)
+    if clusters.data_centers.shape != (k, p) or k != int(meta["n_clusters"]):
+        raise ModelFileError("the model file's centroids do not match its feature schema.")
+    if clusters.metric.name != det.metric:
+        raise ModelFileError("the model file's clusters do not use its metric.")
+    det.ensemble_ = BaggedKMeans.from_state(parts["ensemble"]) if "ensemble" in parts else None
+    mode = make_score_mode(det.score_mode, det.ensemble_)
+    det.scorer_ = Scorer(encoder, clusters, mode)
+    det.trimmed_ = arrays["trimmed"]
+    det.trim_cut_ = meta["trim_cut"]
+    det.inertia_, det.n_iter_ = meta["inertia"], meta["n_iter"]
+    det.n_trim_rounds_ = meta["n_trim_rounds"]
+    det.k_selection_ = None
+    if meta["k_selection"] is not None:
+        det.k_selection_ = pd.DataFrame(
+            {column: arrays[f"k_selection.{column}"] for column in meta["k_selection"]}
+        )
+    det.threshold_ = Threshold.from_state(parts["threshold"])
+    det.offset_ = -det.threshold_.cut_
+    det.tiers_ = [
+        (name, Threshold.from_state(parts[f"tier{i}"])) for i, name in enumerate(meta["tiers"])
+    ]
+    det.training_summary_ = meta["training_summary"]
+    return det
