@@ -78,7 +78,7 @@ def test_secondary_check_keeps_only_rows_both_detectors_flag(rng):
     table = check.detect(frame)
     assert table.index.equals(frame.index)
     farout_flags = check.detector_.predict(frame) == -1
-    Z = check.detector_.encoder_.transform(frame)[0]
+    Z = check.detector_.encoder_.transform(frame)
     confirmed = check.checker_.anomaly_score(Z) > check.checker_cut_
     np.testing.assert_array_equal(table["flagged_by_farout"], farout_flags)
     np.testing.assert_array_equal(table["is_anomaly"], farout_flags & confirmed)

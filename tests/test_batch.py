@@ -161,13 +161,13 @@ def test_refine_clusters_leaves_ensemble_and_encoder_alone(rng):
     frame, _ = _planted(rng)
     det = KMeansAnomalyDetector(3, random_state=0).fit(frame.iloc[:1000])
     members = [m["centers"].copy() for m in det.ensemble_.members_]
-    center = det.encoder_.center.copy()
+    center = det.encoder_.center_.copy()
     before = det.cluster_sizes_.sum()
     det.refine_clusters(frame.iloc[1000:])
     assert det.cluster_sizes_.sum() > before + 4000
     for old, member in zip(members, det.ensemble_.members_, strict=True):
         np.testing.assert_array_equal(old, member["centers"])
-    np.testing.assert_array_equal(center, det.encoder_.center)
+    np.testing.assert_array_equal(center, det.encoder_.center_)
 
 
 def test_fit_file_is_reproducible_with_the_detectors_seed(tmp_path, rng):

@@ -201,8 +201,8 @@ def test_dataframe_outputs_keep_index(mixed_frame):
 def test_categorical_columns_are_one_hot(mixed_frame):
     det = KMeansAnomalyDetector(3, random_state=0).fit(mixed_frame)
     assert det.cluster_centers_.shape[1] == 2 + 3
-    assert det.encoder_.encoded_names == ["amount", "kind=a", "kind=b", "kind=c", "hour"]
-    assert {c["kind"] for c in det.encoder_.columns} == {"numeric", "categorical"}
+    assert det.encoder_.encoded_names_ == ["amount", "kind=a", "kind=b", "kind=c", "hour"]
+    assert {c["kind"] for c in det.encoder_.columns_} == {"numeric", "categorical"}
 
 
 def test_category_dtype_and_string_dtype_both_work(mixed_frame):

@@ -46,6 +46,8 @@ from tqdm.auto import tqdm
 from ._kernels.csv import parse_numbers, splice_results
 from ._kernels.kmeans import as_generator
 from .exceptions import InputError
+from .features.schema import model_columns
+from .findings import RESULT_COLUMNS
 from .io import (
     BufferPool,
     CsvBlock,
@@ -60,8 +62,6 @@ from .io import (
 
 __all__ = ["fit_file", "iter_frames", "model_columns", "read_dtypes", "score_file"]
 
-RESULT_COLUMNS = ("anomaly_score", "is_anomaly", "severity", "cluster", "reason")
-
 # Blocks parsed and scored at once: one per core, plus one being written.
 _WORKERS = 2
 _AHEAD = 3
@@ -73,31 +73,6 @@ def read_dtypes(detector):
     """Dtypes to force when reading data for ``detector``: categorical columns
     are read as text, even when their values look like numbers."""
     return {c["name"]: str for c in detector.feature_schema() if c["kind"] == "categorical"}
-
-
-def model_columns(detector, frame):
-    """The model's feature columns of ``frame``, by name; other columns are
-    ignored. Missing columns are an error that names them."""
-    names = getattr(detector, "feature_names_in_", None)
-    if names is None:
-        raise InputError(
-            "the model was fitted on an array without column names; score it from "
-            "Python with the same column order, or refit it on a named table."
-        )
-    names = [str(n) for n in names]
-    missing = [n for n in names if n not in frame.columns]
-    if missing:
-        raise InputError(
-            f"the data lacks the model's column(s) {', '.join(map(repr, missing))}; "
-            f"the model needs: {', '.join(map(repr, names))}."
-        )
-    clash = [n for n in RESULT_COLUMNS if n in frame.columns]
-    if clash:
-        raise InputError(
-            f"the data already has column(s) {', '.join(map(repr, clash))}, which scoring "
-            "adds; rename or drop them first."
-        )
-    return frame[names]
 
 
 def score_file(

@@ -15,12 +15,13 @@ import pandas as pd
 
 from . import __version__
 from .baselines import BASELINES
-from .batch import fit_file, model_columns, read_dtypes, score_file
+from .batch import fit_file, read_dtypes, score_file
 from .comparison import compare
 from .demo import run_demo
 from .detector import KMeansAnomalyDetector, load
 from .evaluation import evaluate, evaluate_by, threshold_sweep
 from .exceptions import FaroutError, InputError
+from .features.schema import model_columns, require_column
 from .findings import REASONS
 from .io import FORMATS, read_table, select_columns
 from .params import choices
@@ -157,11 +158,7 @@ def _read_for_model(detector, path, fmt):
 def cmd_evaluate(args):
     detector = load(args.model)
     frame = _read_for_model(detector, args.data, args.format)
-    if args.label not in frame.columns:
-        raise InputError(
-            f"no label column {args.label!r}; the data has: "
-            + ", ".join(map(repr, map(str, frame.columns)))
-        )
+    require_column(frame, args.label, "label")
     result = detector.detect(model_columns(detector, frame), reasons="none")
     metrics = evaluate(frame[args.label], result["anomaly_score"], flags=result["is_anomaly"])
     if args.sweep:

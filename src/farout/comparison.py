@@ -13,8 +13,10 @@ from .baselines import BASELINES, make_baseline
 from .detector import KMeansAnomalyDetector
 from .evaluation import evaluate
 from .exceptions import InputError
+from .features.encoder import FeatureEncoder
+from .features.labels import as_anomaly_labels
+from .features.schema import require_column
 from .model_selection import temporal_split
-from .preprocessing import FeatureEncoder, as_anomaly_labels
 
 __all__ = ["Comparison", "compare"]
 
@@ -64,11 +66,7 @@ def compare(
     farout detector flags; every detector is then judged flagging that same
     fraction of the test rows, its highest scores.
     """
-    if label not in frame.columns:
-        raise InputError(
-            f"no label column {label!r}; the data has: "
-            + ", ".join(map(repr, map(str, frame.columns)))
-        )
+    require_column(frame, label, "label")
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise InputError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}.")
@@ -99,10 +97,8 @@ def compare(
     if not 0 < rate < 1:
         raise InputError(f"alert_rate must be in (0, 1), got {rate!r}.")
 
-    encoder = FeatureEncoder("standard", farout.missing).fit(
-        X_train, [str(c) for c in X_train.columns]
-    )
-    Z_train, Z_test = encoder.transform(X_train)[0], encoder.transform(X_test)[0]
+    encoder = FeatureEncoder("standard", farout.missing).fit(X_train)
+    Z_train, Z_test = encoder.transform(X_train), encoder.transform(X_test)
     for name in tqdm(baselines, desc="baselines", disable=not progress, leave=False):
         model = make_baseline(name, random_state)
         start = time.perf_counter()

@@ -18,12 +18,12 @@ from .core.scoring import SCORE_MODES as SCORE_TYPES
 from .core.scoring import score_rows
 from .ensemble import BaggedKMeans
 from .exceptions import InputError
+from .features.encoder import SCALINGS
 from .inference import Inference
 from .model_selection import K_SELECTIONS
 from .params import check_params
 from .persistence import read_state, write_state
 from .persistence.estimator import detector_from_state, detector_state
-from .preprocessing import SCALINGS
 from .thresholds import Percentile, Threshold, fit_cuts, validate_tiers
 from .training import train, training_summary
 from .validation import check_rows, feature_labels
@@ -368,7 +368,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
 
     def _learn(self, X):
         """Step the clusters towards validated rows ``X``; returns them in metric space."""
-        Z, _ = self.encoder_.transform(X)
+        Z, _ = self.encoder_.encode(X)
         M = self.scorer_.metric.to_space(Z)
         self.scorer_ = replace(self.scorer_, clusters=self.clusters_.learn(Z, M))
         return M

@@ -14,7 +14,7 @@ from sklearn.metrics import (
 )
 
 from .exceptions import InputError
-from .preprocessing import as_anomaly_labels
+from .features.labels import as_anomaly_labels
 from .thresholds import cut_table
 
 __all__ = ["as_anomaly_labels", "evaluate", "evaluate_by", "threshold_sweep"]

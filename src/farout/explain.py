@@ -63,7 +63,7 @@ def additive_contributions(Z, centers, metric, precision=None):
 def column_contributions(encoder, Z, centers, metric, precision=None):
     """Contributions per original column (one-hot columns summed)."""
     terms = additive_contributions(Z, centers, metric, precision)
-    starts = np.flatnonzero(np.r_[True, np.diff(encoder.groups) != 0])
+    starts = np.flatnonzero(np.r_[True, np.diff(encoder.groups_) != 0])
     return np.add.reduceat(terms, starts, axis=1)
 
 
@@ -81,16 +81,16 @@ def cluster_profile(encoder, centers, counts, sums, sumsq, metric):
     std = np.sqrt(np.maximum(sumsq / safe - mean * mean, 0.0))
     strategy = METRICS[metric] if isinstance(metric, str) else metric
     center_z = mean if strategy.profile_from_mean else centers
-    k, n_columns = centers.shape[0], len(encoder.columns)
+    k, n_columns = centers.shape[0], len(encoder.columns_)
     typical = np.zeros((k, n_columns))
     spread = np.ones((k, n_columns))
     frequency = []
     numeric_j = 0
-    for j, column in enumerate(encoder.columns):
-        cols = np.flatnonzero(encoder.groups == j)
+    for j, column in enumerate(encoder.columns_):
+        cols = np.flatnonzero(encoder.groups_ == j)
         if column["kind"] == "numeric":
-            scale = encoder.scale[numeric_j]
-            typical[:, j] = center_z[:, cols[0]] * scale + encoder.center[numeric_j]
+            scale = encoder.scale_[numeric_j]
+            typical[:, j] = center_z[:, cols[0]] * scale + encoder.center_[numeric_j]
             spread[:, j] = np.maximum(std[:, cols[0]], _SPREAD_FLOOR) * scale
             numeric_j += 1
             frequency.append(None)
@@ -174,7 +174,7 @@ def describe(encoder, profile, contrib, X, labels, scores, unseen, top, reasons_
     deviations it sits away, and its share of the additive distance. With
     ``reasons_only``, just the array of reason sentences.
     """
-    columns = encoder.columns
+    columns = encoder.columns_
     n = contrib.shape[0]
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
     n_top = order.shape[1]
@@ -191,7 +191,7 @@ def describe(encoder, profile, contrib, X, labels, scores, unseen, top, reasons_
     for j in np.flatnonzero(numeric):
         missing[:, j] = pd.isna(cells[j])
         # a missing value was scored as its imputed fill
-        values[:, j] = encoder.impute_values[numeric_index[j]]
+        values[:, j] = encoder.impute_values_[numeric_index[j]]
         present = ~missing[:, j]
         values[present, j] = np.asarray(cells[j][present], dtype=np.float64)
     rows = np.arange(n)[:, None]

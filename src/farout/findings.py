@@ -8,10 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["REASONS", "Findings"]
+__all__ = ["REASONS", "RESULT_COLUMNS", "Findings"]
 
 # Which rows get a plain-language reason.
 REASONS = ("flagged", "all", "none")
+# The columns scoring adds, in order.
+RESULT_COLUMNS = ("anomaly_score", "is_anomaly", "severity", "cluster", "reason")
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,5 @@ class Findings:
         reason = np.full(len(self.scores), "", dtype=object)
         reason[self.reason_rows] = self.reason_texts
         names = np.array([*self.tier_names, None], dtype=object)  # -1 picks None
-        return pd.DataFrame(
-            {
-                "anomaly_score": self.scores,
-                "is_anomaly": self.flags,
-                "severity": names[self.tiers],
-                "cluster": self.labels,
-                "reason": reason,
-            },
-            index=self.index,
-        )
+        values = (self.scores, self.flags, names[self.tiers], self.labels, reason)
+        return pd.DataFrame(dict(zip(RESULT_COLUMNS, values, strict=True)), index=self.index)

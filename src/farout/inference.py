@@ -147,7 +147,7 @@ class Inference:
         if rows.size:
             sub = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
             if found.encoded is None:  # only the flagged rows need encoding
-                Z_sub, unseen = self.encoder_.transform(sub)
+                Z_sub, unseen = self.encoder_.encode(sub)
             else:
                 Z_sub, unseen = found.encoded[rows], {k: m[rows] for k, m in found.unseen.items()}
             texts = explain_rows(
@@ -172,7 +172,7 @@ class Inference:
         check_is_fitted(self)
         return [
             {k: (list(v) if isinstance(v, list) else v) for k, v in column.items()}
-            for column in self.encoder_.columns
+            for column in self.encoder_.columns_
         ]
 
     def encode(self, X):
@@ -180,12 +180,12 @@ class Inference:
         categorical columns one-hot), an array of shape
         (n_samples, n_encoded_features) with columns ``encoded_names_``."""
         check_is_fitted(self)
-        return self.encoder_.transform(check_rows(self, X, reset=False))[0]
+        return self.encoder_.encode(check_rows(self, X, reset=False))[0]
 
     @property
     def encoded_names_(self):
         """Names of the encoded columns, e.g. ``amount`` or ``kind=a``."""
-        return list(self.encoder_.encoded_names)
+        return list(self.encoder_.encoded_names_)
 
     # ---------------------------------------------------- explanations
     def feature_contributions(self, X):
@@ -199,7 +199,7 @@ class Inference:
         """
         _, found = _scored(self, X, keep_encoded=True)
         contrib = scorer_contributions(self.scorer_, found.encoded, found.labels)
-        names = [c["name"] for c in self.encoder_.columns]
+        names = [c["name"] for c in self.encoder_.columns_]
         return pd.DataFrame(contrib, index=found.index, columns=names)
 
     def explain(self, X, top=3):

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from ._kernels.distance import nearest_centers, unit_rows
 from ._kernels.kmeans import as_generator, count_distinct_rows, kmeans
 from .exceptions import InputError
+from .features.schema import require_column
 
 __all__ = ["KSelection", "TemporalFolds", "elbow_knee", "select_k", "temporal_split"]
 
@@ -156,12 +157,7 @@ def _check_k_range(k_range):
 
 
 def _time_order(frame, time_column):
-    if time_column not in frame.columns:
-        raise InputError(
-            f"no time column {time_column!r}; the data has: "
-            + ", ".join(map(repr, map(str, frame.columns)))
-        )
-    times = frame[time_column]
+    times = require_column(frame, time_column, "time")
     if times.isna().any():
         row = frame.index[int(np.flatnonzero(times.isna().to_numpy())[0])]
         raise InputError(f"time column {time_column!r} is missing at row {row!r}.")

@@ -14,7 +14,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
 from .exceptions import InputError
-from .preprocessing import as_anomaly_labels
+from .features.labels import as_anomaly_labels
 
 __all__ = [
     "cluster_view",

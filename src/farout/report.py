@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from . import plots
-from .batch import model_columns
 from .evaluation import evaluate, threshold_sweep
 from .exceptions import InputError
+from .features.schema import model_columns
 from .persistence import farout_version
 
 __all__ = ["comparison_report", "model_report", "write_report"]

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .exceptions import InputError, ModelFileError
-from .preprocessing import as_anomaly_labels
+from .features.labels import as_anomaly_labels
 
 __all__ = [
     "Absolute",

@@ -16,8 +16,8 @@ from .core.metric import make_metric
 from .core.scoring import Scorer, ensemble_scores, make_score_mode, score_rows
 from .ensemble import BaggedKMeans
 from .exceptions import InputError
+from .features.encoder import FeatureEncoder
 from .model_selection import select_k
-from .preprocessing import FeatureEncoder
 
 __all__ = ["Training", "train", "training_summary", "trim_fraction"]
 
@@ -58,7 +58,7 @@ def train(est, X, y, feature_labels):
     validated rows ``X``."""
     n = X.shape[0]
     encoder = FeatureEncoder(est.scaling, est.missing, est.max_categories)
-    encoder.fit(X, feature_labels)
+    encoder.fit(X, feature_names=feature_labels)
     rng = as_generator(est.random_state)
     # The model learns from at most max_fit_rows rows (see the parameter).
     rows = None
@@ -68,7 +68,7 @@ def train(est, X, y, feature_labels):
         X_fit = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
         if y is not None:
             y = np.asarray(y)[rows]
-    Z, _ = encoder.transform(X_fit)
+    Z, _ = encoder.encode(X_fit)
     metric = make_metric(est.metric).fit(Z)
     M = metric.to_space(Z)
     n_fit = M.shape[0]

@@ -20,7 +20,7 @@ from .._kernels.distance import (
     nearest_scores,
 )
 from ..exceptions import InputError
-from ..preprocessing import MAX_SCALED, is_plain_numeric
+from ..features.encoder import MAX_SCALED, is_plain_numeric
 
 __all__ = [
     "SCORE_MODES",
@@ -157,9 +157,9 @@ class Scorer:
         numeric and the metric is Euclidean. ``clusters=False`` leaves out
         the clustering (the ensemble's scores during fit)."""
         encoder = self.encoder
-        if self.metric.name != "euclidean" or any(c["kind"] != "numeric" for c in encoder.columns):
+        if self.metric.name != "euclidean" or any(c["kind"] != "numeric" for c in encoder.columns_):
             return None
-        center, scale = encoder.center, encoder.scale
+        center, scale = encoder.center_, encoder.scale_
         geometry = {}
         if clusters:
             geometry.update(centers=self.clusters.centers * scale + center, weights=1.0 / scale)
@@ -228,7 +228,7 @@ def score_rows(scorer, X, keep_encoded=False, with_scores=True):
             if done is not None:
                 labels[start:stop], distances[start:stop], scores[start:stop] = done
                 continue
-        Z, unseen = scorer.encoder.transform(part, offset=start)
+        Z, unseen = scorer.encoder.encode(part, offset=start)
         found = score_block(scorer, scorer.metric.to_space(Z), with_scores)
         labels[start:stop], distances[start:stop], scores[start:stop] = (
             found.labels,

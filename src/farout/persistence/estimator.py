@@ -9,8 +9,8 @@ from ..core.clusters import Clusters
 from ..core.scoring import Scorer, make_score_mode
 from ..ensemble import BaggedKMeans
 from ..exceptions import ModelFileError
+from ..features.encoder import FeatureEncoder
 from ..params import check_params
-from ..preprocessing import FeatureEncoder
 from ..thresholds import Threshold, validate_tiers
 
 __all__ = ["detector_from_state", "detector_state"]
@@ -88,7 +88,7 @@ def _build(cls, state):
         det.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)
     encoder = FeatureEncoder.from_state(parts["encoder"])
     clusters = Clusters.from_state(parts["clusters"])
-    k, p = clusters.n_clusters, len(encoder.encoded_names)
+    k, p = clusters.n_clusters, len(encoder.encoded_names_)
     if clusters.data_centers.shape != (k, p) or k != int(meta["n_clusters"]):
         raise ModelFileError("the model file's centroids do not match its feature schema.")
     if clusters.metric.name != det.metric:

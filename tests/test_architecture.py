@@ -1,0 +1,62 @@
+"""The layout's rules, checked on the source: no module reaches into
+another's private names, and modules stay small enough to read."""
+
+import ast
+import pathlib
+
+import pytest
+
+SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "farout"
+MODULES = sorted(SRC.rglob("*.py"))
+
+
+def _own_names(tree):
+    """Names a module defines itself (functions, classes, attributes set on
+    self), whose private members it may use on its own objects."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)  # class attributes
+    return names
+
+
+def _private_reaches(path):
+    tree = ast.parse(path.read_text())
+    own = _own_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or "farout" in (node.module or "")):
+            found += [
+                f"{node.lineno}: imports {a.name}"
+                for a in node.names
+                if a.name.startswith("_") and not a.name.startswith("__")
+            ]
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            if node.attr.startswith("__") or node.attr in own:
+                continue
+            # scikit-learn names this one for other code to read
+            if node.attr == "_parameter_constraints":
+                continue
+            found.append(f"{node.lineno}: reads .{node.attr} of {ast.unparse(node.value)}")
+    return found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_no_module_reaches_into_another_modules_private_names(path):
+    assert _private_reaches(path) == []
+
+
+def test_the_audit_sees_a_private_reach(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("from .detector import _like\n\ndef f(det):\n    return det._encoder\n")
+    assert len(_private_reaches(sample)) == 2
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_modules_stay_small(path):
+    lines = len(path.read_text().splitlines())
+    assert lines <= (400 if path.name == "detector.py" else 600), f"{path.name}: {lines} lines"
