@@ -173,3 +173,47 @@ def test_save_is_atomic(tmp_path, toy):
     det = KMeansAnomalyDetector(2, random_state=0).fit(toy)
     det.save(tmp_path / "m.farout")
     assert [p.name for p in tmp_path.iterdir()] == ["m.farout"]
+
+
+@pytest.mark.parametrize("checker", ["iforest", "lof"])
+def test_secondary_check_saves_and_loads_bit_for_bit(tmp_path, mixed_frame, checker):
+    from farout import SecondaryCheck
+
+    check = SecondaryCheck(
+        KMeansAnomalyDetector(threshold=Percentile(90), random_state=0),
+        checker=checker,
+        random_state=0,
+    ).fit(mixed_frame)
+    back = load(check.save(tmp_path / "check.farout"))
+    assert isinstance(back, SecondaryCheck)
+    for method in ("decision_function", "predict"):
+        np.testing.assert_array_equal(
+            getattr(check, method)(mixed_frame), getattr(back, method)(mixed_frame)
+        )
+    assert check.detect(mixed_frame).equals(back.detect(mixed_frame))
+    assert back.get_params()["checker"] == checker
+    assert back.detector.threshold.get_params() == {"q": 90}
+
+
+def test_detector_loader_refuses_a_secondary_check_file(tmp_path, mixed_frame):
+    from farout import SecondaryCheck
+    from farout.detector import load as load_detector
+
+    path = SecondaryCheck(random_state=0).fit(mixed_frame).save(tmp_path / "check.farout")
+    with pytest.raises(ModelFileError, match="holds a 'SecondaryCheck', not a KMeansAnomalyDetector"):
+        load_detector(path)
+
+
+def test_load_names_an_unknown_estimator(tmp_path, saved):
+    _, path = saved
+
+    def change(member, data):
+        if member == "manifest.json":
+            manifest = json.loads(data)
+            manifest["estimator"] = "SomethingElse"
+            return json.dumps(manifest).encode()
+        return data
+
+    rewrite_zip(path, tmp_path / "other.farout", change)
+    with pytest.raises(ModelFileError, match="holds a 'SomethingElse'; farout .* loads"):
+        load(tmp_path / "other.farout")

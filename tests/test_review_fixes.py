@@ -120,7 +120,7 @@ def test_label_threshold_without_anomalies_is_an_input_error():
 def test_array_into_a_model_with_categories_is_refused(mixed_frame):
     det = KMeansAnomalyDetector(2, random_state=0).fit(mixed_frame)
     with pytest.raises(InputError, match="categorical column.*'kind'.*DataFrame"):
-        det.encoder_.transform(mixed_frame.to_numpy())
+        det.encoder_.encode(mixed_frame.to_numpy())
 
 
 def test_evaluate_by_keeps_rows_with_a_missing_group():

@@ -6,9 +6,11 @@ distance to the nearest centroid over a bag of trimmed k-means models; with
 distance in units of the nearest cluster's spread.
 """
 
-from .detector import KMeansAnomalyDetector, load
+from .detector import KMeansAnomalyDetector
 from .exceptions import FaroutError, InputError, ModelFileError
+from .loading import load
 from .persistence import farout_version
+from .secondary import SecondaryCheck
 
 __version__ = farout_version()
 
@@ -17,6 +19,7 @@ __all__ = [
     "InputError",
     "KMeansAnomalyDetector",
     "ModelFileError",
+    "SecondaryCheck",
     "__version__",
     "load",
 ]

@@ -11,13 +11,18 @@ ADBench datasets against the fair alternative, simply raising farout's own
 threshold to the same alert rate.
 """
 
+import numbers
+
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .baselines import make_baseline
 from .detector import KMeansAnomalyDetector
 from .exceptions import InputError
+from .persistence import write_state
+from .persistence.estimator import secondary_from_state, secondary_state
 
 __all__ = ["SecondaryCheck"]
 
@@ -42,6 +47,10 @@ class SecondaryCheck(OutlierMixin, BaseEstimator):
     detector_ : KMeansAnomalyDetector
     checker_ : estimator from :mod:`farout.baselines`
     checker_cut_ : float
+    checker_rows_ : ndarray
+        The encoded training rows the checker was fitted on, kept so that a
+        saved check refits the same checker when loaded.
+    checker_seed_ : int
     offset_ : float
         0: ``decision_function`` is the smaller of the two detectors'
         margins over their cuts, each in units of its training-score
@@ -76,13 +85,34 @@ class SecondaryCheck(OutlierMixin, BaseEstimator):
         if hasattr(self.detector_, "feature_names_in_"):
             self.feature_names_in_ = self.detector_.feature_names_in_
         found = self.detector_.detection(X, keep_encoded=True)
-        self.checker_ = make_baseline(self.checker, self.random_state).fit(found.encoded)
+        # The checker (a scikit-learn forest or LOF) cannot be stored without
+        # pickle; its training rows and seed can, and refit it exactly.
+        self.checker_seed_ = _seed(self.random_state)
+        self.checker_rows_ = found.encoded
+        self.checker_ = make_baseline(self.checker, self.checker_seed_).fit(found.encoded)
         checks = self.checker_.anomaly_score(found.encoded)
         self.checker_cut_ = float(np.percentile(checks, self.checker_quantile))
         self.detector_scale_ = float(found.scores.std()) or 1.0
         self.checker_scale_ = float(checks.std()) or 1.0
         self.offset_ = 0.0
         return self
+
+    # ------------------------------------------------------------ state
+    def get_state(self):
+        """The fitted check as a state tree (see :mod:`farout.persistence`)."""
+        check_is_fitted(self)
+        return secondary_state(self)
+
+    @classmethod
+    def from_state(cls, state):
+        """The fitted check a :meth:`get_state` tree describes."""
+        return secondary_from_state(cls, state, KMeansAnomalyDetector)
+
+    def save(self, path):
+        """Write the fitted check to ``path`` (a zip; never pickled). Load
+        it with :func:`farout.load`."""
+        write_state(path, type(self).__name__, self.get_state())
+        return path
 
     def _margins(self, X):
         check_is_fitted(self)
@@ -120,3 +150,11 @@ class SecondaryCheck(OutlierMixin, BaseEstimator):
         if reasons == "flagged":
             table.loc[~table["is_anomaly"], "reason"] = ""
         return table if found.index is not None else table.reset_index(drop=True)
+
+
+def _seed(random_state):
+    """An int seed for the checker: ``random_state`` itself when it is one
+    (as before 0.3), else drawn from it (or fresh for None)."""
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))

@@ -14,10 +14,11 @@ import pandas as pd
 from pandas.api import types as ptypes
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from .._kernels.stats import column_moments
 from ..exceptions import InputError
-from ..validation import feature_labels
+from ..validation import check_rows, feature_labels
 
 __all__ = ["MAX_SCALED", "SCALINGS", "FeatureEncoder", "is_plain_numeric"]
 
@@ -103,6 +104,11 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         self.missing = missing
         self.max_categories = max_categories
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.missing == "impute"
+        return tags
+
     # ----------------------------------------------------------------- fit
     def fit(self, X, y=None, feature_names=None):
         """Learn the encoding from ``X`` (DataFrame or 2-D float array).
@@ -116,9 +122,9 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                 stacklevel=2,
             )
             feature_names = y
+        X = check_rows(self, X, reset=True)
         if feature_names is None:
             feature_names = feature_labels(X)
-        self.n_features_in_ = X.shape[1]
         if self._fit_plain_numeric(X, feature_names):
             return self
         self.columns_ = []
@@ -267,7 +273,8 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
     # ----------------------------------------------------------- transform
     def transform(self, X):
         """The encoded rows of ``X``, an array (n_samples, len(encoded_names_))."""
-        return self.encode(X)[0]
+        check_is_fitted(self)
+        return self.encode(check_rows(self, X, reset=False))[0]
 
     def get_feature_names_out(self, input_features=None):
         """Names of the encoded columns."""

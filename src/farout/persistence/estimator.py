@@ -5,6 +5,7 @@ how a detector is rebuilt from them. Components describe themselves
 import numpy as np
 import pandas as pd
 
+from ..baselines import make_baseline
 from ..core.clusters import Clusters
 from ..core.scoring import Scorer, make_score_mode
 from ..ensemble import BaggedKMeans
@@ -13,11 +14,19 @@ from ..features.encoder import FeatureEncoder
 from ..params import check_params
 from ..thresholds import Threshold, validate_tiers
 
-__all__ = ["detector_from_state", "detector_state"]
+__all__ = [
+    "detector_from_state",
+    "detector_params",
+    "detector_state",
+    "params_from_state",
+    "secondary_from_state",
+    "secondary_state",
+]
 
 
-def _params(det):
-    """The detector's parameters, thresholds and ensemble as their states."""
+def detector_params(det):
+    """A detector's parameters, with its thresholds and ensemble as their
+    states (JSON-ready once :func:`~.codec.jsonable` has run)."""
     params = det.get_params(deep=False)
     params["threshold"] = None if det.threshold is None else det.threshold.get_state()["meta"]
     params["ensemble"] = None if det.ensemble is None else det.ensemble.get_params()
@@ -42,7 +51,7 @@ def detector_state(det):
         arrays.update({f"k_selection.{c}": table[c].to_numpy() for c in table.columns})
     names = getattr(det, "feature_names_in_", None)
     meta = {
-        "params": _params(det),
+        "params": detector_params(det),
         "n_features_in": int(det.n_features_in_),
         "feature_names": None if names is None else [str(c) for c in names],
         "n_clusters": int(det.n_clusters_),
@@ -60,8 +69,12 @@ def detector_state(det):
 def detector_from_state(cls, state):
     """The fitted ``cls`` (a KMeansAnomalyDetector) a :func:`detector_state`
     tree describes; a damaged or foreign tree raises ModelFileError."""
+    return _checked(_build, cls, state)
+
+
+def _checked(build, *args):
     try:
-        return _build(cls, state)
+        return build(*args)
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
@@ -71,9 +84,9 @@ def detector_from_state(cls, state):
         ) from None
 
 
-def _build(cls, state):
-    meta, arrays, parts = state["meta"], state["arrays"], state["parts"]
-    params = dict(meta["params"])
+def params_from_state(params):
+    """The parameters :func:`detector_params` describes, objects rebuilt."""
+    params = dict(params)
     params["k_range"] = tuple(params["k_range"])
     if params["threshold"] is not None:
         params["threshold"] = Threshold.from_state({"meta": params["threshold"]})
@@ -81,7 +94,12 @@ def _build(cls, state):
         params["ensemble"] = BaggedKMeans(**params["ensemble"])
     if params["tiers"] is not None:
         params["tiers"] = {t["name"]: Threshold.from_state({"meta": t}) for t in params["tiers"]}
-    det = cls(**params)
+    return params
+
+
+def _build(cls, state):
+    meta, arrays, parts = state["meta"], state["arrays"], state["parts"]
+    det = cls(**params_from_state(meta["params"]))
     check_params(det)
     det.n_features_in_ = int(meta["n_features_in"])
     if meta["feature_names"] is not None:
@@ -112,3 +130,50 @@ def _build(cls, state):
     ]
     det.training_summary_ = meta["training_summary"]
     return det
+
+
+def secondary_state(check):
+    """The state tree of a fitted SecondaryCheck: its own numbers, the
+    checker's training rows and seed, and the fitted detector's tree."""
+    params = check.get_params(deep=False)
+    params["detector"] = None if check.detector is None else detector_params(check.detector)
+    names = getattr(check, "feature_names_in_", None)
+    meta = {
+        "params": params,
+        "n_features_in": int(check.n_features_in_),
+        "feature_names": None if names is None else [str(c) for c in names],
+        "checker_seed": int(check.checker_seed_),
+        "checker_cut": float(check.checker_cut_),
+        "detector_scale": float(check.detector_scale_),
+        "checker_scale": float(check.checker_scale_),
+        "offset": float(check.offset_),
+    }
+    parts = {"detector": detector_state(check.detector_)}
+    return {"meta": meta, "arrays": {"checker_rows": check.checker_rows_}, "parts": parts}
+
+
+def secondary_from_state(cls, state, detector_cls):
+    """The fitted ``cls`` (a SecondaryCheck) a :func:`secondary_state` tree
+    describes, its detector a ``detector_cls``: the checker is refitted on
+    its stored rows with its stored seed."""
+    return _checked(_build_secondary, cls, state, detector_cls)
+
+
+def _build_secondary(cls, state, detector_cls):
+    meta = state["meta"]
+    params = dict(meta["params"])
+    if params["detector"] is not None:
+        params["detector"] = detector_cls(**params_from_state(params["detector"]))
+    check = cls(**params)
+    check.detector_ = detector_from_state(detector_cls, state["parts"]["detector"])
+    check.n_features_in_ = int(meta["n_features_in"])
+    if meta["feature_names"] is not None:
+        check.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)
+    check.checker_seed_ = int(meta["checker_seed"])
+    check.checker_rows_ = state["arrays"]["checker_rows"]
+    check.checker_ = make_baseline(check.checker, check.checker_seed_).fit(check.checker_rows_)
+    check.checker_cut_ = meta["checker_cut"]
+    check.detector_scale_ = meta["detector_scale"]
+    check.checker_scale_ = meta["checker_scale"]
+    check.offset_ = meta["offset"]
+    return check
