@@ -1,7 +1,7 @@
 """Where the time of `farout score` on Parquet goes, stage by stage, and the
 throughput each stage allows on this machine's cores.
 
-Runs farout's own read (`batch._frame_blocks`), scoring (`batch._score_arrow`,
+Runs farout's own read (`jobs.blocks.open_blocks`), scoring (`jobs.scoring._score_arrow`,
 for the default model and for a single clustering scored D / sigma) and
 write (`io.TableWriter.write_arrow`) one after the other
 on one thread, timing each with that thread's CPU clock, and also a write of
@@ -40,8 +40,10 @@ def main(argv=None):
     import pyarrow as pa
     from threadpoolctl import threadpool_limits
 
-    from farout import KMeansAnomalyDetector, batch
+    from farout import KMeansAnomalyDetector
     from farout.io import TableWriter
+    from farout.jobs import blocks as file_blocks
+    from farout.jobs import scoring
 
     folder = tempfile.mkdtemp(prefix="farout-parquet-stages-")
     src = os.path.join(folder, "in.parquet")
@@ -61,12 +63,12 @@ def main(argv=None):
         read = score = write = copy = 0.0
         blocks, tables = [], []
         clock = time.thread_time()
-        for block in batch._frame_blocks(src, "parquet", args.chunksize, {}):
+        for block in file_blocks.open_blocks(src, "parquet", args.chunksize, {})[1]:
             blocks.append(block)
         read = time.thread_time() - clock
         for block in blocks:
             clock = time.thread_time()
-            scored = batch._score_arrow(detector, block, "flagged", 3, tiers)
+            scored = scoring._score_arrow(detector, block, "flagged", 3, tiers)
             score += time.thread_time() - clock
             tables.append(scored)
         for name, outs in (("write", tables), ("copy", blocks)):

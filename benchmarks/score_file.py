@@ -1,4 +1,4 @@
-"""`batch.score_file` in one process on a generated file: rows per second from
+"""`farout.jobs.score_file` in one process on a generated file: rows per second from
 CSV and Parquet with the default model, the median of several runs after the
 compiled kernels are loaded (no start-up cost), and optionally through the
 general pandas path for comparison.
@@ -27,7 +27,7 @@ def main(argv=None):
 
     import pandas as pd
 
-    import farout.batch as batch
+    import farout.jobs.scoring as batch
     from farout import KMeansAnomalyDetector
 
     folder = tempfile.mkdtemp(prefix="farout-score-file-")

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import farout.batch
+import farout.jobs.blocks
+import farout.jobs.scoring
 from farout import KMeansAnomalyDetector
 from farout._kernels.csv import count_lines, format_scores, parse_numbers, splice_results
-from farout.batch import score_file
 from farout.exceptions import InputError
+from farout.jobs import score_file
 from farout.thresholds import Percentile
 
 
@@ -167,7 +168,7 @@ def scored_pair(rng, tmp_path, monkeypatch):
         3, random_state=0, tiers={"watch": Percentile(98.0), "act": Percentile(99.5)}
     )
     det.fit(frame[["a", "b", "c"]])
-    monkeypatch.setattr(farout.batch, "_CSV_BLOCK_BYTES", 8192)
+    monkeypatch.setattr(farout.jobs.blocks, "CSV_BLOCK_BYTES", 8192)
 
     def run(suffix_in, suffix_out, **kwargs):
         src = tmp_path / f"in.{suffix_in}"
@@ -176,8 +177,8 @@ def scored_pair(rng, tmp_path, monkeypatch):
         fast, slow = tmp_path / f"fast.{suffix_out}", tmp_path / f"slow.{suffix_out}"
         score_file(det, src, fast, progress=False, chunksize=700, **kwargs)
         with monkeypatch.context() as patch:
-            patch.setattr(farout.batch, "_numeric_plan", lambda *a: None)
-            patch.setattr(farout.batch, "_score_arrow", lambda *a: None)
+            patch.setattr(farout.jobs.scoring, "_numeric_plan", lambda *a: None)
+            patch.setattr(farout.jobs.scoring, "_score_arrow", lambda *a: None)
             score_file(det, src, slow, progress=False, chunksize=700, **kwargs)
         return fast, slow
 
@@ -234,7 +235,7 @@ def test_edge_files_score_the_same_on_both_paths(tmp_path, monkeypatch, text):
     src = tmp_path / "in.csv"
     src.write_text(text)
     score_file(det, src, tmp_path / "fast.csv", reasons="all", progress=False)
-    monkeypatch.setattr(farout.batch, "_numeric_plan", lambda *a: None)
+    monkeypatch.setattr(farout.jobs.scoring, "_numeric_plan", lambda *a: None)
     score_file(det, src, tmp_path / "slow.csv", reasons="all", progress=False)
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "fast.csv"), pd.read_csv(tmp_path / "slow.csv")

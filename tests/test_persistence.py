@@ -200,7 +200,9 @@ def test_detector_loader_refuses_a_secondary_check_file(tmp_path, mixed_frame):
     from farout.detector import load as load_detector
 
     path = SecondaryCheck(random_state=0).fit(mixed_frame).save(tmp_path / "check.farout")
-    with pytest.raises(ModelFileError, match="holds a 'SecondaryCheck', not a KMeansAnomalyDetector"):
+    with pytest.raises(
+        ModelFileError, match="holds a 'SecondaryCheck', not a KMeansAnomalyDetector"
+    ):
         load_detector(path)
 
 

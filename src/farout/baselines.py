@@ -3,7 +3,7 @@
 Every baseline is a scikit-learn estimator with ``fit(X)`` and
 ``anomaly_score(X)``: higher is more anomalous. They take numeric arrays;
 :func:`farout.comparison.compare` encodes tables for them with the same
-:class:`~farout.preprocessing.FeatureEncoder` farout uses, so every detector
+:class:`~farout.features.FeatureEncoder` farout uses, so every detector
 sees the same features.
 
 >>> import numpy as np

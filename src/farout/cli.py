@@ -15,15 +15,15 @@ import pandas as pd
 
 from . import __version__
 from .baselines import BASELINES
-from .batch import fit_file, read_dtypes, score_file
 from .comparison import compare
 from .demo import run_demo
 from .detector import KMeansAnomalyDetector, load
 from .evaluation import evaluate, evaluate_by, threshold_sweep
 from .exceptions import FaroutError, InputError
-from .features.schema import model_columns, require_column
+from .features.schema import model_columns, read_dtypes, require_column
 from .findings import REASONS
 from .io import FORMATS, read_table, select_columns
+from .jobs import fit_file, score_file
 from .params import choices
 from .persistence import read_manifest
 from .report import comparison_report, model_report, write_report

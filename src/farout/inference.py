@@ -39,7 +39,7 @@ class Inference:
 
     @property
     def encoder_(self):
-        """The fitted :class:`~farout.preprocessing.FeatureEncoder`."""
+        """The fitted :class:`~farout.features.FeatureEncoder`."""
         return self._fitted("encoder_").encoder
 
     @property

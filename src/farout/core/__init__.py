@@ -2,7 +2,7 @@
 clusters they describe, and the function that scores a block of rows.
 
 Layers call only downwards: ``_kernels`` (pure array code) < the encoder
-(:mod:`farout.preprocessing`) < ``core`` < the estimators < the workflows
+(:mod:`farout.features`) < ``core`` < the estimators < the workflows
 and the command line.
 """
 

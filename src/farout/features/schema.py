@@ -1,9 +1,10 @@
-"""The columns a model needs, found by name in a table."""
+"""The columns a model needs, found by name in a table, and the dtypes to
+read them with."""
 
 from ..exceptions import InputError
 from ..findings import RESULT_COLUMNS
 
-__all__ = ["model_columns", "require_column"]
+__all__ = ["model_columns", "read_dtypes", "require_column"]
 
 
 def require_column(frame, name, role):
@@ -40,3 +41,9 @@ def model_columns(detector, frame):
             "adds; rename or drop them first."
         )
     return frame[names]
+
+
+def read_dtypes(detector):
+    """Dtypes to force when reading data for ``detector``: categorical columns
+    are read as text, even when their values look like numbers."""
+    return {c["name"]: str for c in detector.feature_schema() if c["kind"] == "categorical"}

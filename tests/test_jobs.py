@@ -5,10 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import farout.batch
+import farout.jobs.blocks
 from farout import KMeansAnomalyDetector
-from farout.batch import score_file
 from farout.exceptions import InputError
+from farout.findings import RESULT_COLUMNS
+from farout.jobs import score_file
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def model_and_frame(rng):
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(farout.batch, "_CSV_BLOCK_BYTES", 4096)  # many blocks
+    monkeypatch.setattr(farout.jobs.blocks, "CSV_BLOCK_BYTES", 4096)  # many blocks
 
 
 def _expected(det, frame):
@@ -38,7 +39,7 @@ def test_csv_output_is_input_text_plus_results(tmp_path, model_and_frame, small_
     got = pd.read_csv(out)
     want = _expected(det, frame)
     assert counts == {"rows": 3000, "flagged": int(want["is_anomaly"].sum())}
-    assert list(got.columns) == ["a", "b", "c", *farout.batch.RESULT_COLUMNS]
+    assert list(got.columns) == ["a", "b", "c", *RESULT_COLUMNS]
     np.testing.assert_allclose(got[["a", "b", "c"]], frame, rtol=1e-15)
     np.testing.assert_allclose(got["anomaly_score"], want["anomaly_score"], rtol=1e-12)
     np.testing.assert_array_equal(got["is_anomaly"], want["is_anomaly"])
@@ -123,7 +124,7 @@ def _planted(rng, n=6000):
 
 
 def test_fit_file_that_fits_is_the_in_memory_fit(tmp_path, rng):
-    from farout.batch import fit_file
+    from farout.jobs import fit_file
 
     frame, _ = _planted(rng)
     src = tmp_path / "in.csv"
@@ -139,7 +140,7 @@ def test_fit_file_that_fits_is_the_in_memory_fit(tmp_path, rng):
 def test_fit_file_larger_than_the_sample(tmp_path, rng, small_blocks, score_mode):
     from sklearn.metrics import roc_auc_score
 
-    from farout.batch import fit_file
+    from farout.jobs import fit_file
 
     frame, truth = _planted(rng)
     src = tmp_path / "in.parquet"
@@ -171,7 +172,7 @@ def test_refine_clusters_leaves_ensemble_and_encoder_alone(rng):
 
 
 def test_fit_file_is_reproducible_with_the_detectors_seed(tmp_path, rng):
-    from farout.batch import fit_file
+    from farout.jobs import fit_file
 
     frame, _ = _planted(rng)
     src = tmp_path / "in.parquet"
@@ -186,10 +187,10 @@ def test_fit_file_is_reproducible_with_the_detectors_seed(tmp_path, rng):
 
 
 def test_reservoir_keeps_the_smallest_keys_in_file_order(rng):
-    from farout.batch import _Reservoir
+    from farout.jobs import Reservoir
 
     frame = pd.DataFrame({"x": np.arange(5000.0), "kind": ["a", "b"] * 2500})
-    reservoir = _Reservoir(700, np.random.default_rng(3))
+    reservoir = Reservoir(700, np.random.default_rng(3))
     keys = np.random.default_rng(3)
     want = []
     for start in range(0, 5000, 333):
@@ -207,7 +208,7 @@ def test_reservoir_keeps_the_smallest_keys_in_file_order(rng):
 def test_fit_file_keeps_keys_that_come_and_go_between_chunks(tmp_path):
     # JSON Lines: a key missing from some chunks is missing (NaN) there, as
     # pd.concat has it, whichever chunk brings it first
-    from farout.batch import fit_file
+    from farout.jobs import fit_file
 
     rng = np.random.default_rng(0)
     for first, last in ((0, 200), (200, 400)):
@@ -224,7 +225,7 @@ def test_fit_file_keeps_keys_that_come_and_go_between_chunks(tmp_path):
 def test_fit_file_on_a_small_file_is_detector_fit_whatever_the_seed(tmp_path, rng, seed):
     import copy
 
-    from farout.batch import fit_file
+    from farout.jobs import fit_file
 
     frame = pd.DataFrame(rng.normal(size=(500, 3)), columns=["a", "b", "c"])
     src = tmp_path / "in.csv"
@@ -255,3 +256,20 @@ def test_jsonl_output_round_trips_every_value(tmp_path, model_and_frame):
     want = det.detect(frame)
     np.testing.assert_array_equal(back["anomaly_score"], want["anomaly_score"])
     assert back["is_anomaly"].tolist() == want["is_anomaly"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("old", "names"),
+    [
+        ("farout.batch", ["score_file", "fit_file", "iter_frames", "read_dtypes", "model_columns"]),
+        ("farout.preprocessing", ["FeatureEncoder", "as_anomaly_labels", "SCALINGS"]),
+    ],
+)
+def test_the_0_2_import_paths_still_work_and_say_where_to_go(old, names):
+    import importlib
+    import sys
+
+    sys.modules.pop(old, None)
+    with pytest.warns(FutureWarning, match=f"{old} is deprecated since farout 0.3"):
+        module = importlib.import_module(old)
+    assert all(callable(getattr(module, name)) or name == "SCALINGS" for name in names)
