@@ -7,7 +7,9 @@ unexpected. Set FAROUT_DEBUG=1 to see tracebacks.
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 
 import numpy as np
@@ -22,7 +24,7 @@ from .evaluation import evaluate, evaluate_by, threshold_sweep
 from .exceptions import FaroutError, InputError
 from .features.schema import model_columns, read_dtypes, require_column
 from .findings import REASONS
-from .io import FORMATS, read_table, select_columns
+from .io import FORMATS, TableWriter, read_table, select_columns
 from .jobs import fit_file, score_file
 from .params import choices
 from .persistence import read_manifest
@@ -34,6 +36,7 @@ from .thresholds import (
     TargetRecall,
     parse_threshold,
 )
+from .writer import check_not_input
 
 __all__ = ["main"]
 
@@ -222,6 +225,8 @@ def cmd_threshold(args):
 
 
 def cmd_explain(args):
+    if args.n < 1:
+        raise InputError(f"-n must be at least 1 (rows to explain), got {args.n}.")
     detector = load(args.model)
     frame = _read_for_model(detector, args.data, args.format)
     features = model_columns(detector, frame)
@@ -242,7 +247,8 @@ def cmd_explain(args):
         chosen = features.iloc[order]
     table = detector.explain(chosen, top=args.top)
     if args.output:
-        table.to_csv(args.output, index_label="row")
+        with TableWriter(args.output, "csv") as writer:
+            writer.write(table.rename_axis("row").reset_index())
     for row, record in table.iterrows():
         print(f"row {row}: score {record['anomaly_score']:.3f}, cluster {record['cluster']}")
         for part in str(record["reason"]).split("; "):
@@ -519,10 +525,32 @@ def build_parser():
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread stands so that the same
+    clean-up as for Ctrl-C runs (no temporary file is left behind)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    own_signals = threading.current_thread() is threading.main_thread()
+    if own_signals:
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        return _run(args)
+    finally:
+        if own_signals:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args):
+    try:
+        # an output that names the data would replace it when renamed
+        check_not_input(getattr(args, "output", None), getattr(args, "data", None))
         args.func(args)
     except FaroutError as exc:
         print(f"farout: error: {exc}", file=sys.stderr)
@@ -537,6 +565,8 @@ def main(argv=None):
             traceback.print_exc()
         print(f"farout: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         return 130
     except Exception as exc:

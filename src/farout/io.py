@@ -3,6 +3,7 @@ Reading can go in chunks so memory stays flat. (Writing is
 :mod:`farout.writer`; ``TableWriter`` is importable from here too.)
 """
 
+import codecs
 import csv
 import functools
 import io
@@ -163,7 +164,28 @@ class CsvBlock:
         except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
             raise InputError(f"{self.path}: {self._locate(_first_line(exc))}") from None
         frame.index = pd.RangeIndex(self.first_row, self.first_row + len(frame))
+        if len(self.names) > 1 and len(frame) and frame.iloc[:, -1].isna().any():
+            self._refuse_short_rows(frame)
         return frame
+
+    def _refuse_short_rows(self, frame):
+        """pandas reads a row with too few fields (a file cut off mid-row, a
+        ragged line) as missing values; name it instead, whatever the
+        model's missing-value policy. Only rows whose last field is empty
+        can be short, so only they are looked at."""
+        lines = [line for line in bytes(self.body).split(b"\n") if line.strip()]
+        if len(lines) != len(frame):
+            return  # blank or odd lines: the row positions are not known here
+        for position in np.flatnonzero(frame.iloc[:, -1].isna().to_numpy()):
+            text = lines[position].decode("utf-8", errors="replace").rstrip("\r")
+            fields = len(next(csv.reader([text])))
+            if fields < len(self.names):
+                row = self.first_row + int(position)
+                raise InputError(
+                    f"{self.path}: row {row} (line {row + 2} of the file) has {fields} of "
+                    f"the header's {len(self.names)} fields: the row is truncated (was "
+                    "the file cut off?) or lacks fields. Fix or drop the row."
+                )
 
     def _locate(self, message):
         """The parser's message, its block-relative line made a file row."""
@@ -185,11 +207,28 @@ def open_csv_blocks(path, *, block_bytes=16 * 2**20, dtypes=None):
     """
     source = _source(path)
     with open(source, "rb") as handle:
-        header = handle.readline()
+        line = handle.readline()
+    # a UTF-8 byte-order mark is not part of the first name (pandas drops it too)
+    header = line.removeprefix(codecs.BOM_UTF8)
     if not header.strip():
         raise InputError(f"{path} holds no data.")
-    names = next(csv.reader([header.decode("utf-8", errors="replace")]))
-    return header, _csv_blocks(path, len(header), names, block_bytes, dtypes)
+    if line.startswith(b"PAR1"):
+        raise InputError(
+            f"{path} is a Parquet file, not CSV; drop --format csv or pass --format parquet."
+        )
+    try:
+        names = next(csv.reader([header.decode("utf-8")]))
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: the header line is not UTF-8 text ({exc}); save the file as UTF-8 "
+            "CSV, or pass --format if it is Parquet or JSON Lines."
+        ) from None
+    except csv.Error as exc:
+        raise InputError(
+            f"{path}: the first line is not a CSV header ({exc}); is the file of another "
+            "format? Pass --format parquet or jsonl."
+        ) from None
+    return header, _csv_blocks(path, len(line), names, block_bytes, dtypes)
 
 
 def _csv_blocks(path, skip, names, block_bytes, dtypes):

@@ -19,6 +19,7 @@ from .evaluation import evaluate, threshold_sweep
 from .exceptions import InputError
 from .features.schema import model_columns
 from .persistence import farout_version
+from .writer import write_bytes
 
 __all__ = ["comparison_report", "model_report", "write_report"]
 
@@ -247,7 +248,6 @@ def comparison_report(result):
 
 
 def write_report(path, page):
-    """Write an HTML page to ``path`` (UTF-8)."""
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(page)
-    return path
+    """Write an HTML page to ``path`` (UTF-8), under a temporary name that
+    is renamed when complete."""
+    return write_bytes(path, page.encode("utf-8"))

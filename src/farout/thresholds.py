@@ -12,6 +12,8 @@ Severity tiers are several thresholds with names.
 [False, True]
 """
 
+import itertools
+
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
@@ -546,11 +548,24 @@ def validate_tiers(tiers):
 
 
 def fit_tiers(tiers, scores, clusters, n_clusters, y=None):
-    """Fit a copy of each tier's threshold; returns a list of (name, fitted)."""
-    return [
+    """Fit a copy of each tier's threshold; returns a list of (name, fitted).
+
+    Tiers go from least to most severe, so each must flag at most as many
+    training rows as the one before it; otherwise the earlier tier would
+    never be assigned, and the error names both."""
+    fitted = [
         (name, clone(threshold).fit(scores, clusters, n_clusters, y))
         for name, threshold in validate_tiers(tiers)
     ]
+    counts = [(name, int(np.count_nonzero(t.flag(scores, clusters)))) for name, t in fitted]
+    for (before, n_before), (name, n) in itertools.pairwise(counts):
+        if n > n_before:
+            raise InputError(
+                f"tiers out of order: {name!r} flags {n:,} training rows, more than "
+                f"{before!r} before it ({n_before:,}), so {before!r} would never be "
+                "assigned; list the tiers from least to most severe."
+            )
+    return fitted
 
 
 def fit_cuts(threshold, tiers, scores, clusters, n_clusters, y=None):

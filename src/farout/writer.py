@@ -18,7 +18,56 @@ import pyarrow.parquet as pq
 from .exceptions import InputError
 from .formats import EXTENSIONS, detect_format
 
-__all__ = ["TableWriter", "jsonl_records", "readable_by_others"]
+__all__ = [
+    "TableWriter",
+    "check_not_input",
+    "jsonl_records",
+    "output_folder",
+    "readable_by_others",
+    "write_bytes",
+]
+
+
+def output_folder(path):
+    """The folder an output ``path`` is written in (its temporary file
+    too); an error naming it when it does not exist."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise InputError(f"{path}: the folder {folder} does not exist.")
+    return folder
+
+
+def check_not_input(out_path, *inputs):
+    """Refuse an output that names one of the ``inputs``: renaming the
+    finished output over it would replace the data it was made from."""
+    if out_path in (None, "-"):
+        return
+    for path in inputs:
+        if path in (None, "-"):
+            continue
+        same = os.path.abspath(os.fspath(out_path)) == os.path.abspath(os.fspath(path))
+        if not same and os.path.exists(out_path) and os.path.exists(path):
+            same = os.path.samefile(out_path, path)  # a link, or another spelling
+        if same:
+            raise InputError(
+                f"{out_path} is also the input; writing it would replace the data. "
+                "Write the output to another file."
+            )
+
+
+def write_bytes(path, data):
+    """Write ``data`` to ``path`` under a temporary name, then rename."""
+    fd, tmp = tempfile.mkstemp(prefix=".farout-", suffix=".part", dir=output_folder(path))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        readable_by_others(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def _json_default(value):
@@ -180,9 +229,7 @@ class TableWriter:
         if self.path == "-":
             self._handle = sys.stdout.buffer
         else:
-            folder = os.path.dirname(os.path.abspath(self.path))
-            if not os.path.isdir(folder):
-                raise InputError(f"{self.path}: the folder {folder} does not exist.")
+            folder = output_folder(self.path)
             fd, self._tmp = tempfile.mkstemp(prefix=".farout-", suffix=".part", dir=folder)
             os.close(fd)
             self._handle = _open_output(self._tmp, self.fmt)

@@ -36,9 +36,12 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .._kernels.csv import parse_numbers, splice_results
+from ..exceptions import InputError
 from ..features.schema import model_columns, read_dtypes
 from ..findings import RESULT_COLUMNS
 from ..io import BufferPool, CsvBlock, TableWriter, detect_format, splice_csv_lines
+from ..validation import is_int
+from ..writer import check_not_input
 from .blocks import WORKERS, in_order, open_blocks, parquet_rows, parse_block
 
 __all__ = ["score_file"]
@@ -67,6 +70,11 @@ def score_file(
     -------
     dict with ``rows`` and ``flagged`` counts.
     """
+    if not is_int(chunksize) or chunksize < 1:
+        raise InputError(
+            f"chunksize (--chunksize) must be a positive number of rows, got {chunksize!r}."
+        )
+    check_not_input(out_path, data_path)
     in_fmt = detect_format(data_path, fmt)
     writer = TableWriter(out_path, out_fmt)
     dtypes = read_dtypes(detector)

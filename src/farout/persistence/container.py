@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
@@ -21,7 +22,7 @@ from importlib.metadata import version as _dist_version
 import numpy as np
 
 from ..exceptions import ModelFileError
-from ..writer import readable_by_others
+from ..writer import output_folder, readable_by_others
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "read_manifest", "read_model", "write_model"]
 
@@ -78,7 +79,7 @@ def write_model(path, manifest, arrays):
     }
     text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = output_folder(path)
     fd, tmp = tempfile.mkstemp(prefix=".farout-", suffix=".tmp", dir=folder)
     try:
         with (
@@ -127,8 +128,11 @@ def read_model(path):
                 raise ModelFileError(f"{path}: array {name!r} is implausibly large.")
             try:
                 data = archive.read(member)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise ModelFileError(f"{path}: array {name!r} cannot be read ({exc}).") from None
+            except _DAMAGE as exc:
+                raise ModelFileError(
+                    f"{path}: the model file is damaged: array {name!r} cannot be read "
+                    f"({exc}). Use an undamaged copy."
+                ) from None
             if _sha256(data) != entry.get("sha256"):
                 raise ModelFileError(
                     f"{path}: array {name!r} does not match its SHA-256 in the manifest; "
@@ -150,6 +154,11 @@ def read_model(path):
     return manifest, arrays
 
 
+# What a damaged zip raises: a bad header or CRC, a truncated member, or
+# deflate data that no longer decompresses.
+_DAMAGE = (zipfile.BadZipFile, zlib.error, OSError, EOFError)
+
+
 def _open(path):
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -166,8 +175,10 @@ def _open(path):
         raw = archive.read(_MANIFEST)
     except KeyError:
         raise ModelFileError(f"{path} is a zip but not a farout model (no {_MANIFEST}).") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ModelFileError(f"{path}: the model file is damaged ({exc}).") from None
+    except _DAMAGE as exc:
+        raise ModelFileError(
+            f"{path}: the model file is damaged ({exc}). Use an undamaged copy."
+        ) from None
     try:
         manifest = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -1,0 +1,224 @@
+"""What a new user tripped over in 0.2.0 (issue 16): each case fails on the
+0.2.0 code and is refused here with exit 2 and one line on stderr, with
+nothing of the user's lost."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from farout import KMeansAnomalyDetector, ModelFileError, load
+from farout.cli import main
+from farout.exceptions import InputError
+from farout.jobs import score_file
+from farout.thresholds import Percentile
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("new-user")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(3000, 4)), columns=["f00", "f01", "f02", "f03"])
+    frame.to_csv(folder / "small.csv", index=False)
+    frame.to_parquet(folder / "small.parquet")
+    KMeansAnomalyDetector(3, random_state=0).fit(frame).save(folder / "m.farout")
+    KMeansAnomalyDetector(3, missing="impute", random_state=0).fit(frame).save(
+        folder / "impute.farout"
+    )
+    return folder
+
+
+def refused(capsys, *args):
+    """Run the CLI in-process; the one stderr line of a refusal (exit 2)."""
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_output_naming_the_input_is_refused_and_the_input_kept(files, tmp_path, capsys):
+    src = tmp_path / "data.csv"
+    src.write_bytes((files / "small.csv").read_bytes())
+    before = src.read_bytes()
+    err = refused(capsys, "score", src, "-m", files / "m.farout", "-o", src)
+    assert "is also the input" in err
+    # another spelling of the same file, and fit -o over its own data
+    refused(capsys, "score", src, "-m", files / "m.farout", "-o", tmp_path / "." / "data.csv")
+    refused(capsys, "fit", src, "-o", src)
+    assert src.read_bytes() == before
+    with pytest.raises(InputError, match="is also the input"):
+        score_file(load(files / "m.farout"), str(src), str(src))
+
+
+def test_sigterm_during_score_leaves_no_temporary_file(files, tmp_path):
+    out = tmp_path / "out.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "farout.cli", "score", "-", "-m", files / "m.farout", "-o", out],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # the job reads standard input, which stays open: it is mid-run
+        proc.stdin.write((files / "small.csv").read_bytes())
+        proc.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not any(p.name.endswith(".part") for p in tmp_path.iterdir()):
+            assert time.monotonic() < deadline, "the job never opened its output"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        proc.stderr.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(files, tmp_path, capsys):
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + (files / "small.csv").read_bytes())
+    plain_out, bom_out = tmp_path / "plain.csv", tmp_path / "bom-scored.csv"
+    assert (
+        main(
+            ["score", str(files / "small.csv"), "-m", str(files / "m.farout"), "-o", str(plain_out)]
+        )
+        == 0
+    )
+    assert main(["score", str(bom), "-m", str(files / "m.farout"), "-o", str(bom_out)]) == 0
+    assert bom_out.read_bytes() == plain_out.read_bytes()  # the mark is not copied either
+    # and the reverse: a model fitted on the BOM file scores the plain one
+    assert main(["fit", str(bom), "-o", str(tmp_path / "bom.farout"), "-q"]) == 0
+    assert list(load(tmp_path / "bom.farout").feature_names_in_) == ["f00", "f01", "f02", "f03"]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("model", ["m.farout", "impute.farout"])
+@pytest.mark.parametrize("damage", ["cut", "ragged"])
+def test_a_truncated_or_ragged_row_is_named_whatever_the_missing_policy(
+    files, tmp_path, capsys, model, damage
+):
+    lines = (files / "small.csv").read_text().splitlines()
+    if damage == "cut":  # a file cut off after a comma, mid-row
+        text = "\n".join(lines[:1201]) + "\n" + lines[1201].rsplit(",", 1)[0]
+        row, fields = 1200, 3  # lines[0] is the header
+    else:  # one short line in the middle
+        lines[11] = ",".join(lines[11].split(",")[:2])
+        text, row, fields = "\n".join(lines) + "\n", 10, 2
+    src = tmp_path / f"{damage}.csv"
+    src.write_text(text)
+    err = refused(capsys, "score", src, "-m", files / model, "-o", tmp_path / "out.csv")
+    assert f"row {row} (line {row + 2} of the file) has {fields} of the header's 4 fields" in err
+    assert "truncated" in err
+    assert list(tmp_path.iterdir()) == [src]
+
+
+def test_an_empty_last_field_is_still_a_missing_value(files, tmp_path):
+    frame = pd.read_csv(files / "small.csv")
+    frame.loc[5, "f03"] = np.nan
+    src = tmp_path / "gap.csv"
+    frame.to_csv(src, index=False)
+    det = load(files / "impute.farout")
+    score_file(det, str(src), str(tmp_path / "out.csv"), progress=False)
+    got = pd.read_csv(tmp_path / "out.csv")
+    np.testing.assert_array_equal(got["anomaly_score"], det.anomaly_score(frame))
+
+
+def test_tiers_out_of_order_name_both(files, capsys):
+    err = refused(
+        capsys,
+        "fit", files / "small.csv", "-o", "never-written.farout", "-q",
+        "--tiers", "warning=percentile:99,critical=percentile:95",
+    )  # fmt: skip
+    assert "tiers out of order: 'critical'" in err and "'warning' before it" in err
+    assert not os.path.exists("never-written.farout")
+    frame = pd.read_csv(files / "small.csv")
+    with pytest.raises(InputError, match="'b' flags .* more than 'a' before it"):
+        KMeansAnomalyDetector(3, tiers={"a": Percentile(99), "b": Percentile(90)}).fit(frame)
+    fitted = KMeansAnomalyDetector(3, tiers={"a": Percentile(90), "b": Percentile(99)}).fit(frame)
+    assert set(fitted.severity(frame).dropna()) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("score", "DATA", "-m", "MODEL", "-o", "OUT", "--chunksize", "0"), "chunksize"),
+        (("score", "DATA", "-m", "MODEL", "-o", "OUT", "--chunksize", "-5"), "chunksize"),
+        (("explain", "DATA", "-m", "MODEL", "-n", "0"), "-n must be at least 1"),
+    ],
+)
+def test_sizes_that_cannot_work_are_refused(files, tmp_path, capsys, args, message):
+    names = {"DATA": files / "small.csv", "MODEL": files / "m.farout", "OUT": tmp_path / "o.csv"}
+    err = refused(capsys, *(names.get(a, a) for a in args))
+    assert message in err and "sample(s)" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_model_file_is_named_as_damaged(files, tmp_path, capsys):
+    data = bytearray((files / "m.farout").read_bytes())
+    with zipfile.ZipFile(files / "m.farout") as archive:
+        info = archive.getinfo("manifest.json")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 10
+    data[start : start + 20] = bytes(b ^ 0xFF for b in data[start : start + 20])
+    bad = tmp_path / "bad.farout"
+    bad.write_bytes(bytes(data))
+    for args in (
+        ("info", bad),
+        ("score", files / "small.csv", "-m", bad, "-o", tmp_path / "o.csv"),
+    ):
+        err = refused(capsys, *args)
+        assert f"{bad}: the model file is damaged" in err
+    with pytest.raises(ModelFileError, match="damaged"):
+        load(bad)
+
+
+def test_a_file_of_another_format_says_so(files, tmp_path, capsys):
+    err = refused(
+        capsys, "score", files / "small.parquet", "--format", "csv", "-m", files / "m.farout",
+        "-o", tmp_path / "o.csv",
+    )  # fmt: skip
+    assert "is a Parquet file, not CSV" in err
+    err = refused(
+        capsys, "fit", files / "small.parquet", "--format", "csv", "-o", tmp_path / "m.farout"
+    )
+    assert "is a Parquet file, not CSV" in err
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("température,f01\n1,2\n".encode("latin-1"))
+    err = refused(capsys, "fit", latin, "-o", tmp_path / "m.farout")
+    assert "the header line is not UTF-8 text" in err
+
+
+def test_fit_into_a_missing_folder_says_what_score_says(files, tmp_path, capsys):
+    missing = tmp_path / "nodir"
+    fit_err = refused(capsys, "fit", files / "small.csv", "-o", missing / "m.farout", "-q")
+    score_err = refused(
+        capsys, "score", files / "small.csv", "-m", files / "m.farout", "-o", missing / "o.csv"
+    )
+    assert f"the folder {missing} does not exist" in fit_err
+    assert f"the folder {missing} does not exist" in score_err
+    assert ".farout-" not in fit_err
+
+
+def test_explain_and_report_outputs_are_written_whole(files, tmp_path, capsys):
+    out, page = tmp_path / "explained.csv", tmp_path / "report.html"
+    assert (
+        main(["explain", str(files / "small.csv"), "-m", str(files / "m.farout"), "-o", str(out)])
+        == 0
+    )
+    assert (
+        main(["report", str(files / "small.csv"), "-m", str(files / "m.farout"), "-o", str(page)])
+        == 0
+    )
+    capsys.readouterr()
+    table = pd.read_csv(out)
+    assert table.columns[0] == "row" and len(table) == 10
+    assert page.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["explained.csv", "report.html"]
