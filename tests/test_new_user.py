@@ -222,3 +222,48 @@ def test_explain_and_report_outputs_are_written_whole(files, tmp_path, capsys):
     assert table.columns[0] == "row" and len(table) == 10
     assert page.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["explained.csv", "report.html"]
+
+
+def test_messages_show_plain_numbers_not_numpy_reprs(files):
+    det = load(files / "m.farout")
+    frame = pd.read_csv(files / "small.csv")
+    frame.index = frame.index.to_numpy(dtype=np.int64)  # an index of NumPy ints
+    frame.iloc[5, 1] = 1e308
+    with pytest.raises(InputError) as caught:
+        det.anomaly_score(frame)
+    assert "at row 5 holds 1e+308" in str(caught.value) and "np." not in str(caught.value)
+    from farout.features.labels import as_anomaly_labels
+
+    with pytest.raises(InputError, match=r"got the values 0\.0, 1\.0, 2\.0\.") as caught:
+        as_anomaly_labels(np.array([0, 1, 2]))
+    with pytest.raises(InputError, match=r"strictly between 0 and 100, got 0\.0\.$"):
+        Percentile(np.float64(0.0)).fit(np.arange(10.0), np.zeros(10, int), 1)
+
+
+@pytest.mark.parametrize(("sep", "flag"), [(";", ";"), ("\t", "\\t")])
+def test_another_delimiter_is_named_and_read_with_sep(files, tmp_path, capsys, sep, flag):
+    frame = pd.read_csv(files / "small.csv")
+    frame["city"] = "Zürich"  # a text column the model does not use
+    src = tmp_path / "other.csv"
+    frame.to_csv(src, index=False, sep=sep)
+    model = files / "m.farout"
+    err = refused(capsys, "score", src, "-m", model, "-o", tmp_path / "o.csv")
+    assert f"seems to use {flag!r} between fields: pass --sep '{flag}'" in err
+    err = refused(capsys, "fit", src, "-o", tmp_path / "x.farout", "-q")
+    assert "--sep" in err
+    err = refused(capsys, "evaluate", src, "-m", model, "--label", "f00")
+    assert "--sep" in err
+    # with --sep the file scores as its comma-separated twin does
+    comma = tmp_path / "comma.csv"
+    frame.to_csv(comma, index=False)
+    got, want = tmp_path / "got.csv", tmp_path / "want.csv"
+    assert main(["score", str(src), "--sep", flag, "-m", str(model), "-o", str(got)]) == 0
+    assert main(["score", str(comma), "-m", str(model), "-o", str(want)]) == 0
+    capsys.readouterr()
+    # the same table (the comma file's lines are spliced, the other's rewritten)
+    pd.testing.assert_frame_equal(pd.read_csv(got), pd.read_csv(want))
+    assert ",false," in got.read_text() and ",False," not in got.read_text()  # one spelling
+    assert main(["fit", str(src), "--sep", flag, "-o", str(tmp_path / "s.farout"), "-q",
+                 "--exclude", "city"]) == 0  # fmt: skip
+    fitted = load(tmp_path / "s.farout")
+    assert list(fitted.feature_names_in_) == ["f00", "f01", "f02", "f03"]

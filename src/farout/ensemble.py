@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._kernels.kmeans import as_generator, count_distinct_rows, kmeans, minibatch_step
 from .core.scoring import member_distance
-from .exceptions import InputError
+from .exceptions import InputError, shown
 
 __all__ = ["BaggedKMeans"]
 
@@ -100,7 +100,9 @@ class BaggedKMeans(BaseEstimator):
         def positive_int(name, low=1):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-                raise InputError(f"BaggedKMeans {name} must be an int >= {low}, got {value!r}.")
+                raise InputError(
+                    f"BaggedKMeans {name} must be an int >= {low}, got {shown(value)}."
+                )
 
         positive_int("n_estimators")
         positive_int("max_samples", 2)

@@ -5,7 +5,7 @@ maps errors to output in one place. Input and model-file errors subclass
 ``ValueError`` so scikit-learn conventions (``ValueError`` on bad data) hold.
 """
 
-__all__ = ["FaroutError", "InputError", "ModelFileError"]
+__all__ = ["FaroutError", "InputError", "ModelFileError", "shown"]
 
 
 class FaroutError(Exception):
@@ -24,3 +24,12 @@ class ModelFileError(FaroutError, ValueError):
     """A model file that is not a valid, untampered farout model."""
 
     exit_code = 2
+
+
+def shown(value):
+    """``repr`` of a value for a message, a NumPy scalar as the plain Python
+    number it holds (``5``, not ``np.int64(5)``)."""
+    item = getattr(value, "item", None)
+    if item is not None and getattr(value, "ndim", None) == 0:
+        value = item()
+    return repr(value)

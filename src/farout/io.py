@@ -35,6 +35,7 @@ __all__ = [
     "iter_tables",
     "read_table",
     "select_columns",
+    "check_delimiter",
     "splice_csv_lines",
 ]
 
@@ -51,12 +52,13 @@ def _source(path):
     return path
 
 
-def iter_tables(path, *, chunksize=100_000, fmt=None, dtypes=None):
+def iter_tables(path, *, chunksize=100_000, fmt=None, dtypes=None, sep=","):
     """Yield DataFrames of at most ``chunksize`` rows, indexed by row number
     in the file (0-based, continuing across chunks).
 
     ``dtypes`` maps column names to dtypes to force (e.g. ``str`` for a
-    categorical column whose values look like numbers).
+    categorical column whose values look like numbers); ``sep`` is the CSV
+    field delimiter.
     """
     fmt = detect_format(path, fmt)
     source = _source(path)
@@ -71,13 +73,16 @@ def iter_tables(path, *, chunksize=100_000, fmt=None, dtypes=None):
                 yield _apply_dtypes(frame, dtypes)
             return
         if fmt == "csv":
-            chunks = pd.read_csv(source, chunksize=chunksize, dtype=dtypes)
+            chunks = pd.read_csv(source, chunksize=chunksize, dtype=dtypes, sep=sep)
         else:
             chunks = pd.read_json(source, lines=True, chunksize=chunksize, dtype=dtypes)
-        for frame in chunks:
-            frame.index = pd.RangeIndex(offset, offset + len(frame))
-            offset += len(frame)
-            yield frame
+        with chunks:  # closes the file, also when a check below refuses it
+            for frame in chunks:
+                if fmt == "csv" and offset == 0:
+                    check_delimiter(path, [str(c) for c in frame.columns], sep)
+                frame.index = pd.RangeIndex(offset, offset + len(frame))
+                offset += len(frame)
+                yield frame
     except pd.errors.EmptyDataError:
         raise InputError(f"{path} holds no data.") from None
     except (pd.errors.ParserError, ValueError, pa.ArrowException, UnicodeDecodeError) as exc:
@@ -140,8 +145,8 @@ class CsvBlock:
     first line (0 = the line after the header). ``body`` may be a view of a
     pooled buffer: :meth:`release` hands it back once the block is done."""
 
-    def __init__(self, path, names, body, first_row, dtypes, n_lines=None, release=None):
-        self.path, self.names, self.body = path, names, body
+    def __init__(self, path, names, body, first_row, dtypes, n_lines=None, release=None, sep=","):
+        self.path, self.names, self.body, self.sep = path, names, body, sep
         self.first_row, self.dtypes = first_row, dtypes
         self.n_lines = body.count(b"\n") if n_lines is None else n_lines
         self._release = release
@@ -157,7 +162,11 @@ class CsvBlock:
     def parse(self):
         try:
             frame = pd.read_csv(
-                io.BytesIO(self.body), header=None, names=self.names, dtype=self.dtypes
+                io.BytesIO(self.body),
+                header=None,
+                names=self.names,
+                dtype=self.dtypes,
+                sep=self.sep,
             )
         except pd.errors.EmptyDataError:
             frame = pd.DataFrame(columns=self.names)
@@ -178,7 +187,7 @@ class CsvBlock:
             return  # blank or odd lines: the row positions are not known here
         for position in np.flatnonzero(frame.iloc[:, -1].isna().to_numpy()):
             text = lines[position].decode("utf-8", errors="replace").rstrip("\r")
-            fields = len(next(csv.reader([text])))
+            fields = len(next(csv.reader([text], delimiter=self.sep)))
             if fields < len(self.names):
                 row = self.first_row + int(position)
                 raise InputError(
@@ -198,7 +207,21 @@ class CsvBlock:
         return f"row {row} (line {row + 2} of the file) is malformed: {detail}."
 
 
-def open_csv_blocks(path, *, block_bytes=16 * 2**20, dtypes=None):
+def check_delimiter(path, names, sep):
+    """Refuse a header that reads as one field but holds another common
+    delimiter: the file is not separated by ``sep``."""
+    if len(names) != 1:
+        return
+    for other in (";", "\t", "|", ","):
+        if other != sep and other in names[0]:
+            shown = "\\t" if other == "\t" else other
+            raise InputError(
+                f"{path}: the header reads as one column, {names[0][:60]!r}; the file seems "
+                f"to use {shown!r} between fields: pass --sep '{shown}'."
+            )
+
+
+def open_csv_blocks(path, *, block_bytes=16 * 2**20, dtypes=None, sep=","):
     """Read a CSV file as blocks of whole lines, for parsing in parallel.
 
     Returns ``(header, blocks)``: the header line as bytes, and an iterator
@@ -217,7 +240,7 @@ def open_csv_blocks(path, *, block_bytes=16 * 2**20, dtypes=None):
             f"{path} is a Parquet file, not CSV; drop --format csv or pass --format parquet."
         )
     try:
-        names = next(csv.reader([header.decode("utf-8")]))
+        names = next(csv.reader([header.decode("utf-8")], delimiter=sep))
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{path}: the header line is not UTF-8 text ({exc}); save the file as UTF-8 "
@@ -228,10 +251,11 @@ def open_csv_blocks(path, *, block_bytes=16 * 2**20, dtypes=None):
             f"{path}: the first line is not a CSV header ({exc}); is the file of another "
             "format? Pass --format parquet or jsonl."
         ) from None
-    return header, _csv_blocks(path, len(line), names, block_bytes, dtypes)
+    check_delimiter(path, names, sep)
+    return header, _csv_blocks(path, len(line), names, block_bytes, dtypes, sep)
 
 
-def _csv_blocks(path, skip, names, block_bytes, dtypes):
+def _csv_blocks(path, skip, names, block_bytes, dtypes, sep):
     first_row, rest = 0, b""
     pool = BufferPool()
     with open(path, "rb") as handle:
@@ -253,12 +277,12 @@ def _csv_blocks(path, skip, names, block_bytes, dtypes):
                 continue
             lines, ascii = count_lines(buffer, cut)
             release = functools.partial(pool.give, buffer)
-            block = CsvBlock(path, names, view[:cut], first_row, dtypes, lines, release)
+            block = CsvBlock(path, names, view[:cut], first_row, dtypes, lines, release, sep)
             block.ascii = ascii
             yield block
             first_row += lines
     if rest.strip():
-        yield CsvBlock(path, names, rest + b"\n", first_row, dtypes)
+        yield CsvBlock(path, names, rest + b"\n", first_row, dtypes, sep=sep)
         first_row += 1
     if first_row == 0:
         raise InputError(f"{path} holds no rows.")
@@ -336,9 +360,9 @@ def _first_line(exc):
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def read_table(path, *, fmt=None, dtypes=None):
+def read_table(path, *, fmt=None, dtypes=None, sep=","):
     """Read a whole table into a DataFrame."""
-    frames = list(iter_tables(path, chunksize=1_000_000, fmt=fmt, dtypes=dtypes))
+    frames = list(iter_tables(path, chunksize=1_000_000, fmt=fmt, dtypes=dtypes, sep=sep))
     return frames[0] if len(frames) == 1 else pd.concat(frames)
 
 

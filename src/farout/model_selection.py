@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ._kernels.distance import nearest_centers, unit_rows
 from ._kernels.kmeans import as_generator, count_distinct_rows, kmeans
-from .exceptions import InputError
+from .exceptions import InputError, shown
 from .features.schema import require_column
 
 __all__ = ["KSelection", "TemporalFolds", "elbow_knee", "select_k", "temporal_split"]
@@ -160,7 +160,7 @@ def _time_order(frame, time_column):
     times = require_column(frame, time_column, "time")
     if times.isna().any():
         row = frame.index[int(np.flatnonzero(times.isna().to_numpy())[0])]
-        raise InputError(f"time column {time_column!r} is missing at row {row!r}.")
+        raise InputError(f"time column {time_column!r} is missing at row {shown(row)}.")
     return np.argsort(times.to_numpy(), kind="stable")
 
 

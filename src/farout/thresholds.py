@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
-from .exceptions import InputError, ModelFileError
+from .exceptions import InputError, ModelFileError, shown
 from .features.labels import as_anomaly_labels
 
 __all__ = [
@@ -142,13 +142,13 @@ def _check_scores(scores):
 def _in_open_range(name, value, low, high):
     if not isinstance(value, (int, float, np.number)) or not low < value < high:
         raise InputError(
-            f"{name} must be a number strictly between {low} and {high}, got {value!r}."
+            f"{name} must be a number strictly between {low} and {high}, got {shown(value)}."
         )
 
 
 def _in_unit_interval(name, value):
     if not isinstance(value, (int, float, np.number)) or not 0 < value <= 1:
-        raise InputError(f"{name} must be a number in (0, 1], got {value!r}.")
+        raise InputError(f"{name} must be a number in (0, 1], got {shown(value)}.")
 
 
 class Percentile(Threshold):
@@ -216,7 +216,7 @@ class MeanStd(Threshold):
 
     def _check_params(self):
         if not isinstance(self.n_std, (int, float, np.number)) or not np.isfinite(self.n_std):
-            raise InputError(f"MeanStd n_std must be a finite number, got {self.n_std!r}.")
+            raise InputError(f"MeanStd n_std must be a finite number, got {shown(self.n_std)}.")
 
     def _cut(self, scores):
         return scores.mean() + self.n_std * scores.std()
@@ -237,7 +237,7 @@ class Absolute(Threshold):
 
     def _check_params(self):
         if not isinstance(self.value, (int, float, np.number)) or not np.isfinite(self.value):
-            raise InputError(f"Absolute value must be a finite number, got {self.value!r}.")
+            raise InputError(f"Absolute value must be a finite number, got {shown(self.value)}.")
 
     def _cut(self, scores):
         return self.value
@@ -267,7 +267,7 @@ class MedianSigma(Threshold):
     def _check_params(self):
         if not isinstance(self.multiplier, (int, float, np.number)) or not self.multiplier > 0:
             raise InputError(
-                f"MedianSigma multiplier must be a positive number, got {self.multiplier!r}."
+                f"MedianSigma multiplier must be a positive number, got {shown(self.multiplier)}."
             )
 
     def fit(self, scores, clusters=None, n_clusters=None, y=None):
@@ -308,7 +308,9 @@ class PerCluster(Threshold):
     def _check_params(self):
         _in_open_range("PerCluster q", self.q, 0, 100)
         if not isinstance(self.min_size, (int, np.integer)) or self.min_size < 1:
-            raise InputError(f"PerCluster min_size must be an int >= 1, got {self.min_size!r}.")
+            raise InputError(
+                f"PerCluster min_size must be an int >= 1, got {shown(self.min_size)}."
+            )
 
     def fit(self, scores, clusters=None, n_clusters=None, y=None):
         scores = _check_scores(scores)
@@ -384,7 +386,7 @@ class CostOptimal(Threshold):
         for name in ("fp_cost", "fn_cost"):
             value = getattr(self, name)
             if not isinstance(value, (int, float, np.number)) or not value >= 0:
-                raise InputError(f"CostOptimal {name} must be a number >= 0, got {value!r}.")
+                raise InputError(f"CostOptimal {name} must be a number >= 0, got {shown(value)}.")
 
     def _cut_labelled(self, scores, truth):
         table = cut_table(truth, scores)

@@ -237,6 +237,11 @@ class TableWriter:
 
     def write(self, frame):
         if self.fmt == "csv":
+            # booleans as true/false, as the Arrow writer and JSON spell them
+            flags = [name for name in frame.columns if frame[name].dtype == bool]
+            if flags:
+                words = {name: np.where(frame[name], "true", "false") for name in flags}
+                frame = frame.assign(**words)
             frame.to_csv(self._handle, header=self._header, index=False)
         elif self.fmt == "jsonl":
             self._handle.write(jsonl_records(frame))

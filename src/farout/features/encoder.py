@@ -17,7 +17,7 @@ from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from .._kernels.stats import column_moments
-from ..exceptions import InputError
+from ..exceptions import InputError, shown
 from ..validation import check_rows, feature_labels
 
 __all__ = ["MAX_SCALED", "SCALINGS", "FeatureEncoder", "is_plain_numeric"]
@@ -33,7 +33,7 @@ _SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": Robust
 
 
 def _row_label(index, position):
-    return repr(index[position]) if index is not None else str(position)
+    return shown(index[position]) if index is not None else str(position)
 
 
 def _column_kind(name, series):
@@ -321,7 +321,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                     row = int(np.flatnonzero(too_large)[0])
                     raise InputError(
                         f"column {name!r} at row {_row_label(index, row)} holds "
-                        f"{values[row]!r}, too large to use after scaling; "
+                        f"{shown(values[row])}, too large to use after scaling; "
                         "rescale the column or fix the row."
                     )
                 Z[:, offset] = scaled
@@ -375,7 +375,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                     row = int(np.flatnonzero(bad)[0])
                     raise InputError(
                         f"column {name!r} must be numeric, but row "
-                        f"{_row_label(index, row)} holds {series.iloc[row]!r}; "
+                        f"{_row_label(index, row)} holds {shown(series.iloc[row])}; "
                         "fix the value or drop the row."
                     )
                 values = converted.to_numpy(dtype=np.float64, na_value=np.nan)

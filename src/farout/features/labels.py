@@ -4,7 +4,7 @@ outlier convention (+1 normal, -1 anomaly)."""
 import numpy as np
 import pandas as pd
 
-from ..exceptions import InputError
+from ..exceptions import InputError, shown
 
 __all__ = ["as_anomaly_labels"]
 
@@ -23,7 +23,7 @@ def as_anomaly_labels(y_true):
     except (TypeError, ValueError):
         raise InputError(
             "labels must be 0/1, True/False or +1/-1 (-1 = anomaly); got values such as "
-            f"{list(pd.unique(y))[:5]!r}."
+            f"{', '.join(shown(v) for v in list(pd.unique(y))[:5])}."
         ) from None
     numeric = y.astype(np.float64).to_numpy()
     if values <= {0.0, 1.0}:
@@ -32,5 +32,5 @@ def as_anomaly_labels(y_true):
         return numeric == -1.0
     raise InputError(
         "labels must be 0/1, True/False or +1/-1 (-1 = anomaly); got the values "
-        f"{sorted(values)[:5]}."
+        f"{', '.join(shown(v) for v in sorted(values)[:5])}."
     )

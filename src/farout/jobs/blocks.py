@@ -33,10 +33,10 @@ AHEAD = 3
 CSV_BLOCK_BYTES = 16 * 2**20
 
 
-def iter_frames(path, *, fmt=None, chunksize=100_000, dtypes=None):
+def iter_frames(path, *, fmt=None, chunksize=100_000, dtypes=None, sep=","):
     """DataFrames of a file, in order, indexed by file row number. CSV
-    blocks are parsed on two worker threads."""
-    _, blocks = open_blocks(path, detect_format(path, fmt), chunksize, dtypes)
+    blocks (fields separated by ``sep``) are parsed on two worker threads."""
+    _, blocks = open_blocks(path, detect_format(path, fmt), chunksize, dtypes, sep)
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="farout-read") as pool:
         for block, (frame, _batch) in in_order(pool, lambda b: (b, parse_block(b)), blocks):
             if isinstance(block, CsvBlock):
@@ -44,21 +44,21 @@ def iter_frames(path, *, fmt=None, chunksize=100_000, dtypes=None):
             yield frame
 
 
-def open_blocks(path, fmt, chunksize, dtypes):
+def open_blocks(path, fmt, chunksize, dtypes, sep=","):
     """``(header, blocks)`` of a file in format ``fmt``: for a CSV file its
     header line and whole-line blocks of about :data:`CSV_BLOCK_BYTES`;
     otherwise no header, and DataFrames with file row numbers or, for a
     Parquet file, (first row, Arrow batch) pairs."""
     if fmt == "csv" and path != "-":
-        return open_csv_blocks(path, block_bytes=CSV_BLOCK_BYTES, dtypes=dtypes)
-    return None, _frame_blocks(path, fmt, chunksize, dtypes)
+        return open_csv_blocks(path, block_bytes=CSV_BLOCK_BYTES, dtypes=dtypes, sep=sep)
+    return None, _frame_blocks(path, fmt, chunksize, dtypes, sep)
 
 
-def _frame_blocks(path, fmt, chunksize, dtypes):
+def _frame_blocks(path, fmt, chunksize, dtypes, sep):
     """DataFrames with file row numbers, or for a Parquet file (first row,
     Arrow batch) pairs, converted on a worker thread."""
     if fmt != "parquet" or path == "-":
-        yield from iter_tables(path, chunksize=chunksize, fmt=fmt, dtypes=dtypes)
+        yield from iter_tables(path, chunksize=chunksize, fmt=fmt, dtypes=dtypes, sep=sep)
         return
     yield from iter_parquet_batches(path, chunksize)
 

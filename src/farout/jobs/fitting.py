@@ -26,6 +26,7 @@ def fit_file(
     sample_rows=1_000_000,
     passes=1,
     chunksize=100_000,
+    sep=",",
     random_state=None,
     progress=None,
 ):
@@ -55,7 +56,7 @@ def fit_file(
     reservoir = Reservoir(sample_rows, as_generator(random_state))
     disable = None if progress is None else not progress
     with tqdm(unit=" rows", unit_scale=True, disable=disable, desc="sampling") as bar:
-        for frame in iter_frames(data_path, fmt=fmt, chunksize=chunksize):
+        for frame in iter_frames(data_path, fmt=fmt, chunksize=chunksize, sep=sep):
             reservoir.offer(select_columns(frame, columns, exclude))
             bar.update(len(frame))
     sample, rows = reservoir.frame(), reservoir.seen
@@ -74,7 +75,7 @@ def fit_file(
             with tqdm(
                 total=rows, unit=" rows", unit_scale=True, disable=disable, desc=f"pass {made}"
             ) as bar:
-                for frame in iter_frames(data_path, fmt=fmt, chunksize=chunksize):
+                for frame in iter_frames(data_path, fmt=fmt, chunksize=chunksize, sep=sep):
                     # the model's columns, by name (a JSON Lines chunk may
                     # lack one: missing there, as in the sample)
                     detector.refine_clusters(frame.reindex(columns=names))

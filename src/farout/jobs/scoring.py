@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .._kernels.csv import parse_numbers, splice_results
-from ..exceptions import InputError
+from ..exceptions import InputError, shown
 from ..features.schema import model_columns, read_dtypes
 from ..findings import RESULT_COLUMNS
 from ..io import BufferPool, CsvBlock, TableWriter, detect_format, splice_csv_lines
@@ -57,6 +57,7 @@ def score_file(
     top=3,
     fmt=None,
     out_fmt=None,
+    sep=",",
     progress=None,
 ):
     """Score ``data_path`` block by block into ``out_path``.
@@ -64,7 +65,8 @@ def score_file(
     The output holds every input column followed by ``anomaly_score``,
     ``is_anomaly``, ``severity``, ``cluster`` and ``reason``. ``chunksize``
     is the rows per block for Parquet and JSON Lines; CSV files are cut
-    into blocks of about 16 MB of whole lines.
+    into blocks of about 16 MB of whole lines. ``sep`` is the input's CSV
+    field delimiter; CSV output is always comma-separated.
 
     Returns
     -------
@@ -72,18 +74,19 @@ def score_file(
     """
     if not is_int(chunksize) or chunksize < 1:
         raise InputError(
-            f"chunksize (--chunksize) must be a positive number of rows, got {chunksize!r}."
+            f"chunksize (--chunksize) must be a positive number of rows, got {shown(chunksize)}."
         )
     check_not_input(out_path, data_path)
     in_fmt = detect_format(data_path, fmt)
     writer = TableWriter(out_path, out_fmt)
     dtypes = read_dtypes(detector)
-    header, blocks = open_blocks(data_path, in_fmt, chunksize, dtypes)
+    header, blocks = open_blocks(data_path, in_fmt, chunksize, dtypes, sep)
     total_bytes = None if header is None else os.path.getsize(data_path) - len(header)
     total_rows = parquet_rows(data_path) if in_fmt == "parquet" and data_path != "-" else None
     numeric_model = all(c["kind"] == "numeric" for c in detector.feature_schema())
     # CSV to CSV, all-numeric model: numbers parsed straight into an array
-    csv_to_csv = numeric_model and writer.fmt == "csv" and header is not None
+    # (input lines keep their own text only when they are comma-separated too)
+    csv_to_csv = numeric_model and writer.fmt == "csv" and header is not None and sep == ","
     plan = _numeric_plan(detector, header) if csv_to_csv else None
     tier_names = [name for name, _ in detector.tiers_]
     buffers = BufferPool()
@@ -284,7 +287,8 @@ def _result_table(result):
 def _output(out_fmt, header, block, frame, batch, result):
     """What the writer appends for a block: CSV bytes (each input line with
     its results spliced on), an Arrow table (Parquet), or a DataFrame."""
-    if out_fmt == "csv" and isinstance(block, CsvBlock) and block.n_lines == len(frame):
+    splice = isinstance(block, CsvBlock) and block.sep == "," and block.n_lines == len(frame)
+    if out_fmt == "csv" and splice:
         sink = pa.BufferOutputStream()
         table = _result_table(result)
         # no reason: an empty field, as pandas writes it on the other paths

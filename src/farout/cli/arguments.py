@@ -1,0 +1,224 @@
+"""The ``farout`` command line's arguments: the parser, its subcommands and
+the types of their values. Choices come from the estimators' declared
+parameter constraints."""
+
+import argparse
+
+from .. import __version__
+from ..baselines import BASELINES
+from ..detector import KMeansAnomalyDetector
+from ..findings import REASONS
+from ..io import FORMATS
+from ..params import choices
+from .commands import (
+    TARGETS,
+    cmd_compare,
+    cmd_demo,
+    cmd_evaluate,
+    cmd_explain,
+    cmd_fit,
+    cmd_info,
+    cmd_report,
+    cmd_score,
+    cmd_threshold,
+    csv_list,
+)
+
+__all__ = ["build_parser"]
+
+
+def _trim(text):
+    if text == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a fraction, got {text!r}") from None
+
+
+def _sep(text):
+    sep = {"\\t": "\t", "tab": "\t"}.get(text, text)
+    if len(sep) != 1 or sep in '"\r\n':
+        raise argparse.ArgumentTypeError(
+            f"must be one character, such as ';' or '\\t'; got {text!r}"
+        )
+    return sep
+
+
+def _choices(name):
+    """A detector parameter's choices, as declared in its constraints."""
+    return choices(KMeansAnomalyDetector, name)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="farout",
+        description="Find anomalies by learning what normal looks like with k-means.",
+    )
+    parser.add_argument("--version", action="version", version=f"farout {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def data_args(p):
+        p.add_argument(
+            "data", metavar="DATA", help="CSV, Parquet or JSON Lines file, or - for stdin"
+        )
+        p.add_argument(
+            "--format", choices=FORMATS, help="input format (default: from the extension)"
+        )
+        p.add_argument(
+            "--sep",
+            type=_sep,
+            default=",",
+            help="CSV field delimiter, e.g. ';' or '\\t' (default ','); output CSV is "
+            "comma-separated",
+        )
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("fit", help="fit a model on DATA and save it")
+    data_args(p)
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
+    p.add_argument("--k", default="auto", help="number of clusters, or auto (default)")
+    p.add_argument("--k-range", default="2:10", help="range tried by --k auto (default 2:10)")
+    p.add_argument("--k-selection", default="silhouette", choices=_choices("k_selection"))
+    p.add_argument("--metric", default="euclidean", choices=_choices("metric"))
+    p.add_argument("--scaling", default="standard", choices=[*_choices("scaling"), "none"])
+    p.add_argument("--score-mode", default="ensemble", choices=_choices("score_mode"))
+    p.add_argument(
+        "--threshold",
+        default="percentile:99",
+        help="percentile:Q, contamination:C, meanstd:N, absolute:V, "
+        "percluster:Q or mediansigma:M (default percentile:99)",
+    )
+    p.add_argument(
+        "--tiers",
+        help="named severity tiers, e.g. "
+        "monitor=percentile:95,warning=percentile:99,critical=percentile:99.9",
+    )
+    p.add_argument(
+        "--trim",
+        type=_trim,
+        default="auto",
+        help="fraction of suspect rows kept out of the clustering, or auto (default)",
+    )
+    p.add_argument("--missing", default="error", choices=_choices("missing"))
+    p.add_argument("--columns", type=csv_list, help="comma-separated columns to use")
+    p.add_argument("--exclude", type=csv_list, help="comma-separated columns to leave out")
+    p.add_argument(
+        "--sample-rows",
+        type=int,
+        default=1_000_000,
+        help="a larger file is fitted on a uniform sample of this many rows, then its "
+        "clusters are refined over every row (default 1,000,000)",
+    )
+    p.add_argument(
+        "--passes", type=int, default=1, help="refinement passes over a larger file (default 1)"
+    )
+    p.add_argument("--random-state", type=int, default=0)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("score", help="score DATA with a model, writing OUT")
+    data_args(p)
+    p.add_argument("-m", "--model", required=True)
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file (.csv, .parquet, .jsonl) or - for stdout CSV",
+    )
+    p.add_argument(
+        "--reasons",
+        default="flagged",
+        choices=REASONS,
+        help="rows that get a reason (default: flagged rows)",
+    )
+    p.add_argument("--top", type=int, default=3, help="features named per reason")
+    p.add_argument("--chunksize", type=int, default=100_000)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("evaluate", help="metrics of a model against a label column")
+    data_args(p)
+    p.add_argument("-m", "--model", required=True)
+    p.add_argument(
+        "--label", required=True, help="label column: 0/1, true/false or +1/-1 (-1 anomaly)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--by", metavar="COLUMN", help="also break the metrics down by this column")
+    p.add_argument(
+        "--sweep",
+        metavar="CSV",
+        help="write precision, recall, F1, alert rate (and cost) at every cut",
+    )
+    p.add_argument("--fp-cost", type=float, help="cost of a false alarm, for --sweep")
+    p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly, for --sweep")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("threshold", help="refit a model's threshold on (labelled) data, save it")
+    data_args(p)
+    p.add_argument("-m", "--model", required=True)
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
+    p.add_argument(
+        "--target",
+        required=True,
+        choices=list(TARGETS),
+        help="cost: cheapest cut; precision/recall: reach --value; "
+        "fpr: alert rate --value on normal rows",
+    )
+    p.add_argument("--value", type=float, help="target precision, recall or rate")
+    p.add_argument("--label", help="label column (not needed for fpr)")
+    p.add_argument("--fp-cost", type=float)
+    p.add_argument("--fn-cost", type=float)
+    p.set_defaults(func=cmd_threshold)
+
+    p = sub.add_parser("explain", help="explain the most anomalous (or chosen) rows")
+    data_args(p)
+    p.add_argument("-m", "--model", required=True)
+    p.add_argument("--top", type=int, default=3, help="features per row (default 3)")
+    p.add_argument("--rows", type=csv_list, help="row numbers (0-based) to explain")
+    p.add_argument("-n", type=int, default=10, help="without --rows: the N most anomalous rows")
+    p.add_argument("-o", "--output", help="also write the full table as CSV")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("info", help="what a model file holds")
+    p.add_argument("model", metavar="MODEL")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("compare", help="farout beside the baselines on one labelled split")
+    data_args(p)
+    p.add_argument("--label", required=True, help="label column (used for evaluation only)")
+    p.add_argument("--time-column", help="split by time on this column (else stratified)")
+    p.add_argument(
+        "--alert-rate",
+        type=float,
+        help="flag this fraction of test rows (default: farout's training alert rate)",
+    )
+    p.add_argument("--baselines", type=csv_list, help=f"subset of {','.join(BASELINES)}")
+    p.add_argument("--k", default="auto")
+    p.add_argument("--score-mode", default="ensemble", choices=_choices("score_mode"))
+    p.add_argument("--trim", type=_trim, default="auto")
+    p.add_argument("--threshold", default="percentile:99")
+    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument("--report", metavar="HTML", help="also write an HTML report with the curves")
+    p.add_argument("--columns", type=csv_list, help="comma-separated feature columns to use")
+    p.add_argument(
+        "--exclude", type=csv_list, help="comma-separated columns to leave out (ids, other labels)"
+    )
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="a self-contained HTML report of a model on DATA")
+    data_args(p)
+    p.add_argument("-m", "--model", required=True)
+    p.add_argument("-o", "--output", required=True, metavar="HTML")
+    p.add_argument("--label", help="label column: adds metrics, curves, confusion matrix")
+    p.add_argument("--time-column", help="adds scores and alert rate over time")
+    p.add_argument("--fp-cost", type=float, help="cost of a false alarm (with --fn-cost)")
+    p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly (with --fp-cost)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="generate card transactions, fit, score, evaluate")
+    p.add_argument("--out", default="farout-demo", help="output folder (default farout-demo)")
+    p.add_argument("--rows", type=int, default=20_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser

@@ -1,0 +1,348 @@
+"""The commands of the ``farout`` command line, one function each: read
+the parsed arguments, call the library, print."""
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+
+from ..baselines import BASELINES
+from ..comparison import compare
+from ..demo import run_demo
+from ..detector import KMeansAnomalyDetector, load
+from ..evaluation import evaluate, evaluate_by, threshold_sweep
+from ..exceptions import InputError
+from ..features.schema import model_columns, read_dtypes, require_column
+from ..io import TableWriter, read_table, select_columns
+from ..jobs import fit_file, score_file
+from ..persistence import read_manifest
+from ..report import comparison_report, model_report, write_report
+from ..thresholds import (
+    CostOptimal,
+    FalsePositiveRate,
+    TargetPrecision,
+    TargetRecall,
+    parse_threshold,
+)
+
+__all__ = [
+    "TARGETS",
+    "cmd_compare",
+    "cmd_demo",
+    "cmd_evaluate",
+    "cmd_explain",
+    "cmd_fit",
+    "cmd_info",
+    "cmd_report",
+    "cmd_score",
+    "cmd_threshold",
+    "csv_list",
+]
+
+
+def csv_list(text):
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _tiers(text):
+    tiers = {}
+    for item in csv_list(text):
+        name, sep, spec = item.partition("=")
+        if not sep:
+            raise InputError(
+                f"--tiers entry {item!r} must look like NAME=SPEC, e.g. warning=percentile:99."
+            )
+        tiers[name.strip()] = parse_threshold(spec)
+    return tiers
+
+
+def _k(text):
+    if text == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"--k must be 'auto' or an integer, got {text!r}.") from None
+
+
+def _k_range(text):
+    low, sep, high = text.partition(":")
+    try:
+        return (int(low), int(high))
+    except ValueError:
+        raise InputError(f"--k-range must look like LOW:HIGH, e.g. 2:10; got {text!r}.") from None
+
+
+def progress(args):
+    return sys.stderr.isatty() and not args.quiet
+
+
+# ------------------------------------------------------------ commands
+def cmd_fit(args):
+    detector = KMeansAnomalyDetector(
+        n_clusters=_k(args.k),
+        metric=args.metric,
+        scaling=None if args.scaling == "none" else args.scaling,
+        score_mode=args.score_mode,
+        threshold=parse_threshold(args.threshold),
+        tiers=_tiers(args.tiers) if args.tiers else None,
+        trim=args.trim,
+        k_selection=args.k_selection,
+        k_range=_k_range(args.k_range),
+        missing=args.missing,
+        random_state=args.random_state,
+        verbose=int(progress(args)),
+    )
+    if args.sample_rows < 2:
+        raise InputError(f"--sample-rows must be >= 2, got {args.sample_rows}.")
+    if args.passes < 1:
+        raise InputError(f"--passes must be >= 1, got {args.passes}.")
+    counts = fit_file(
+        detector,
+        args.data,
+        fmt=args.format,
+        sep=args.sep,
+        columns=args.columns,
+        exclude=args.exclude,
+        sample_rows=args.sample_rows,
+        passes=args.passes,
+        random_state=args.random_state,
+        progress=progress(args),
+    )
+    detector.save(args.output)
+    summary = detector.training_summary_
+    rows = f"{counts['rows']:,} rows"
+    if counts["sampled"] < counts["rows"]:
+        rows += (
+            f" (fitted on a uniform sample of {counts['sampled']:,}, clusters refined over "
+            f"every row in {counts['passes']} pass{'es' if counts['passes'] > 1 else ''})"
+        )
+    print(
+        f"fitted on {rows} x {detector.n_features_in_} columns: k={detector.n_clusters_}, "
+        f"metric={detector.metric}, threshold {detector.threshold_!r} at "
+        f"{detector.threshold_.cut_:.4g} (flags {summary['flagged_fraction']:.2%} of training rows)"
+    )
+    print(f"model written to {args.output}")
+
+
+def cmd_score(args):
+    detector = load(args.model)
+    counts = score_file(
+        detector,
+        args.data,
+        args.output,
+        chunksize=args.chunksize,
+        reasons=args.reasons,
+        top=args.top,
+        fmt=args.format,
+        sep=args.sep,
+        progress=None if not args.quiet else False,
+    )
+    if args.output != "-":
+        print(
+            f"scored {counts['rows']:,} rows, {counts['flagged']:,} flagged; "
+            f"written to {args.output}",
+            file=sys.stderr,
+        )
+
+
+def read_for_model(detector, args):
+    return read_table(args.data, fmt=args.format, dtypes=read_dtypes(detector), sep=args.sep)
+
+
+def cmd_evaluate(args):
+    detector = load(args.model)
+    frame = read_for_model(detector, args)
+    require_column(frame, args.label, "label")
+    result = detector.detect(model_columns(detector, frame), reasons="none")
+    metrics = evaluate(frame[args.label], result["anomaly_score"], flags=result["is_anomaly"])
+    if args.sweep:
+        sweep = threshold_sweep(
+            frame[args.label], result["anomaly_score"], fp_cost=args.fp_cost, fn_cost=args.fn_cost
+        )
+        sweep.to_csv(args.sweep, index=False)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return
+    print(
+        f"rows {metrics['n']:,}, labelled anomalies {metrics['n_anomalies']:,}, "
+        f"flagged {metrics['tp'] + metrics['fp']:,} ({metrics['alert_rate']:.2%})"
+    )
+    for key in ("precision", "recall", "f1", "roc_auc", "pr_auc"):
+        print(f"{key:<10}{metrics[key]:.4f}")
+    print(
+        f"confusion  tp {metrics['tp']}  fp {metrics['fp']}  fn {metrics['fn']}  tn {metrics['tn']}"
+    )
+    if args.by:
+        if args.by not in frame.columns:
+            raise InputError(f"no column {args.by!r} to break the metrics down by.")
+        table = evaluate_by(
+            frame[args.label], result["anomaly_score"], frame[args.by], flags=result["is_anomaly"]
+        )
+        print(f"\nby {args.by} (weakest first):")
+        print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.sweep:
+        print(f"\nthreshold sweep written to {args.sweep}")
+
+
+TARGETS = {
+    "cost": lambda a: CostOptimal(fp_cost=a.fp_cost, fn_cost=a.fn_cost),
+    "precision": lambda a: TargetPrecision(a.value),
+    "recall": lambda a: TargetRecall(a.value),
+    "fpr": lambda a: FalsePositiveRate(a.value),
+}
+
+
+def cmd_threshold(args):
+    detector = load(args.model)
+    frame = read_for_model(detector, args)
+    if args.target == "cost" and (args.fp_cost is None or args.fn_cost is None):
+        raise InputError("--target cost needs --fp-cost and --fn-cost.")
+    if args.target != "cost" and args.value is None:
+        raise InputError(f"--target {args.target} needs --value.")
+    labels = None
+    if args.label is not None:
+        if args.label not in frame.columns:
+            raise InputError(f"no label column {args.label!r} in the data.")
+        labels = frame[args.label]
+    elif args.target != "fpr":
+        raise InputError(f"--target {args.target} needs --label.")
+    threshold = TARGETS[args.target](args)
+    detector.fit_threshold(model_columns(detector, frame), labels, threshold=threshold)
+    detector.save(args.output)
+    print(
+        f"{threshold!r} fitted on {len(frame):,} rows: cut {detector.threshold_.cut_:.4g}; "
+        f"model written to {args.output}"
+    )
+
+
+def cmd_explain(args):
+    if args.n < 1:
+        raise InputError(f"-n must be at least 1 (rows to explain), got {args.n}.")
+    detector = load(args.model)
+    frame = read_for_model(detector, args)
+    features = model_columns(detector, frame)
+    if args.rows:
+        try:
+            positions = [int(r) for r in args.rows]
+        except ValueError:
+            raise InputError(f"--rows takes row numbers, got {','.join(args.rows)!r}.") from None
+        bad = [p for p in positions if not 0 <= p < len(frame)]
+        if bad:
+            raise InputError(
+                f"--rows {bad[0]} is out of range: the data has {len(frame)} rows (0-based)."
+            )
+        chosen = features.iloc[positions]
+    else:
+        scores = detector.anomaly_score(features)
+        order = np.argsort(-scores.to_numpy(), kind="stable")[: args.n]
+        chosen = features.iloc[order]
+    table = detector.explain(chosen, top=args.top)
+    if args.output:
+        with TableWriter(args.output, "csv") as writer:
+            writer.write(table.rename_axis("row").reset_index())
+    for row, record in table.iterrows():
+        print(f"row {row}: score {record['anomaly_score']:.3f}, cluster {record['cluster']}")
+        for part in str(record["reason"]).split("; "):
+            print(f"  - {part}")
+
+
+def cmd_info(args):
+    manifest = read_manifest(args.model)
+    detector = load(args.model)
+    columns = detector.feature_schema()
+    print(
+        f"farout model (format {manifest['format_version']}, written by farout "
+        f"{manifest['farout_version']} on {manifest['created']})"
+    )
+    print(
+        f"clusters   k={detector.n_clusters_} ({'auto, by ' + detector.k_selection if detector.n_clusters == 'auto' else 'fixed'})"
+    )
+    print(f"metric     {detector.metric}, scaling {detector.scaling}, score {detector.score_mode}")
+    print(f"threshold  {detector.threshold_!r}, cut {detector.threshold_.cut_:.4g}")
+    if detector.tiers_:
+        print("tiers      " + ", ".join(f"{n} > {t.cut_:.4g}" for n, t in detector.tiers_))
+    summary = detector.training_summary_
+    print(
+        f"training   {summary['n_rows']:,} rows, score median {summary['q0.5']:.3g}, "
+        f"p99 {summary['q0.99']:.3g}, max {summary['q1']:.3g}; "
+        f"{summary['flagged_fraction']:.2%} flagged"
+    )
+    print("features:")
+    for column in columns:
+        extra = ""
+        if column["kind"] == "categorical":
+            cats = column["categories"]
+            extra = f" ({len(cats)} categories: {', '.join(cats[:6])}{', ...' if len(cats) > 6 else ''})"
+        print(f"  {column['name']:<24} {column['kind']:<12} {column['dtype']}{extra}")
+    sizes = pd.Series(detector.cluster_sizes_.astype(int), name="rows")
+    sigma = pd.Series(detector.cluster_sigma_, name="sigma")
+    print("clusters:")
+    print(pd.concat([sizes, sigma], axis=1).rename_axis("cluster").to_string())
+
+
+def cmd_compare(args):
+    frame = read_table(args.data, fmt=args.format, sep=args.sep)
+    keep = [args.label] + ([args.time_column] if args.time_column else [])
+    if args.exclude and set(keep) & set(args.exclude):
+        raise InputError("--exclude must not name the --label or --time-column column.")
+    if args.columns:
+        args.columns = list(dict.fromkeys(list(args.columns) + keep))
+    frame = select_columns(frame, args.columns, args.exclude)
+    detector = KMeansAnomalyDetector(
+        n_clusters=_k(args.k),
+        score_mode=args.score_mode,
+        trim=args.trim,
+        threshold=parse_threshold(args.threshold),
+        random_state=args.random_state,
+    )
+    result = compare(
+        frame,
+        args.label,
+        time_column=args.time_column,
+        detector=detector,
+        baselines=args.baselines or tuple(BASELINES),
+        alert_rate=args.alert_rate,
+        random_state=args.random_state,
+        progress=progress(args),
+    )
+    if args.report:
+        write_report(args.report, comparison_report(result))
+    split = f"by time ({args.time_column})" if args.time_column else "stratified at random"
+    print(
+        f"test rows {len(result.y_test):,} ({int(result.y_test.sum())} anomalies), split {split}; "
+        f"precision and recall at alert rate {result.alert_rate:.2%}"
+    )
+    print(result.table.to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.report:
+        print(f"report written to {args.report}")
+
+
+def cmd_report(args):
+    detector = load(args.model)
+    frame = read_for_model(detector, args)
+    if (args.fp_cost is None) != (args.fn_cost is None):
+        raise InputError("give both --fp-cost and --fn-cost, or neither.")
+    if args.fp_cost is not None and args.label is None:
+        raise InputError("--fp-cost and --fn-cost need --label.")
+    page = model_report(
+        detector,
+        frame,
+        label=args.label,
+        time_column=args.time_column,
+        fp_cost=args.fp_cost,
+        fn_cost=args.fn_cost,
+    )
+    write_report(args.output, page)
+    print(f"report written to {args.output}")
+
+
+def cmd_demo(args):
+    result = run_demo(
+        args.out, n_rows=args.rows, random_state=args.seed, verbose=int(progress(args))
+    )
+    print(result.summary)
+
+
+# -------------------------------------------------------------- parser
