@@ -14,6 +14,7 @@ from .datasets import make_transactions
 from .detector import KMeansAnomalyDetector
 from .evaluation import evaluate
 from .thresholds import Percentile
+from .writer import TableWriter
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -51,7 +52,8 @@ def run_demo(out_dir="farout-demo", n_rows=20_000, random_state=0, verbose=0):
     scored_path = os.path.join(out_dir, "scored.csv")
     detector.save(model_path)
     scored = pd.concat([data, result], axis=1)
-    scored.to_csv(scored_path, index_label="row")
+    with TableWriter(scored_path) as writer:  # flags as true/false, as `farout score`
+        writer.write(scored.rename_axis("row").reset_index())
 
     top = scored.sort_values("anomaly_score", ascending=False).head(5)
     summary = _summary(data, detector, metrics, top, model_path, scored_path)
