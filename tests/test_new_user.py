@@ -267,3 +267,46 @@ def test_another_delimiter_is_named_and_read_with_sep(files, tmp_path, capsys, s
                  "--exclude", "city"]) == 0  # fmt: skip
     fitted = load(tmp_path / "s.farout")
     assert list(fitted.feature_names_in_) == ["f00", "f01", "f02", "f03"]
+
+
+def test_info_and_report_follow_a_refitted_threshold(files, tmp_path, capsys):
+    from farout.report import model_report
+    from farout.thresholds import FalsePositiveRate
+
+    frame = pd.read_csv(files / "small.csv")
+    det = load(files / "m.farout").fit_threshold(frame, threshold=FalsePositiveRate(0.2))
+    det.save(tmp_path / "refitted.farout")
+    assert main(["info", str(tmp_path / "refitted.farout")]) == 0
+    out = capsys.readouterr().out
+    assert "flags 20.00% of the 3,000 rows the threshold was fitted on" in out
+    assert "1.00% flagged" not in out  # the training cut's rate is gone with it
+    page = model_report(load(tmp_path / "refitted.farout"), frame)
+    assert "flags 20.00% of the 3,000 rows the threshold was fitted on" in page
+
+
+def test_info_says_how_many_rows_were_trimmed(files, capsys):
+    det = load(files / "m.farout")
+    assert main(["info", str(files / "m.farout")]) == 0
+    out = capsys.readouterr().out
+    trimmed = len(det.trimmed_)
+    assert trimmed > 0
+    assert f"{trimmed:,} of them kept out of the clustering as suspect" in out
+    assert f"{int(det.cluster_sizes_.sum()):,} in all" in out
+    assert int(det.cluster_sizes_.sum()) + trimmed == 3000
+
+
+def test_scoring_other_data_warns_with_both_rates(files, tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    other = pd.DataFrame(rng.normal(5, 3, size=(3000, 4)), columns=["f00", "f01", "f02", "f03"])
+    other.to_csv(tmp_path / "other.csv", index=False)
+    model = str(files / "m.farout")
+    assert (
+        main(["score", str(tmp_path / "other.csv"), "-m", model, "-o", str(tmp_path / "o.csv")])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "farout: warning:" in err and "where the threshold flags 1.00% of the 3,000" in err
+    assert (
+        main(["score", str(files / "small.csv"), "-m", model, "-o", str(tmp_path / "s.csv")]) == 0
+    )
+    assert "warning" not in capsys.readouterr().err  # its own kind of data: no word

@@ -25,7 +25,7 @@ from .params import check_params
 from .persistence import read_state, write_state
 from .persistence.estimator import detector_from_state, detector_state
 from .thresholds import Percentile, Threshold, fit_cuts, validate_tiers
-from .training import train, training_summary
+from .training import train, training_summary, with_threshold_rate
 from .validation import check_rows, feature_labels
 
 __all__ = ["KMeansAnomalyDetector", "load"]
@@ -302,7 +302,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
 
     def fit_threshold(self, X, y=None, threshold=None, tiers=None):
         """Refit the threshold (and tiers) on the scores of ``X``, typically a
-        labelled validation set, and keep them: they are saved with the model.
+        labelled validation set, and keep them and the share they flag there.
 
         Parameters
         ----------
@@ -326,6 +326,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         self._fit_thresholds(found.scores, found.labels, y, threshold, tiers)
         if tiers is None:
             self.tiers_ = kept_tiers
+        self.training_summary_ = with_threshold_rate(self.training_summary_, self.threshold_, found)
         return self
 
     def partial_fit(self, X, y=None):

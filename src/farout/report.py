@@ -19,6 +19,7 @@ from .evaluation import evaluate, threshold_sweep
 from .exceptions import InputError
 from .features.schema import model_columns
 from .persistence import farout_version
+from .training import flag_rate
 from .writer import write_bytes
 
 __all__ = ["comparison_report", "model_report", "write_report"]
@@ -151,17 +152,19 @@ def model_report(
 
 def _model_table(detector):
     summary = detector.training_summary_
+    rate, rate_rows, where = flag_rate(summary)
     rows = {
         "clusters (k)": f"{detector.n_clusters_}"
         + (f" (auto, by {detector.k_selection})" if detector.n_clusters == "auto" else ""),
         "metric": detector.metric,
         "scaling": str(detector.scaling),
         "score": detector.score_mode,
-        "threshold": f"{detector.threshold_!r}, cut {detector.threshold_.cut_:.4g}",
+        "threshold": f"{detector.threshold_!r}, cut {detector.threshold_.cut_:.4g}; "
+        f"flags {rate:.2%} of the {rate_rows:,} {where}",
         "tiers": ", ".join(f"{n} &gt; {t.cut_:.4g}" for n, t in detector.tiers_) or "none",
         "training rows": f"{summary['n_rows']:,} ({len(detector.trimmed_):,} kept out of the clustering)",
         "training scores": f"median {summary['q0.5']:.3g}, 99th percentile {summary['q0.99']:.3g}, "
-        f"max {summary['q1']:.3g}; {summary['flagged_fraction']:.2%} flagged",
+        f"max {summary['q1']:.3g}",
         "features": ", ".join(html.escape(c["name"]) for c in detector.feature_schema()),
     }
     body = "".join(f'<tr><th>{k}</th><td class="text">{v}</td></tr>' for k, v in rows.items())

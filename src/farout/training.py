@@ -19,7 +19,14 @@ from .exceptions import InputError
 from .features.encoder import FeatureEncoder
 from .model_selection import select_k
 
-__all__ = ["Training", "train", "training_summary", "trim_fraction"]
+__all__ = [
+    "Training",
+    "flag_rate",
+    "train",
+    "training_summary",
+    "trim_fraction",
+    "with_threshold_rate",
+]
 
 # Rows checked first when making sure there are at least k distinct rows.
 _DISTINCT_SAMPLE = 20_000
@@ -130,6 +137,28 @@ def training_summary(scores, labels, threshold):
         **{f"q{q:g}": float(v) for q, v in zip(quantiles, values, strict=True)},
         "flagged_fraction": float(threshold.flag(scores, labels).mean()),
     }
+
+
+def with_threshold_rate(summary, threshold, found):
+    """The training summary with the share that a refitted ``threshold``
+    flags among the rows ``found`` (a Detection) it was fitted on."""
+    flagged = float(threshold.flag(found.scores, found.labels).mean())
+    return {**summary, "threshold_rows": len(found.scores), "threshold_flagged_fraction": flagged}
+
+
+def flag_rate(summary):
+    """``(fraction, rows, where)``: the share of rows the model's current
+    threshold flags, and on which rows that was measured: the training rows,
+    or, once ``fit_threshold`` refitted the cut, the rows it was fitted on
+    (the training figure then belongs to a cut that is gone)."""
+    if "threshold_rows" in summary:
+        rows = summary["threshold_rows"]
+        return summary["threshold_flagged_fraction"], rows, "rows the threshold was fitted on"
+    return (
+        summary["flagged_fraction"],
+        summary.get("n_rows_fitted", summary["n_rows"]),
+        "training rows",
+    )
 
 
 class _NoClusters:

@@ -3,6 +3,7 @@ Writing goes to a temporary name that is renamed on success, so a failed
 run never leaves a half-written output behind.
 """
 
+import contextlib
 import io
 import mmap
 import os
@@ -23,9 +24,46 @@ __all__ = [
     "check_not_input",
     "jsonl_records",
     "output_folder",
+    "discard_output",
+    "finish_output",
     "readable_by_others",
+    "remove_pending",
+    "temporary_output",
     "write_bytes",
 ]
+
+# Temporary outputs of this process not yet renamed or removed: what
+# remove_pending() deletes when the process is told to stop.
+_PENDING = set()
+
+
+def temporary_output(path, suffix=".part"):
+    """``(fd, name)`` of a new hidden file beside the output ``path``, to
+    write into and then :func:`finish_output` or :func:`discard_output`."""
+    fd, tmp = tempfile.mkstemp(prefix=".farout-", suffix=suffix, dir=output_folder(path))
+    _PENDING.add(tmp)
+    return fd, tmp
+
+
+def finish_output(tmp, path):
+    """Give the finished temporary file its final name."""
+    readable_by_others(tmp)
+    os.replace(tmp, path)
+    _PENDING.discard(tmp)
+
+
+def discard_output(tmp):
+    """Remove a temporary file (already gone is fine)."""
+    _PENDING.discard(tmp)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+
+
+def remove_pending():
+    """Remove every temporary output of this process (on SIGTERM, before
+    the stack unwinds: a library below may be blocked in a read)."""
+    for tmp in list(_PENDING):
+        discard_output(tmp)
 
 
 def output_folder(path):
@@ -57,15 +95,13 @@ def check_not_input(out_path, *inputs):
 
 def write_bytes(path, data):
     """Write ``data`` to ``path`` under a temporary name, then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=".farout-", suffix=".part", dir=output_folder(path))
+    fd, tmp = temporary_output(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        readable_by_others(tmp)
-        os.replace(tmp, path)
+        finish_output(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        discard_output(tmp)
         raise
     return path
 
@@ -229,8 +265,7 @@ class TableWriter:
         if self.path == "-":
             self._handle = sys.stdout.buffer
         else:
-            folder = output_folder(self.path)
-            fd, self._tmp = tempfile.mkstemp(prefix=".farout-", suffix=".part", dir=folder)
+            fd, self._tmp = temporary_output(self.path)
             os.close(fd)
             self._handle = _open_output(self._tmp, self.fmt)
         return self
@@ -308,11 +343,10 @@ class TableWriter:
             finally:
                 self._handle.close()
         except BaseException:
-            os.unlink(self._tmp)  # e.g. a full disk: no half-written file left
+            discard_output(self._tmp)  # e.g. a full disk: no half-written file left
             raise
         if exc_type is None:
-            readable_by_others(self._tmp)
-            os.replace(self._tmp, self.path)
+            finish_output(self._tmp, self.path)
         else:
-            os.unlink(self._tmp)
+            discard_output(self._tmp)
         return False

@@ -13,7 +13,7 @@ import threading
 import traceback
 
 from ..exceptions import FaroutError
-from ..writer import check_not_input
+from ..writer import check_not_input, remove_pending
 from .arguments import build_parser
 
 __all__ = ["main"]
@@ -25,7 +25,17 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
+    # The temporary outputs go first: the exception below unwinds through
+    # the same clean-up, but a library blocked in a read (pandas on
+    # standard input) may swallow it, so a timer makes sure the process ends.
+    remove_pending()
+    deadline = threading.Timer(_GRACE_SECONDS, os._exit, args=(128 + signal.SIGTERM,))
+    deadline.daemon = True  # a normal exit does not wait for it
+    deadline.start()
     raise Terminated()
+
+
+_GRACE_SECONDS = 5
 
 
 def main(argv=None):

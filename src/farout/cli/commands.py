@@ -25,6 +25,7 @@ from ..thresholds import (
     TargetRecall,
     parse_threshold,
 )
+from ..training import flag_rate
 
 __all__ = [
     "TARGETS",
@@ -38,6 +39,7 @@ __all__ = [
     "cmd_score",
     "cmd_threshold",
     "csv_list",
+    "rate_warning",
 ]
 
 
@@ -111,7 +113,7 @@ def cmd_fit(args):
         progress=progress(args),
     )
     detector.save(args.output)
-    summary = detector.training_summary_
+    rate, _, where = flag_rate(detector.training_summary_)
     rows = f"{counts['rows']:,} rows"
     if counts["sampled"] < counts["rows"]:
         rows += (
@@ -121,7 +123,7 @@ def cmd_fit(args):
     print(
         f"fitted on {rows} x {detector.n_features_in_} columns: k={detector.n_clusters_}, "
         f"metric={detector.metric}, threshold {detector.threshold_!r} at "
-        f"{detector.threshold_.cut_:.4g} (flags {summary['flagged_fraction']:.2%} of training rows)"
+        f"{detector.threshold_.cut_:.4g} (flags {rate:.2%} of the {where})"
     )
     print(f"model written to {args.output}")
 
@@ -145,6 +147,28 @@ def cmd_score(args):
             f"written to {args.output}",
             file=sys.stderr,
         )
+    warning = rate_warning(detector.training_summary_, counts["flagged"], counts["rows"])
+    if warning:
+        print(f"farout: warning: {warning}", file=sys.stderr)
+
+
+def rate_warning(summary, flagged, rows):
+    """A warning when the share of rows flagged is far from what the
+    model's threshold flags where it was fitted (five times as many, or a
+    fifth), which usually means other data than the model knows; else None."""
+    expected, fitted_rows, where = flag_rate(summary)
+    if rows < 200:
+        return None  # too few rows to tell
+    observed = flagged / rows
+    high = observed > max(5 * expected, expected + 0.05)
+    low = expected * rows >= 20 and observed < expected / 5
+    if not (high or low):
+        return None
+    return (
+        f"{observed:.2%} of these rows were flagged, where the threshold flags "
+        f"{expected:.2%} of the {fitted_rows:,} {where}; is this data like the data "
+        "the model was fitted on (same source, columns and units)?"
+    )
 
 
 def read_for_model(detector, args):
@@ -260,15 +284,26 @@ def cmd_info(args):
         f"clusters   k={detector.n_clusters_} ({'auto, by ' + detector.k_selection if detector.n_clusters == 'auto' else 'fixed'})"
     )
     print(f"metric     {detector.metric}, scaling {detector.scaling}, score {detector.score_mode}")
-    print(f"threshold  {detector.threshold_!r}, cut {detector.threshold_.cut_:.4g}")
+    summary = detector.training_summary_
+    rate, rate_rows, where = flag_rate(summary)
+    print(
+        f"threshold  {detector.threshold_!r}, cut {detector.threshold_.cut_:.4g}; "
+        f"flags {rate:.2%} of the {rate_rows:,} {where}"
+    )
     if detector.tiers_:
         print("tiers      " + ", ".join(f"{n} > {t.cut_:.4g}" for n, t in detector.tiers_))
-    summary = detector.training_summary_
+    fitted = summary.get("n_rows_fitted", summary["n_rows"])
+    sample = f" (learned from a sample of {fitted:,})" if fitted < summary["n_rows"] else ""
     print(
-        f"training   {summary['n_rows']:,} rows, score median {summary['q0.5']:.3g}, "
-        f"p99 {summary['q0.99']:.3g}, max {summary['q1']:.3g}; "
-        f"{summary['flagged_fraction']:.2%} flagged"
+        f"training   {summary['n_rows']:,} rows{sample}, score median {summary['q0.5']:.3g}, "
+        f"p99 {summary['q0.99']:.3g}, max {summary['q1']:.3g}"
     )
+    trimmed = len(detector.trimmed_)
+    if trimmed:
+        print(
+            f"           {trimmed:,} of them kept out of the clustering as suspect (trim), "
+            "so they are in no cluster below"
+        )
     print("features:")
     for column in columns:
         extra = ""
@@ -278,7 +313,7 @@ def cmd_info(args):
         print(f"  {column['name']:<24} {column['kind']:<12} {column['dtype']}{extra}")
     sizes = pd.Series(detector.cluster_sizes_.astype(int), name="rows")
     sigma = pd.Series(detector.cluster_sigma_, name="sigma")
-    print("clusters:")
+    print(f"clusters (rows each has absorbed, {int(sizes.sum()):,} in all):")
     print(pd.concat([sizes, sigma], axis=1).rename_axis("cluster").to_string())
 
 

@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from datetime import datetime, timezone
@@ -22,7 +21,7 @@ from importlib.metadata import version as _dist_version
 import numpy as np
 
 from ..exceptions import ModelFileError
-from ..writer import output_folder, readable_by_others
+from ..writer import discard_output, finish_output, temporary_output
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "read_manifest", "read_model", "write_model"]
 
@@ -79,8 +78,7 @@ def write_model(path, manifest, arrays):
     }
     text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False)
     path = os.fspath(path)
-    folder = output_folder(path)
-    fd, tmp = tempfile.mkstemp(prefix=".farout-", suffix=".tmp", dir=folder)
+    fd, tmp = temporary_output(path, suffix=".tmp")
     try:
         with (
             os.fdopen(fd, "wb") as handle,
@@ -89,11 +87,9 @@ def write_model(path, manifest, arrays):
             archive.writestr(_MANIFEST, text)
             for member, data in blobs.items():
                 archive.writestr(member, data)
-        readable_by_others(tmp)
-        os.replace(tmp, path)
+        finish_output(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        discard_output(tmp)
         raise
 
 
