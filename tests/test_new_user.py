@@ -310,3 +310,52 @@ def test_scoring_other_data_warns_with_both_rates(files, tmp_path, capsys):
         main(["score", str(files / "small.csv"), "-m", model, "-o", str(tmp_path / "s.csv")]) == 0
     )
     assert "warning" not in capsys.readouterr().err  # its own kind of data: no word
+
+
+def test_every_option_has_help_and_every_command_an_example(capsys):
+    import argparse
+
+    from farout.cli.arguments import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) >= {"fit", "score", "evaluate", "threshold", "explain", "info"}
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"farout {name} {action.option_strings or action.dest}: no help"
+        assert command.description and len(command.description) > 60, name
+        assert command.epilog.startswith("examples:\n  farout " + name), name
+    score_help = commands.choices["score"].format_help()
+    assert "Higher anomaly_score means more anomalous" in score_help
+    for column in ("anomaly_score", "is_anomaly", "severity", "cluster", "reason"):
+        assert column in score_help
+
+
+def test_an_unknown_flag_shows_the_subcommands_usage(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["score", "data.csv", "-m", "m.farout", "-o", "o.csv", "--bogus"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: farout score")
+    assert "farout score: error: unrecognized arguments: --bogus" in err
+
+
+def test_one_text_value_in_a_numeric_column_is_named(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    big = pd.DataFrame(rng.normal(size=(300_000, 4)), columns=["f00", "f01", "f02", "f03"])
+    big = big.astype({"f03": object})
+    big.loc[250_000, "f03"] = "abc"
+    big.to_csv(tmp_path / "big.csv", index=False)
+    err = refused(capsys, "fit", tmp_path / "big.csv", "-o", tmp_path / "m.farout", "-q")
+    assert "column 'f03' holds numbers except at 1 row(s), the first row 250000 with 'abc'" in err
+    assert "DtypeWarning" not in err
+    # a small file reads the column as text: taken as categorical, and said so
+    small = big.iloc[:50].copy()
+    small.loc[20, "f03"] = "oops"
+    small.to_csv(tmp_path / "small.csv", index=False)
+    assert main(["fit", str(tmp_path / "small.csv"), "-o", str(tmp_path / "s.farout"), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("farout: warning: column 'f03' holds numbers except at 1 row(s)")
+    assert "taken as categorical" in err and len(err.strip().splitlines()) == 1

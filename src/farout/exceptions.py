@@ -5,7 +5,7 @@ maps errors to output in one place. Input and model-file errors subclass
 ``ValueError`` so scikit-learn conventions (``ValueError`` on bad data) hold.
 """
 
-__all__ = ["FaroutError", "InputError", "ModelFileError", "shown"]
+__all__ = ["FaroutError", "FaroutWarning", "InputError", "ModelFileError", "shown"]
 
 
 class FaroutError(Exception):
@@ -18,6 +18,11 @@ class InputError(FaroutError, ValueError):
     """Bad data or a bad parameter: names the column, row or parameter."""
 
     exit_code = 2
+
+
+class FaroutWarning(UserWarning):
+    """Something farout did that the user should know of (the CLI prints it
+    as one line)."""
 
 
 class ModelFileError(FaroutError, ValueError):

@@ -73,7 +73,9 @@ def iter_tables(path, *, chunksize=100_000, fmt=None, dtypes=None, sep=","):
                 yield _apply_dtypes(frame, dtypes)
             return
         if fmt == "csv":
-            chunks = pd.read_csv(source, chunksize=chunksize, dtype=dtypes, sep=sep)
+            chunks = pd.read_csv(
+                source, chunksize=chunksize, dtype=dtypes, sep=sep, low_memory=False
+            )
         else:
             chunks = pd.read_json(source, lines=True, chunksize=chunksize, dtype=dtypes)
         with chunks:  # closes the file, also when a check below refuses it
@@ -167,6 +169,7 @@ class CsvBlock:
                 names=self.names,
                 dtype=self.dtypes,
                 sep=self.sep,
+                low_memory=False,  # one type per column per block, no DtypeWarning
             )
         except pd.errors.EmptyDataError:
             frame = pd.DataFrame(columns=self.names)

@@ -8,11 +8,14 @@ tracebacks.
 
 import os
 import signal
+import socket
 import sys
 import threading
+import time
 import traceback
+import warnings
 
-from ..exceptions import FaroutError
+from ..exceptions import FaroutError, FaroutWarning
 from ..writer import check_not_input, remove_pending
 from .arguments import build_parser
 
@@ -25,30 +28,73 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
-    # The temporary outputs go first: the exception below unwinds through
-    # the same clean-up, but a library blocked in a read (pandas on
-    # standard input) may swallow it, so a timer makes sure the process ends.
-    remove_pending()
-    deadline = threading.Timer(_GRACE_SECONDS, os._exit, args=(128 + signal.SIGTERM,))
-    deadline.daemon = True  # a normal exit does not wait for it
-    deadline.start()
     raise Terminated()
+
+
+def _watch_sigterm():
+    """A thread that acts on SIGTERM at once, whatever the main thread is
+    doing: CPython runs the handler above only when the main thread next
+    runs Python code, and a C library blocked in a read (pandas on standard
+    input) may keep it from ever doing so. The signal's byte arrives on a
+    socket (``signal.set_wakeup_fd``); the thread removes the temporary
+    outputs and, if the main thread has not unwound in time, ends the
+    process. Returns the function that stops the watch."""
+    receive, send = socket.socketpair()
+    send.setblocking(False)
+    previous = signal.set_wakeup_fd(send.fileno())
+
+    def watch():
+        with receive:  # closed here, once stop() has closed the other end
+            while data := receive.recv(1):
+                if data[0] == signal.SIGTERM:
+                    remove_pending()
+                    time.sleep(_GRACE_SECONDS)
+                    os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=watch, name="farout-sigterm", daemon=True).start()
+
+    def stop():
+        signal.set_wakeup_fd(previous)
+        send.close()  # the watch's recv() returns b"" and the thread ends
+
+    return stop
 
 
 _GRACE_SECONDS = 5
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """farout's own warnings as one line, without a source path."""
+    if issubclass(category, FaroutWarning):
+        print(f"farout: warning: {message}", file=sys.stderr)
+    else:
+        _default_show(message, category, filename, lineno, file, line)
+
+
+_default_show = warnings.showwarning
+
+
 def main(argv=None):
+    with warnings.catch_warnings():  # restores the caller's filters and hook
+        warnings.simplefilter("always", FaroutWarning)
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv):
     parser = build_parser()
-    args = parser.parse_args(argv)
-    own_signals = threading.current_thread() is threading.main_thread()
-    if own_signals:
-        previous = signal.signal(signal.SIGTERM, _terminate)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named with the subcommand's usage, not the top level's
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if threading.current_thread() is not threading.main_thread():
+        return _run(args)  # signals belong to whoever runs the main thread
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    stop_watch = _watch_sigterm()
     try:
         return _run(args)
     finally:
-        if own_signals:
-            signal.signal(signal.SIGTERM, previous)
+        stop_watch()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args):

@@ -3,6 +3,7 @@ the types of their values. Choices come from the estimators' declared
 parameter constraints."""
 
 import argparse
+import textwrap
 
 from .. import __version__
 from ..baselines import BASELINES
@@ -50,6 +51,94 @@ def _choices(name):
     return choices(KMeansAnomalyDetector, name)
 
 
+_SCORE_NOTE = (
+    "Higher anomaly_score means more anomalous. The output holds every input "
+    "column, then anomaly_score, is_anomaly (true/false), severity (the highest "
+    "tier passed, or empty), cluster (the nearest) and reason (the features that "
+    "make the row unusual, in numbers)."
+)
+
+# What each command does beyond its one-line help, and examples to copy.
+_DETAILS = {
+    "fit": (
+        "Learns what normal looks like from DATA (k-means clusters, the spread of "
+        "each, a threshold on the training scores) and saves it as one model file "
+        "(a zip of JSON and arrays; never pickled). Files larger than --sample-rows "
+        "are fitted on a uniform sample, then refined over every row.",
+        [
+            "farout fit transactions.csv -o fraud.farout --exclude is_fraud",
+            "farout fit big.parquet -o m.farout --k 8 --threshold percentile:99.5 \\\n"
+            "    --tiers warning=percentile:99,critical=percentile:99.9",
+        ],
+    ),
+    "score": (
+        "Scores DATA block by block with the model and writes OUT; memory stays flat "
+        "whatever the file size, and OUT appears only when complete. " + _SCORE_NOTE,
+        [
+            "farout score new.csv -m fraud.farout -o scored.parquet",
+            "farout score - -m fraud.farout -o - < new.csv | head",
+        ],
+    ),
+    "evaluate": (
+        "Precision, recall, F1, ROC-AUC and PR-AUC of the model's flags and scores "
+        "against a label column of DATA.",
+        ["farout evaluate labelled.csv -m fraud.farout --label is_fraud --by merchant"],
+    ),
+    "threshold": (
+        "Refits the model's cut on DATA for a target (cheapest by cost, a precision, "
+        "a recall, or a false-alarm rate on normal rows) and saves the model again.",
+        [
+            "farout threshold val.csv -m fraud.farout -o tuned.farout --target cost "
+            "--label is_fraud --fp-cost 50 --fn-cost 5000",
+            "farout threshold normal.csv -m fraud.farout -o tuned.farout --target fpr --value 0.01",
+        ],
+    ),
+    "explain": (
+        "For the most anomalous rows of DATA (or the --rows chosen), the features "
+        "that make each unusual, with its value, its cluster's typical value and "
+        "the gap in the cluster's own spread.",
+        [
+            "farout explain new.csv -m fraud.farout -n 5",
+            "farout explain new.csv -m fraud.farout --rows 17,204",
+        ],
+    ),
+    "info": (
+        "The model's parameters, threshold and tiers, what it flags, its columns and "
+        "its clusters; from the file alone.",
+        ["farout info fraud.farout"],
+    ),
+    "compare": (
+        "Splits labelled DATA (by time, or stratified), fits farout and the baselines "
+        "on the training part without its labels, and compares them on the rest.",
+        ["farout compare labelled.csv --label is_fraud --exclude fraud_type --report cmp.html"],
+    ),
+    "report": (
+        "A self-contained HTML page (no network) of the model on DATA: scores, "
+        "clusters, reasons, and with --label the metrics and curves.",
+        ["farout report new.csv -m fraud.farout -o report.html --label is_fraud"],
+    ),
+    "demo": (
+        "Generates card transactions with planted fraud, fits a model, scores and "
+        "evaluates it, and writes the model and the scored rows under --out.",
+        ["farout demo --out farout-demo"],
+    ),
+}
+
+
+def _command(sub, name, help):
+    """A subcommand with its one-line help, a description and examples."""
+    detail, examples = _DETAILS[name]
+    command = sub.add_parser(
+        name,
+        help=help,
+        description=textwrap.fill(f"{help[0].upper()}{help[1:]}. {detail}", width=79),
+        epilog="examples:\n" + "\n".join(f"  {line}" for line in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.set_defaults(parser=command)  # so that a usage error shows this usage
+    return command
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="farout",
@@ -74,15 +163,36 @@ def build_parser():
         )
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("fit", help="fit a model on DATA and save it")
+    p = _command(sub, "fit", "fit a model on DATA and save it")
     data_args(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
     p.add_argument("--k", default="auto", help="number of clusters, or auto (default)")
     p.add_argument("--k-range", default="2:10", help="range tried by --k auto (default 2:10)")
-    p.add_argument("--k-selection", default="silhouette", choices=_choices("k_selection"))
-    p.add_argument("--metric", default="euclidean", choices=_choices("metric"))
-    p.add_argument("--scaling", default="standard", choices=[*_choices("scaling"), "none"])
-    p.add_argument("--score-mode", default="ensemble", choices=_choices("score_mode"))
+    p.add_argument(
+        "--k-selection",
+        default="silhouette",
+        choices=_choices("k_selection"),
+        help="how --k auto chooses k (default silhouette)",
+    )
+    p.add_argument(
+        "--metric",
+        default="euclidean",
+        choices=_choices("metric"),
+        help="distance between rows and centres (default euclidean)",
+    )
+    p.add_argument(
+        "--scaling",
+        default="standard",
+        choices=[*_choices("scaling"), "none"],
+        help="how numeric columns are scaled before clustering (default standard)",
+    )
+    p.add_argument(
+        "--score-mode",
+        default="ensemble",
+        choices=_choices("score_mode"),
+        help="ensemble: mean distance over bagged trimmed k-means (default); distance: "
+        "to the nearest centre; normalized: that distance over the cluster's spread",
+    )
     p.add_argument(
         "--threshold",
         default="percentile:99",
@@ -100,7 +210,12 @@ def build_parser():
         default="auto",
         help="fraction of suspect rows kept out of the clustering, or auto (default)",
     )
-    p.add_argument("--missing", default="error", choices=_choices("missing"))
+    p.add_argument(
+        "--missing",
+        default="error",
+        choices=_choices("missing"),
+        help="missing values: refuse them (default) or impute the training median/mode",
+    )
     p.add_argument("--columns", type=csv_list, help="comma-separated columns to use")
     p.add_argument("--exclude", type=csv_list, help="comma-separated columns to leave out")
     p.add_argument(
@@ -113,12 +228,14 @@ def build_parser():
     p.add_argument(
         "--passes", type=int, default=1, help="refinement passes over a larger file (default 1)"
     )
-    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument(
+        "--random-state", type=int, default=0, help="seed, for the same model every time"
+    )
     p.set_defaults(func=cmd_fit)
 
-    p = sub.add_parser("score", help="score DATA with a model, writing OUT")
+    p = _command(sub, "score", "score DATA with a model, writing OUT")
     data_args(p)
-    p.add_argument("-m", "--model", required=True)
+    p.add_argument("-m", "--model", required=True, help="model file written by farout fit")
     p.add_argument(
         "-o",
         "--output",
@@ -132,13 +249,19 @@ def build_parser():
         choices=REASONS,
         help="rows that get a reason (default: flagged rows)",
     )
-    p.add_argument("--top", type=int, default=3, help="features named per reason")
-    p.add_argument("--chunksize", type=int, default=100_000)
+    p.add_argument("--top", type=int, default=3, help="features named per reason (default 3)")
+    p.add_argument(
+        "--chunksize",
+        type=int,
+        default=100_000,
+        help="rows per block for Parquet and JSON Lines input (default 100,000); "
+        "CSV is read in blocks of about 16 MB",
+    )
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("evaluate", help="metrics of a model against a label column")
+    p = _command(sub, "evaluate", "metrics of a model against a label column")
     data_args(p)
-    p.add_argument("-m", "--model", required=True)
+    p.add_argument("-m", "--model", required=True, help="model file written by farout fit")
     p.add_argument(
         "--label", required=True, help="label column: 0/1, true/false or +1/-1 (-1 anomaly)"
     )
@@ -153,9 +276,9 @@ def build_parser():
     p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly, for --sweep")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("threshold", help="refit a model's threshold on (labelled) data, save it")
+    p = _command(sub, "threshold", "refit a model's threshold on (labelled) data, save it")
     data_args(p)
-    p.add_argument("-m", "--model", required=True)
+    p.add_argument("-m", "--model", required=True, help="model file written by farout fit")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write")
     p.add_argument(
         "--target",
@@ -166,24 +289,24 @@ def build_parser():
     )
     p.add_argument("--value", type=float, help="target precision, recall or rate")
     p.add_argument("--label", help="label column (not needed for fpr)")
-    p.add_argument("--fp-cost", type=float)
-    p.add_argument("--fn-cost", type=float)
+    p.add_argument("--fp-cost", type=float, help="cost of a false alarm, for --target cost")
+    p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly, for --target cost")
     p.set_defaults(func=cmd_threshold)
 
-    p = sub.add_parser("explain", help="explain the most anomalous (or chosen) rows")
+    p = _command(sub, "explain", "explain the most anomalous (or chosen) rows")
     data_args(p)
-    p.add_argument("-m", "--model", required=True)
+    p.add_argument("-m", "--model", required=True, help="model file written by farout fit")
     p.add_argument("--top", type=int, default=3, help="features per row (default 3)")
     p.add_argument("--rows", type=csv_list, help="row numbers (0-based) to explain")
     p.add_argument("-n", type=int, default=10, help="without --rows: the N most anomalous rows")
     p.add_argument("-o", "--output", help="also write the full table as CSV")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("info", help="what a model file holds")
-    p.add_argument("model", metavar="MODEL")
+    p = _command(sub, "info", "what a model file holds")
+    p.add_argument("model", metavar="MODEL", help="model file written by farout fit")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("compare", help="farout beside the baselines on one labelled split")
+    p = _command(sub, "compare", "farout beside the baselines on one labelled split")
     data_args(p)
     p.add_argument("--label", required=True, help="label column (used for evaluation only)")
     p.add_argument("--time-column", help="split by time on this column (else stratified)")
@@ -193,11 +316,26 @@ def build_parser():
         help="flag this fraction of test rows (default: farout's training alert rate)",
     )
     p.add_argument("--baselines", type=csv_list, help=f"subset of {','.join(BASELINES)}")
-    p.add_argument("--k", default="auto")
-    p.add_argument("--score-mode", default="ensemble", choices=_choices("score_mode"))
-    p.add_argument("--trim", type=_trim, default="auto")
-    p.add_argument("--threshold", default="percentile:99")
-    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument("--k", default="auto", help="farout's number of clusters, or auto (default)")
+    p.add_argument(
+        "--score-mode",
+        default="ensemble",
+        choices=_choices("score_mode"),
+        help="ensemble: mean distance over bagged trimmed k-means (default); distance: "
+        "to the nearest centre; normalized: that distance over the cluster's spread",
+    )
+    p.add_argument(
+        "--trim",
+        type=_trim,
+        default="auto",
+        help="fraction of suspect rows kept out of farout's clustering, or auto (default)",
+    )
+    p.add_argument(
+        "--threshold", default="percentile:99", help="farout's threshold (default percentile:99)"
+    )
+    p.add_argument(
+        "--random-state", type=int, default=0, help="seed, for the same model every time"
+    )
     p.add_argument("--report", metavar="HTML", help="also write an HTML report with the curves")
     p.add_argument("--columns", type=csv_list, help="comma-separated feature columns to use")
     p.add_argument(
@@ -205,20 +343,22 @@ def build_parser():
     )
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("report", help="a self-contained HTML report of a model on DATA")
+    p = _command(sub, "report", "a self-contained HTML report of a model on DATA")
     data_args(p)
-    p.add_argument("-m", "--model", required=True)
-    p.add_argument("-o", "--output", required=True, metavar="HTML")
+    p.add_argument("-m", "--model", required=True, help="model file written by farout fit")
+    p.add_argument("-o", "--output", required=True, metavar="HTML", help="report file to write")
     p.add_argument("--label", help="label column: adds metrics, curves, confusion matrix")
     p.add_argument("--time-column", help="adds scores and alert rate over time")
     p.add_argument("--fp-cost", type=float, help="cost of a false alarm (with --fn-cost)")
     p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly (with --fp-cost)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("demo", help="generate card transactions, fit, score, evaluate")
+    p = _command(sub, "demo", "generate card transactions, fit, score, evaluate")
     p.add_argument("--out", default="farout-demo", help="output folder (default farout-demo)")
-    p.add_argument("--rows", type=int, default=20_000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument(
+        "--rows", type=int, default=20_000, help="transactions to generate (default 20,000)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated data (default 0)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary on the terminal")
     p.set_defaults(func=cmd_demo)
     return parser
