@@ -359,3 +359,17 @@ def test_one_text_value_in_a_numeric_column_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("farout: warning: column 'f03' holds numbers except at 1 row(s)")
     assert "taken as categorical" in err and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_by_a_continuous_column_bins_it():
+    from farout.evaluation import evaluate_by
+
+    rng = np.random.default_rng(0)
+    amount = pd.Series(rng.lognormal(3, 1, 5000), name="amount")
+    y = rng.random(5000) < 0.05
+    scores = rng.random(5000) + y
+    table = evaluate_by(y, scores, amount)
+    assert len(table) == 10 and table["n"].sum() == 5000
+    assert all(str(name).startswith("(") for name in table.index)
+    # a column of few values keeps one group per value
+    assert len(evaluate_by(y, scores, pd.Series(rng.integers(0, 3, 5000)))) == 3

@@ -117,9 +117,13 @@ def threshold_sweep(y_true, scores, *, fp_cost=None, fn_cost=None):
     return table
 
 
-def evaluate_by(y_true, scores, groups, *, flags=None):
+def evaluate_by(y_true, scores, groups, *, flags=None, bins=10, max_groups=20):
     """The same metrics per subgroup (region, account type, machine line), to
     show where a detector is weak.
+
+    A numeric ``groups`` column with more than ``max_groups`` distinct
+    values (an amount, a temperature) is cut into ``bins`` ranges of about
+    equal counts, named by their interval, rather than one group per value.
 
     Returns a DataFrame indexed by group with ``n``, ``n_anomalies``,
     ``roc_auc`` and ``pr_auc`` (NaN where a group holds one class only) and,
@@ -131,6 +135,8 @@ def evaluate_by(y_true, scores, groups, *, flags=None):
     groups = pd.Series(np.asarray(groups).ravel(), name=getattr(groups, "name", None))
     if not len(truth) == len(scores) == len(groups):
         raise InputError(f"{len(truth)} labels, {len(scores)} scores and {len(groups)} groups.")
+    if pd.api.types.is_numeric_dtype(groups) and groups.nunique() > max_groups:
+        groups = pd.qcut(groups, bins, duplicates="drop").astype(str)
     flagged = None if flags is None else np.asarray(flags, dtype=bool).ravel()
     rows = {}
     for name, index in groups.groupby(groups, sort=True, dropna=False).indices.items():

@@ -199,8 +199,7 @@ def cmd_evaluate(args):
         f"confusion  tp {metrics['tp']}  fp {metrics['fp']}  fn {metrics['fn']}  tn {metrics['tn']}"
     )
     if args.by:
-        if args.by not in frame.columns:
-            raise InputError(f"no column {args.by!r} to break the metrics down by.")
+        require_column(frame, args.by, "--by")
         table = evaluate_by(
             frame[args.label], result["anomaly_score"], frame[args.by], flags=result["is_anomaly"]
         )
