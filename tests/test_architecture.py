@@ -61,3 +61,28 @@ def test_the_audit_sees_a_private_reach(tmp_path):
 def test_modules_stay_small(path):
     lines = len(path.read_text().splitlines())
     assert lines <= (400 if path.name == "detector.py" else 600), f"{path.name}: {lines} lines"
+
+
+def test_the_light_names_are_the_registries_names():
+    """farout.names lists the choices for the command line without heavy
+    imports; every registry and the detector's constraints hold exactly
+    those names."""
+    from farout import KMeansAnomalyDetector, names
+    from farout.baselines import BASELINES
+    from farout.cli.commands import TARGETS
+    from farout.core.metric import METRICS
+    from farout.core.scoring import SCORE_MODES
+    from farout.params import choices
+
+    assert tuple(METRICS) == names.METRICS
+    assert tuple(SCORE_MODES) == names.SCORE_MODES
+    assert tuple(BASELINES) == names.BASELINES
+    assert tuple(TARGETS) == names.THRESHOLD_TARGETS
+    for param, listed in [
+        ("metric", names.METRICS),
+        ("score_mode", names.SCORE_MODES),
+        ("scaling", names.SCALINGS),
+        ("k_selection", names.K_SELECTIONS),
+        ("missing", names.MISSING),
+    ]:
+        assert choices(KMeansAnomalyDetector, param) == sorted(listed)

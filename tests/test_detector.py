@@ -471,7 +471,14 @@ def _fmt_reference(value):
 def _numeric_text_reference(name, value, typical, sd, missing):
     shown = f"missing (filled with {_fmt_reference(value)})" if missing else _fmt_reference(value)
     if value > 0 and typical > 0 and abs(value - typical) < 1000 * typical:
-        head = f"{name} {shown} is {value / typical:.1f}x the cluster's typical "
+        ratio = value / typical
+        if ratio >= 0.05:
+            times = f"{ratio:.1f}x"
+        elif ratio >= 1e-3:
+            times = f"1/{round(1 / ratio):,} of"
+        else:
+            times = "under 1/1,000 of"
+        head = f"{name} {shown} is {times} the cluster's typical "
     else:
         head = f"{name} {shown} vs the cluster's typical "
     return f"{head}{_fmt_reference(typical)} ({sd:+.1f} sd)"

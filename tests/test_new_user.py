@@ -373,3 +373,136 @@ def test_evaluate_by_a_continuous_column_bins_it():
     assert all(str(name).startswith("(") for name in table.index)
     # a column of few values keeps one group per value
     assert len(evaluate_by(y, scores, pd.Series(rng.integers(0, 3, 5000)))) == 3
+
+
+# 17: the command line imports what the command needs, when it runs.
+_HEAVY = ("sklearn", "pandas", "scipy", "matplotlib", "numba", "pyarrow")
+
+
+def _modules_after(code):
+    """The heavy libraries imported once ``code`` (Python) has run, in a
+    fresh interpreter."""
+    probe = f"import sys\n{code}\nprint(sorted({{m.split('.')[0] for m in sys.modules}}))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    loaded = eval(done.stdout.strip().splitlines()[-1])
+    return [name for name in _HEAVY if name in loaded]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["--version"], ["score", "--help"], ["fit", "--help"], ["info", "MODEL"]],
+)
+def test_help_version_and_info_import_no_heavy_library(files, argv):
+    argv = [str(files / "m.farout") if a == "MODEL" else a for a in argv]
+    code = (
+        "from farout.cli import main\n"
+        "try:\n"
+        f"    code = main({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "assert code == 0, code"
+    )
+    assert _modules_after(code) == []
+
+
+def test_import_farout_is_light_and_its_names_load_on_use():
+    assert _modules_after("import farout") == []
+    assert "sklearn" in _modules_after("import farout; farout.KMeansAnomalyDetector")
+    import farout
+
+    assert farout.load is load
+    assert farout.KMeansAnomalyDetector is KMeansAnomalyDetector
+    assert set(farout.__all__) <= set(dir(farout))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        farout.nope  # noqa: B018
+
+
+def test_version_is_the_installed_one(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"farout {version('farout')}\n"
+
+
+def _compat_models():
+    folder = os.path.join(os.path.dirname(__file__), "data", "models-0.2.0")
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".farout"))
+
+
+@pytest.mark.parametrize("path", _compat_models(), ids=os.path.basename)
+def test_info_from_the_file_matches_the_loaded_model(path, capsys):
+    """info reads the state tree alone; what it prints is what the model,
+    rebuilt, says of itself (0.2.0 files included)."""
+    det = load(path)
+    assert main(["info", path]) == 0
+    out = capsys.readouterr().out
+    assert f"k={det.n_clusters_} " in out
+    assert f"threshold  {det.threshold_!r}, cut {det.threshold_.cut_:.4g};" in out
+    for name, tier in det.tiers_:
+        assert f"{name} > {tier.cut_:.4g}" in out
+    table = out.split("in all):\n")[1].splitlines()[1:]
+    assert len(table) == det.n_clusters_
+    for j, line in enumerate(table):
+        cluster, rows, sigma = line.split()
+        assert int(cluster) == j
+        assert int(rows.replace(",", "")) == int(det.cluster_sizes_[j])
+        assert float(sigma) == pytest.approx(det.cluster_sigma_[j], rel=1e-3)
+    for column in det.feature_schema():
+        assert f"  {column['name']:<24} {column['kind']:<12}" in out
+
+
+def test_info_on_a_secondary_check_file_says_what_it_holds(tmp_path, capsys):
+    from farout import SecondaryCheck
+
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    SecondaryCheck(KMeansAnomalyDetector(2, random_state=0)).fit(X).save(tmp_path / "s.farout")
+    line = refused(capsys, "info", tmp_path / "s.farout")
+    assert "SecondaryCheck" in line and "KMeansAnomalyDetector" in line
+
+
+# 18: evaluate shows its progress.
+def test_evaluate_scores_in_blocks_to_the_same_table(files, monkeypatch):
+    from farout.cli import commands
+
+    frame = pd.read_csv(files / "small.csv")
+    det = load(files / "m.farout")
+    monkeypatch.setattr(commands, "_PROGRESS_ROWS", 700)  # 5 blocks
+    blocks = commands.detect_with_progress(det, frame, quiet=True)
+    pd.testing.assert_frame_equal(blocks, det.detect(frame, reasons="none"))
+
+
+def test_evaluate_shows_a_progress_bar_on_a_terminal(files, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    frame = pd.read_csv(files / "small.csv")
+    frame["label"] = (np.arange(len(frame)) % 50 == 0).astype(int)
+    frame.to_csv(tmp_path / "labelled.csv", index=False)
+    command = [sys.executable, "-m", "farout", "evaluate", str(tmp_path / "labelled.csv")]
+    command += ["-m", str(files / "m.farout"), "--label", "label"]
+    for extra, shown in [([], True), (["-q"], False)]:
+        leader, follower = pty.openpty()
+        # a pty opens 0 columns wide; give it a real terminal's size
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        try:
+            done = subprocess.run(command + extra, stderr=follower, stdout=subprocess.PIPE)
+            os.close(follower)
+            err = b""
+            while True:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the terminal's other end is closed
+                    break
+                if not chunk:
+                    break
+                err += chunk
+        finally:
+            os.close(leader)
+        assert done.returncode == 0
+        assert b"roc_auc" in done.stdout
+        assert (b"scoring" in err and b"3.00k/3.00k" in err) is shown, err

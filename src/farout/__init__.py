@@ -6,13 +6,9 @@ distance to the nearest centroid over a bag of trimmed k-means models; with
 distance in units of the nearest cluster's spread.
 """
 
-from .detector import KMeansAnomalyDetector
-from .exceptions import FaroutError, InputError, ModelFileError
-from .loading import load
-from .persistence import farout_version
-from .secondary import SecondaryCheck
+import importlib
 
-__version__ = farout_version()
+from .exceptions import FaroutError, InputError, ModelFileError
 
 __all__ = [
     "FaroutError",
@@ -23,3 +19,28 @@ __all__ = [
     "__version__",
     "load",
 ]
+
+# Imported on first use (PEP 562): scikit-learn and pandas take a second to
+# import, and the command line's help and ``info`` need neither.
+_LAZY = {
+    "KMeansAnomalyDetector": "detector",
+    "SecondaryCheck": "secondary",
+    "load": "loading",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif name == "__version__":
+        from .persistence import farout_version
+
+        value = farout_version()
+    else:
+        raise AttributeError(f"module 'farout' has no attribute {name!r}")
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -13,24 +13,22 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .core.metric import METRICS as METRIC_TYPES
-from .core.scoring import SCORE_MODES as SCORE_TYPES
+from .confidence import reference_sample
 from .core.scoring import score_rows
 from .ensemble import BaggedKMeans
 from .exceptions import InputError
 from .features.encoder import SCALINGS
 from .inference import Inference
-from .model_selection import K_SELECTIONS
+from .names import K_SELECTIONS, METRICS, MISSING, SCORE_MODES  # also the 0.2 names
 from .params import check_params
 from .persistence import read_state, write_state
 from .persistence.estimator import detector_from_state, detector_state
+from .summary import training_summary, with_threshold_rate
 from .thresholds import Percentile, Threshold, fit_cuts, validate_tiers
-from .training import train, training_summary, with_threshold_rate
+from .training import train
 from .validation import check_rows, feature_labels
 
 __all__ = ["KMeansAnomalyDetector", "load"]
-# the 0.2 names of the choices
-METRICS, SCORE_MODES, MISSING = tuple(METRIC_TYPES), tuple(SCORE_TYPES), ("error", "impute")
 DEFAULT_THRESHOLD = Percentile(99.0)
 
 
@@ -92,6 +90,9 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         Named severity tiers, least severe first, e.g.
         ``{"monitor": Percentile(95), "warning": Percentile(99),
         "critical": Percentile(99.9)}``.
+    borderline : float in (0.5, 1) or None, default=None
+        Rows whose flag is less sure than this (:meth:`predict_confidence`)
+        get the severity ``"borderline"``, flagged or not. ``None``: no band.
     trim : float or "auto", default="auto"
         Fraction of the training rows to drop as suspected anomalies before
         the clustering is fitted. With ``score_mode="ensemble"`` the rows
@@ -164,6 +165,9 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         mode, what :func:`farout.core.score_rows` scores with.
     training_summary_ : dict
         Quantiles of the training anomaly scores.
+    score_reference_ : (ndarray, ndarray)
+        Sorted scores and clusters of (a sample of) the rows the threshold
+        was fitted on, for :meth:`predict_proba`.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when fitted on a DataFrame with string column names.
@@ -189,6 +193,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         ensemble=None,
         threshold=None,
         tiers=None,
+        borderline=None,
         trim="auto",
         trim_max_rounds=5,
         k_selection="silhouette",
@@ -209,6 +214,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         self.ensemble = ensemble
         self.threshold = threshold
         self.tiers = tiers
+        self.borderline = borderline
         self.trim = trim
         self.trim_max_rounds = trim_max_rounds
         self.k_selection = k_selection
@@ -230,6 +236,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         "ensemble": [BaggedKMeans, None],
         "threshold": [Threshold, None],
         "tiers": [dict, list, tuple, None],
+        "borderline": [Interval(Real, 0.5, 1, closed="neither"), None],
         "trim": [Interval(Real, 0, 0.5, closed="left"), StrOptions({"auto"})],
         "trim_max_rounds": [Interval(Integral, 1, None, closed="left")],
         "k_selection": [StrOptions(set(K_SELECTIONS))],
@@ -262,9 +269,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         X : array-like or DataFrame of shape (n_samples, n_features)
             Training data; may contain anomalies (see ``trim``).
         y : array-like, optional
-            Labels, used only by thresholds that need them (such as
-            :class:`~farout.thresholds.CostOptimal`); the clusters and scores
-            never see them.
+            Labels, for thresholds that need them (such as ``CostOptimal``) only.
 
         Returns
         -------
@@ -282,7 +287,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         self.k_selection_ = learned.k_selection
         self.inertia_, self.n_iter_ = learned.inertia, learned.n_iter
         self.n_trim_rounds_ = learned.n_trim_rounds
-        self.trimmed_ = learned.trimmed
+        self.trimmed_, self.value_modes_ = learned.trimmed, learned.value_modes
         self._fit_thresholds(learned.scores, learned.labels, learned.y)
         self.training_summary_ = training_summary(learned.scores, learned.labels, self.threshold_)
         self.training_summary_.update(n_rows=n, n_rows_fitted=len(learned.scores))
@@ -299,6 +304,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
             threshold, tiers, scores, labels, self.n_clusters_, y
         )
         self.offset_ = -self.threshold_.cut_
+        self.score_reference_ = reference_sample(scores, labels)  # for predict_proba
 
     def fit_threshold(self, X, y=None, threshold=None, tiers=None):
         """Refit the threshold (and tiers) on the scores of ``X``, typically a
@@ -332,11 +338,10 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
     def partial_fit(self, X, y=None):
         """Update the model with one mini-batch.
 
-        The first call on an unfitted model fits it on the batch (encoder,
-        k, clusters, threshold). Later calls move each centroid towards its
-        batch members, weighted by the rows it has absorbed so far, and
-        update the cluster spreads and profiles. The encoder, whitening and
-        threshold cut stay as first fitted. Returns self.
+        The first call on an unfitted model fits it on the batch. Later calls
+        move each centroid towards its batch members, weighted by the rows it
+        has absorbed, and update the cluster spreads and profiles; the
+        encoder, whitening and threshold stay as first fitted. Returns self.
         """
         if "scorer_" not in self.__dict__:
             return self.fit(X)
@@ -350,12 +355,11 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         training data: the step that lets ``farout fit`` learn from a file
         larger than memory after fitting on a sample of it.
 
-        Unlike :meth:`partial_fit`, only the clusters move (centroids,
-        spreads, profiles): the encoder, the ensemble (whose members must stay
-        fitted on small subsamples) and the threshold stay as they are. Rows
-        the training would have trimmed (scored above ``trim_cut_``) are
-        skipped. Refit the threshold afterwards (:meth:`fit_threshold`) if
-        the score depends on the clusters. Returns self.
+        Only the clusters move: the encoder, the ensemble (fitted on small
+        subsamples) and the threshold stay. Rows the training would have
+        trimmed (above ``trim_cut_``) are skipped. Refit the threshold
+        afterwards (:meth:`fit_threshold`) if the score depends on the
+        clusters. Returns self.
         """
         check_is_fitted(self)
         X = check_rows(self, X, reset=False)
@@ -392,9 +396,5 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
 
 
 def load(path):
-    """Load a model saved with :meth:`KMeansAnomalyDetector.save`.
-
-    Nothing is unpickled: the file is a zip of a JSON manifest and ``.npy``
-    arrays whose SHA-256 hashes are checked.
-    """
+    """Load a model saved with :meth:`KMeansAnomalyDetector.save` (never unpickled)."""
     return KMeansAnomalyDetector.from_state(read_state(path, "KMeansAnomalyDetector"))

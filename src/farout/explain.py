@@ -19,8 +19,12 @@ Columns are contributions of the original features: the one-hot columns of a
 categorical feature are summed. How far a value sits from its cluster is
 reported in the cluster's own units: the typical value (the centroid, back
 in the data's units; the members' mean for cosine) and the members' standard
-deviation of that feature.
+deviation of that feature. Where nearly all of a cluster's rows hold one
+value of a feature (see :class:`ValueModes`) a standard deviation says
+little, and the reason names that value and how many rows differ instead.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,6 +32,8 @@ import pandas as pd
 from .core.metric import METRICS, Mahalanobis
 
 __all__ = [
+    "NEAR_CONSTANT_SHARE",
+    "ValueModes",
     "additive_contributions",
     "cluster_profile",
     "column_contributions",
@@ -40,6 +46,93 @@ __all__ = [
 # feature's global scale), so a feature constant within a cluster gives a
 # large but finite "sd away".
 _SPREAD_FLOOR = 1e-3
+
+# A numeric feature is near-constant in a cluster when at least this share
+# of the cluster's training rows hold one value. Its standard deviation then
+# is made by the few rows that differ (it is at most a tenth of their
+# root-mean-square distance from that value), not by the cluster, so "N sd
+# away" misleads: the reason names the value and how many rows differ.
+NEAR_CONSTANT_SHARE = 0.99
+
+# Without those counts (files written before them, or a cluster that has
+# absorbed rows since fit), a feature is near-constant where its spread is
+# float noise: the standard deviation of a constant column computed from
+# sums of squares comes out at up to 5e-7 of its mean (measured, 1e5 rows),
+# so the cut is a standard deviation of 1e-5 scaled units (of the feature's
+# global scale), or 1e-5 of the cluster's mean where that is larger than 1,
+# and always below the floor above.
+_TINY_SPREAD = 1e-5
+
+# A typical value closer to 0 than this share of the feature's scale (or
+# offset) is float noise from unscaling, and is shown as 0.
+_NOISE = 1e-12
+
+
+@dataclass(frozen=True)
+class ValueModes:
+    """The most common value of each numeric feature in each cluster, and
+    how many of the cluster's training rows hold it: what a reason needs to
+    say "almost always -0.06 (7 of 1,831 differ)".
+
+    Computed by ``fit`` from the rows the clustering learned from (so
+    ``rows`` equals the clusters' ``size`` then). The counts cannot be
+    merged with new rows without counting them, so they are used only for a
+    cluster whose size is still ``rows``: once ``partial_fit`` or
+    ``refine_clusters`` moves rows into a cluster, its reasons fall back to
+    the spread rule (a standard deviation that is float noise).
+
+    Attributes
+    ----------
+    value : ndarray (k, n_numeric)
+        The most common value (the smallest of ties), in scaled units.
+    count : ndarray of int64 (k, n_numeric)
+        The cluster's rows holding it.
+    rows : ndarray of int64 (k,)
+        The cluster's rows counted.
+    """
+
+    value: np.ndarray
+    count: np.ndarray
+    rows: np.ndarray
+
+    @classmethod
+    def from_rows(cls, encoder, Z, labels, n_clusters):
+        """The modes of the numeric columns of encoded rows ``Z`` in each of
+        ``n_clusters`` clusters ``labels``: one sort per cluster."""
+        numeric = [
+            int(np.flatnonzero(encoder.groups_ == j)[0])
+            for j, column in enumerate(encoder.columns_)
+            if column["kind"] == "numeric"
+        ]
+        order = np.argsort(labels, kind="stable")
+        bounds = np.searchsorted(labels[order], np.arange(n_clusters + 1))
+        value = np.zeros((n_clusters, len(numeric)))
+        count = np.zeros((n_clusters, len(numeric)), dtype=np.int64)
+        for c in range(n_clusters):
+            block = np.sort(Z[np.ix_(order[bounds[c] : bounds[c + 1]], numeric)], axis=0)
+            if block.shape[0] == 0:
+                continue
+            # the length of the run of equal values ending at each row
+            position = np.arange(block.shape[0])[:, None]
+            starts = np.ones(block.shape, dtype=bool)
+            starts[1:] = block[1:] != block[:-1]
+            run = position - np.maximum.accumulate(np.where(starts, position, 0), axis=0) + 1
+            end = np.argmax(run, axis=0)
+            columns = np.arange(len(numeric))
+            value[c], count[c] = block[end, columns], run[end, columns]
+        return cls(value, count, np.diff(bounds).astype(np.int64))
+
+    def get_state(self):
+        return {"meta": {}, "arrays": {"value": self.value, "count": self.count, "rows": self.rows}}
+
+    @classmethod
+    def from_state(cls, state):
+        arrays = state["arrays"]
+        modes = cls(*(np.asarray(arrays[name]) for name in ("value", "count", "rows")))
+        k, q = modes.value.shape
+        if modes.count.shape != (k, q) or modes.rows.shape != (k,):
+            raise ValueError("the value modes' arrays do not match one another.")
+        return modes
 
 
 def additive_contributions(Z, centers, metric, precision=None):
@@ -67,14 +160,18 @@ def column_contributions(encoder, Z, centers, metric, precision=None):
     return np.add.reduceat(terms, starts, axis=1)
 
 
-def cluster_profile(encoder, centers, counts, sums, sumsq, metric):
+def cluster_profile(encoder, centers, counts, sums, sumsq, metric, modes=None):
     """Typical value and spread of each feature in each cluster, in the
     data's units, and category frequencies for categorical features.
 
     Returns a dict with ``typical`` and ``spread`` of shape
     (n_clusters, n_columns) (meaningful for numeric columns) and
     ``frequency``: for each column, an (n_clusters, n_categories) array
-    (None for numeric columns).
+    (None for numeric columns). Numeric features near-constant in a cluster
+    are marked in ``constant``, with the value they hold in ``mode`` and, in
+    ``differ``, how many of the cluster's ``rows`` differ from it (-1 where
+    not counted: without ``modes``, a :class:`ValueModes`, or in a cluster
+    that absorbed rows since they were counted).
     """
     safe = np.maximum(counts, 1.0)[:, None]
     mean = sums / safe
@@ -84,19 +181,52 @@ def cluster_profile(encoder, centers, counts, sums, sumsq, metric):
     k, n_columns = centers.shape[0], len(encoder.columns_)
     typical = np.zeros((k, n_columns))
     spread = np.ones((k, n_columns))
+    constant = np.zeros((k, n_columns), dtype=bool)
+    mode = np.zeros((k, n_columns))
+    differ = np.full((k, n_columns), -1, dtype=np.int64)
+    counted = None
+    if modes is not None:
+        # the counts describe a cluster only while it holds just those rows
+        counted = (modes.rows == counts) & (modes.rows > 0)
     frequency = []
     numeric_j = 0
     for j, column in enumerate(encoder.columns_):
         cols = np.flatnonzero(encoder.groups_ == j)
         if column["kind"] == "numeric":
-            scale = encoder.scale_[numeric_j]
-            typical[:, j] = center_z[:, cols[0]] * scale + encoder.center_[numeric_j]
+            scale, offset = encoder.scale_[numeric_j], encoder.center_[numeric_j]
+            typical[:, j] = _unscaled(center_z[:, cols[0]], scale, offset)
             spread[:, j] = np.maximum(std[:, cols[0]], _SPREAD_FLOOR) * scale
+            sd_z, mean_z = std[:, cols[0]], np.abs(mean[:, cols[0]])
+            tiny = (sd_z <= _TINY_SPREAD * np.maximum(1.0, mean_z)) & (sd_z < _SPREAD_FLOOR)
+            constant[:, j] = tiny & (counts > 0)
+            mode[:, j] = typical[:, j]
+            if counted is not None:
+                held = counted & (modes.count[:, numeric_j] >= NEAR_CONSTANT_SHARE * modes.rows)
+                constant[:, j] |= held
+                mode[held, j] = _unscaled(modes.value[held, numeric_j], scale, offset)
+                differ[held, j] = (modes.rows - modes.count[:, numeric_j])[held]
             numeric_j += 1
             frequency.append(None)
         else:
             frequency.append(mean[:, cols])
-    return {"typical": typical, "spread": spread, "frequency": frequency}
+    rows = np.asarray(counts, dtype=np.float64).round().astype(np.int64)
+    if modes is not None:
+        rows = np.where(counted, modes.rows, rows)
+    return {
+        "typical": typical,
+        "spread": spread,
+        "frequency": frequency,
+        "constant": constant,
+        "mode": mode,
+        "differ": differ,
+        "rows": rows,
+    }
+
+
+def _unscaled(z, scale, offset):
+    """Scaled values back in the data's units, float noise around 0 set to 0."""
+    value = z * scale + offset
+    return np.where(np.abs(value) < _NOISE * max(abs(scale), abs(offset)), 0.0, value)
 
 
 def scorer_contributions(scorer, Z, labels):
@@ -106,12 +236,19 @@ def scorer_contributions(scorer, Z, labels):
     return column_contributions(scorer.encoder, Z, clusters.data_centers[labels], scorer.metric)
 
 
-def explain_rows(scorer, X, Z, labels, scores, unseen, top, reasons_only=False):
+def explain_rows(scorer, X, Z, labels, scores, unseen, top, reasons_only=False, modes=None):
     """The explanation table (or, with ``reasons_only``, the reasons alone)
-    of rows ``X`` scored by ``scorer`` (``Z``: the rows encoded)."""
+    of rows ``X`` scored by ``scorer`` (``Z``: the rows encoded; ``modes``:
+    the fitted :class:`ValueModes`, or None)."""
     clusters, stats = scorer.clusters, scorer.clusters.stats
     profile = cluster_profile(
-        scorer.encoder, clusters.data_centers, stats.size, stats.sums, stats.sumsq, scorer.metric
+        scorer.encoder,
+        clusters.data_centers,
+        stats.size,
+        stats.sums,
+        stats.sumsq,
+        scorer.metric,
+        modes,
     )
     contrib = scorer_contributions(scorer, Z, labels)
     return describe(scorer.encoder, profile, contrib, X, labels, scores, unseen, top, reasons_only)
@@ -124,21 +261,26 @@ def _fmt(value):
     return f"{value:.2f}"
 
 
-def _numeric_sentences(names, values, typicals, sds, missing, typical_text, clusters, columns):
+def _numeric_sentences(
+    names, values, typicals, sds, missing, typical_text, clusters, columns, profile=None
+):
     """Reason sentences of numeric features, one per entry of the flat
     arrays, e.g. "amount 250.00 is 25.0x the cluster's typical 10.00 (+3.2
-    sd)". ``typical_text[cluster][column]`` is the typical value as text."""
+    sd)". ``typical_text[cluster][column]`` is the typical value as text;
+    with ``profile`` (:func:`cluster_profile`), features near-constant in
+    their cluster are worded by the value the cluster's rows hold."""
     # "Nx the typical value" reads well only for positive quantities whose
     # typical value is not close to zero (e.g. amounts, counts, distances)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         as_ratio = (values > 0) & (typicals > 0) & (np.abs(values - typicals) < 1000 * typicals)
         ratios = np.where(as_ratio, values / np.where(as_ratio, typicals, 1.0), 0.0)
+    plain = _fmt_all(values)
     shown = [
         f"missing (filled with {text})" if gap else text
-        for text, gap in zip(_fmt_all(values), missing.tolist(), strict=True)
+        for text, gap in zip(plain, missing.tolist(), strict=True)
     ]
-    return [
-        f"{name} {value} is {ratio:.1f}x the cluster's typical {typical_text[c][j]} ({sd:+.1f} sd)"
+    sentences = [
+        f"{name} {value} is {f'{ratio:.1f}x' if ratio >= 0.05 else _fraction(ratio)} the cluster's typical {typical_text[c][j]} ({sd:+.1f} sd)"
         if ratio_form
         else f"{name} {value} vs the cluster's typical {typical_text[c][j]} ({sd:+.1f} sd)"
         for name, value, ratio, sd, ratio_form, c, j in zip(
@@ -152,6 +294,47 @@ def _numeric_sentences(names, values, typicals, sds, missing, typical_text, clus
             strict=True,
         )
     ]
+    constant = None if profile is None else profile.get("constant")
+    if constant is not None:
+        # rare: a feature near-constant in its cluster is worded row by row
+        for e in np.flatnonzero(constant[clusters, columns]).tolist():
+            c, j = clusters[e], columns[e]
+            sentences[e] = _constant_text(
+                names[e],
+                shown[e],
+                plain[e] == _fmt(profile["mode"][c, j]),
+                _fmt(profile["mode"][c, j]),
+                int(profile["differ"][c, j]),
+                int(profile["rows"][c]),
+            )
+    return sentences
+
+
+def _fraction(ratio):
+    """A ratio below 0.05 (which would read "0.0x") as "1/26 of"."""
+    if ratio >= 1e-3:
+        return f"1/{round(1 / ratio):,} of"
+    return "under 1/1,000 of"
+
+
+def _constant_text(name, shown, same, mode, differ, rows):
+    """The reason of a value of a feature near-constant in its cluster,
+    ``mode`` (as text) the value the cluster's rows hold, ``same`` whether
+    the row holds it too, ``differ`` how many of the cluster's ``rows``
+    differ from it (-1: not counted)."""
+    if differ < 0:
+        if same:
+            return f"{name} {shown}, as this cluster's rows almost always are"
+        return f"{name} {shown} where this cluster's rows are almost always {mode}"
+    if differ == 0:
+        whom = (
+            "this cluster's one row is" if rows == 1 else f"all {rows:,} of this cluster's rows are"
+        )
+        return f"{name} {shown}, as {whom}" if same else f"{name} {shown} where {whom} {mode}"
+    counted = f"({differ:,} of {rows:,} differ)"
+    if same:
+        return f"{name} {shown}, as almost all of this cluster's rows are {counted}"
+    return f"{name} {shown} where this cluster's rows are almost always {mode} {counted}"
 
 
 def _fmt_all(values):
@@ -219,6 +402,7 @@ def describe(encoder, profile, contrib, X, labels, scores, unseen, top, reasons_
         [[_fmt(t) for t in row] for row in profile["typical"].tolist()],
         np.repeat(labels, n_top).tolist(),
         order.ravel().tolist(),
+        profile,
     )
     simple = is_numeric.all(axis=1) & ~unseen_any
     reasons = np.empty(n, dtype=object)

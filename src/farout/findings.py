@@ -8,12 +8,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["REASONS", "RESULT_COLUMNS", "Findings"]
+from . import names
+
+__all__ = ["CONFIDENCE_COLUMNS", "REASONS", "RESULT_COLUMNS", "Findings"]
 
 # Which rows get a plain-language reason.
-REASONS = ("flagged", "all", "none")
+REASONS = names.REASONS
 # The columns scoring adds, in order.
 RESULT_COLUMNS = ("anomaly_score", "is_anomaly", "severity", "cluster", "reason")
+# The columns ``confidence=True`` adds after them.
+CONFIDENCE_COLUMNS = ("anomaly_probability", "confidence")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class Findings:
     reason_texts : ndarray of object
     index : pandas.Index
         The rows' index (a RangeIndex for array input).
+    probability, confidence : ndarray or None
+        P(flagged) and the confidence of the flag (:mod:`farout.confidence`),
+        when asked for.
     """
 
     scores: np.ndarray
@@ -46,12 +53,22 @@ class Findings:
     reason_rows: np.ndarray
     reason_texts: np.ndarray
     index: pd.Index
+    probability: np.ndarray = None
+    confidence: np.ndarray = None
+
+    @property
+    def columns(self):
+        """The names of the :meth:`to_frame` columns, in order."""
+        return RESULT_COLUMNS + (CONFIDENCE_COLUMNS if self.confidence is not None else ())
 
     def to_frame(self):
         """The ``detect`` table: ``anomaly_score``, ``is_anomaly``,
-        ``severity``, ``cluster`` and ``reason``, indexed like the input."""
+        ``severity``, ``cluster`` and ``reason`` (then ``anomaly_probability``
+        and ``confidence`` when computed), indexed like the input."""
         reason = np.full(len(self.scores), "", dtype=object)
         reason[self.reason_rows] = self.reason_texts
-        names = np.array([*self.tier_names, None], dtype=object)  # -1 picks None
-        values = (self.scores, self.flags, names[self.tiers], self.labels, reason)
-        return pd.DataFrame(dict(zip(RESULT_COLUMNS, values, strict=True)), index=self.index)
+        tier_of = np.array([*self.tier_names, None], dtype=object)  # -1 picks None
+        values = (self.scores, self.flags, tier_of[self.tiers], self.labels, reason)
+        if self.confidence is not None:
+            values += (self.probability, self.confidence)
+        return pd.DataFrame(dict(zip(self.columns, values, strict=True)), index=self.index)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
+from .confidence import flag_probability
 from .core.scoring import score_rows
 from .exceptions import InputError
 from .explain import explain_rows, scorer_contributions
@@ -15,7 +16,10 @@ from .findings import REASONS, Findings
 from .thresholds import assign_severity, severity_codes
 from .validation import check_rows, is_int
 
-__all__ = ["Inference"]
+__all__ = ["BORDERLINE", "Inference"]
+
+#: The severity of rows whose flag is not sure (the ``borderline`` parameter).
+BORDERLINE = "borderline"
 
 
 def _scored(est, X, keep_encoded=False, with_scores=True):
@@ -36,6 +40,12 @@ class Inference:
         if scorer is None:
             raise AttributeError(f"{name} is set by fit; this {type(self).__name__} is not fitted.")
         return scorer
+
+    @property
+    def _modes(self):
+        """The fitted :class:`~farout.explain.ValueModes`; None for a model
+        saved before they were counted."""
+        return self.__dict__.get("value_modes_")
 
     @property
     def encoder_(self):
@@ -108,11 +118,51 @@ class Inference:
         return found.like(found.labels, "cluster")
 
     def severity(self, X):
-        """Name of the most severe tier each row exceeds, or None."""
+        """Name of the most severe tier each row exceeds, or None (or
+        ``"borderline"``, see the ``borderline`` parameter)."""
         found = self.detection(X)
-        return found.like(assign_severity(self.tiers_, found.scores, found.labels), "severity")
+        severity = assign_severity(self.tiers_, found.scores, found.labels)
+        if self.borderline is not None:
+            severity[self._confidence(found)[1] < self.borderline] = BORDERLINE
+        return found.like(severity, "severity")
 
-    def detect(self, X, reasons="flagged", top=3):
+    # ---------------------------------------------- how sure the flag is
+    def predict_proba(self, X):
+        """The probability that each row is flagged, given the training
+        score distribution: ExCeeD (Perini et al., ECML PKDD 2020; see
+        :mod:`farout.confidence`). 0.5 at the cut, and over the training
+        rows it averages the share the cut flags there.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2): P(normal) and P(anomaly), in the
+        order of :meth:`predict`'s classes ``[1, -1]``.
+        """
+        probability, _ = self._confidence(self.detection(X))
+        return np.column_stack([1.0 - probability, probability])
+
+    def predict_confidence(self, X):
+        """How sure each row's flag is, in [0.5, 1]: P(flagged) for a
+        flagged row, 1 - P(flagged) for the others (ExCeeD). Low values
+        mark rows whose flag would flip had the training rows been drawn
+        again. A Series for DataFrame input, else an ndarray."""
+        found = self.detection(X)
+        return found.like(self._confidence(found)[1], "confidence")
+
+    def _confidence(self, found):
+        """(P(flagged), confidence of the flag) of a Detection."""
+        reference = self.__dict__.get("score_reference_")
+        if reference is None:
+            raise InputError(
+                "this model has no record of its training scores (it was saved by "
+                "farout 0.2, or 0.3 before 2026-12): refit it, or refit its threshold "
+                "(fit_threshold, or farout threshold) on data like its training data."
+            )
+        probability = flag_probability(found.scores, found.labels, *reference, self.threshold_)
+        flags = self.threshold_.flag(found.scores, found.labels)
+        return probability, np.where(flags, probability, 1.0 - probability)
+
+    def detect(self, X, reasons="flagged", top=3, confidence=False):
         """Score, flag and explain rows in one pass.
 
         Parameters
@@ -122,15 +172,19 @@ class Inference:
             Which rows get a plain-language ``reason``.
         top : int, default=3
             Features named in each reason.
+        confidence : bool, default=False
+            Also give ``anomaly_probability`` (:meth:`predict_proba`) and
+            ``confidence`` (:meth:`predict_confidence`).
 
         Returns
         -------
         DataFrame with columns ``anomaly_score``, ``is_anomaly``,
-        ``severity``, ``cluster`` and ``reason``, indexed like ``X``.
+        ``severity``, ``cluster`` and ``reason`` (and the two above), indexed
+        like ``X``.
         """
-        return self.findings(X, reasons, top).to_frame()
+        return self.findings(X, reasons, top, confidence).to_frame()
 
-    def findings(self, X, reasons="flagged", top=3):
+    def findings(self, X, reasons="flagged", top=3, confidence=False):
         """What :meth:`detect` returns, as arrays (:class:`~farout.findings.Findings`):
         the file jobs write them without building a DataFrame."""
         if reasons not in REASONS:
@@ -151,17 +205,26 @@ class Inference:
             else:
                 Z_sub, unseen = found.encoded[rows], {k: m[rows] for k, m in found.unseen.items()}
             texts = explain_rows(
-                self.scorer_, sub, Z_sub, labels[rows], scores[rows], unseen, top, True
+                self.scorer_, sub, Z_sub, labels[rows], scores[rows], unseen, top, True, self._modes
             )
+        tiers, tier_names = severity_codes(self.tiers_, scores, labels), [n for n, _ in self.tiers_]
+        probability = sure = None
+        if confidence or self.borderline is not None:
+            probability, sure = self._confidence(found)
+        if self.borderline is not None:
+            tiers[sure < self.borderline] = len(tier_names)
+            tier_names = [*tier_names, BORDERLINE]
         return Findings(
             scores=scores,
             flags=flags,
-            tiers=severity_codes(self.tiers_, scores, labels),
-            tier_names=[name for name, _ in self.tiers_],
+            tiers=tiers,
+            tier_names=tier_names,
             labels=labels,
             reason_rows=rows,
             reason_texts=texts,
             index=X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(scores)),
+            probability=probability if confidence else None,
+            confidence=sure if confidence else None,
         )
 
     # ------------------------------------------------------ the schema
@@ -217,4 +280,6 @@ class Inference:
         if not is_int(top) or top < 1:
             raise InputError(f"top must be an int >= 1, got {top!r}.")
         X, f = _scored(self, X, keep_encoded=True)
-        return explain_rows(self.scorer_, X, f.encoded, f.labels, f.scores, f.unseen, top)
+        return explain_rows(
+            self.scorer_, X, f.encoded, f.labels, f.scores, f.unseen, top, modes=self._modes
+        )

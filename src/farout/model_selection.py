@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.metrics import silhouette_score
 from tqdm.auto import tqdm
 
+from . import names
 from ._kernels.distance import nearest_centers, unit_rows
 from ._kernels.kmeans import as_generator, count_distinct_rows, kmeans
 from .exceptions import InputError, shown
@@ -24,7 +25,7 @@ from .features.schema import require_column
 
 __all__ = ["KSelection", "TemporalFolds", "elbow_knee", "select_k", "temporal_split"]
 
-K_SELECTIONS = ("silhouette", "elbow")
+K_SELECTIONS = names.K_SELECTIONS
 
 
 @dataclass

@@ -6,6 +6,7 @@ Save one with ``fig.savefig("plot.png")``; in a notebook it displays itself.
 Large inputs are drawn from a sample (``max_points``).
 """
 
+import matplotlib
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
@@ -172,42 +173,119 @@ def k_selection_curve(table, chosen_k=None):
     return fig
 
 
+_OTHER_COLOUR = "#c8c8c8"
+
+
 def cluster_view(detector, X, max_points=5000, random_state=0):
-    """A 2-D view of the clusters: rows and centroids projected on the first
-    two principal components of the encoded data, flagged rows in red."""
+    """A 2-D view of the clusters: a random sample of at most ``max_points``
+    rows and the centroids, projected on the first two principal components
+    of the encoded sample's unflagged rows.
+
+    Each cluster has its own colour and legend entry (the 18 largest when
+    there are more; the rest are grey); flagged rows are black crosses. The
+    title gives the rows drawn out of all the rows of ``X``.
+    """
+    n_rows = len(X)
+    rng = np.random.default_rng(random_state)
+    take = np.arange(n_rows)
+    if n_rows > max_points:
+        take = np.sort(rng.choice(n_rows, max_points, replace=False))
+    # Sampling before scoring keeps the view cheap on millions of rows.
+    X = X.iloc[take] if hasattr(X, "iloc") else np.asarray(X)[take]
     result = detector.detect(X, reasons="none")
     Z = detector.encode(X)
-    rng = np.random.default_rng(random_state)
-    take = np.arange(len(Z))
-    if len(Z) > max_points:
-        take = np.sort(rng.choice(len(Z), max_points, replace=False))
-    pca = PCA(n_components=min(2, Z.shape[1]), random_state=random_state).fit(Z[take])
-    P = pca.transform(Z[take])
+    flagged = result["is_anomaly"].to_numpy()
+    clusters = result["cluster"].to_numpy()
+    # Far-out rows would otherwise take over the components and squash the
+    # clusters into a sliver.
+    basis = Z[~flagged] if (~flagged).sum() > Z.shape[1] else Z
+    pca = PCA(n_components=min(2, Z.shape[1]), random_state=random_state).fit(basis)
+    P = pca.transform(Z)
     C = pca.transform(detector.cluster_centers_)
     if P.shape[1] == 1:
         P = np.c_[P, np.zeros(len(P))]
         C = np.c_[C, np.zeros(len(C))]
-    flagged = result["is_anomaly"].to_numpy()[take]
-    clusters = result["cluster"].to_numpy()[take]
-    fig, ax = _figure(5.6, 4.6)
+    fig, ax = _figure(8.0, 4.8)
+    _draw_clusters(ax, P[~flagged], clusters[~flagged], detector.n_clusters_)
     ax.scatter(
-        P[~flagged, 0],
-        P[~flagged, 1],
-        c=clusters[~flagged],
-        cmap="tab10",
-        s=6,
-        alpha=0.5,
-        linewidths=0,
+        P[flagged, 0],
+        P[flagged, 1],
+        c="black",
+        s=18,
+        marker="x",
+        linewidths=0.9,
+        label=f"flagged ({int(flagged.sum()):,})",
     )
-    ax.scatter(P[flagged, 0], P[flagged, 1], c="red", s=14, marker="x", label="flagged")
-    ax.scatter(C[:, 0], C[:, 1], c="black", s=90, marker="*", label="centroids")
-    ax.legend(fontsize=8, loc="best")
+    ax.scatter(
+        C[:, 0],
+        C[:, 1],
+        c="white",
+        edgecolors="black",
+        s=110,
+        marker="*",
+        linewidths=0.9,
+        label="centroids",
+    )
+    legend = ax.legend(
+        title="cluster (rows drawn)",
+        fontsize=8,
+        title_fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+        frameon=False,
+    )
+    for handle in legend.legend_handles:
+        handle.set_sizes([40])
     share = pca.explained_variance_ratio_
-    ax.set_xlabel(f"PC1 ({share[0]:.0%} of variance)")
+    ax.set_xlabel(f"PC1 ({share[0]:.0%} of the unflagged rows' variance)")
     ax.set_ylabel(f"PC2 ({share[1]:.0%})" if len(share) > 1 else "")
-    shown = f"{len(take):,} of {len(Z):,} rows" if len(take) < len(Z) else f"{len(Z):,} rows"
+    shown = (
+        f"{len(take):,} of {n_rows:,} rows, a random sample"
+        if len(take) < n_rows
+        else f"all {n_rows:,} rows"
+    )
     ax.set_title(f"Clusters ({shown})")
     return fig
+
+
+def _cluster_palette(n):
+    """``n`` distinct qualitative colours (n <= 18): tab10, or tab20 without
+    its two greys, which would read as "other clusters"."""
+    if n <= 10:
+        return matplotlib.colormaps["tab10"].colors[:n]
+    tab20 = matplotlib.colormaps["tab20"].colors
+    return (tab20[:14] + tab20[16:])[:n]
+
+
+def _draw_clusters(ax, P, clusters, k):
+    """One scatter per cluster, largest first; beyond 18 clusters only the
+    18 largest keep a colour, so no two named clusters share one."""
+    ids, counts = np.unique(clusters, return_counts=True)
+    named = ids[np.argsort(-counts, kind="stable")][:18]
+    for colour, c in zip(_cluster_palette(len(named)), named, strict=True):
+        mine = clusters == c
+        ax.scatter(
+            P[mine, 0],
+            P[mine, 1],
+            color=colour,
+            s=7,
+            alpha=0.6,
+            linewidths=0,
+            label=f"{c} ({int(mine.sum()):,})",
+        )
+    rest = ~np.isin(clusters, named)
+    if rest.any():
+        n_rest = k - len(named)
+        ax.scatter(
+            P[rest, 0],
+            P[rest, 1],
+            color=_OTHER_COLOUR,
+            s=7,
+            alpha=0.6,
+            linewidths=0,
+            label=f"{n_rest:,} other clusters ({int(rest.sum()):,})",
+        )
 
 
 def contribution_bars(detector, row, top=10):

@@ -18,9 +18,9 @@ from . import plots
 from .evaluation import evaluate, threshold_sweep
 from .exceptions import InputError
 from .features.schema import model_columns
+from .outputs import write_bytes
 from .persistence import farout_version
-from .training import flag_rate
-from .writer import write_bytes
+from .summary import flag_rate
 
 __all__ = ["comparison_report", "model_report", "write_report"]
 
@@ -28,35 +28,90 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
-td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
-th { background: #f4f4f4; } td.text { text-align: left; }
-img { max-width: 100%; margin: 0.5em 0; } .row { display: flex; flex-wrap: wrap; gap: 1em; }
+td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } .num { text-align: right; font-variant-numeric: tabular-nums; }
+img.plot { display: block; width: 100%; max-width: 1000px; height: auto; margin: 0.5em 0; }
+.row { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 1em; }
 .note { color: #666; font-size: 0.85em; }
+.warning { background: #fff4e0; border-left: 4px solid #f0ad4e; padding: 0.5em 0.8em; }
 """
 
 _MAX_HISTOGRAM_ROWS = 200_000
 
+# Pixels across a full-width plot: a little over the 1000px column, so it
+# is never scaled up; more would triple the page for little gain.
+_PLOT_PIXELS = 1200
 
-def _image(fig):
+
+def _image(fig, pixels=_PLOT_PIXELS):
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    fig.savefig(buffer, format="png", dpi=pixels / fig.get_figwidth())
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="plot" src="data:image/png;base64,{data}">'
+    return f'<img class="plot" alt="plot" src="data:image/png;base64,{data}">'
+
+
+def _small_image(fig):
+    """A plot shown beside others in a ``row``."""
+    return _image(fig, _PLOT_PIXELS // 2)
 
 
 def _metric_table(metrics, keys):
     rows = "".join(
-        f'<tr><th>{html.escape(k)}</th><td data-metric="{k}">{_fmt(metrics[k])}</td></tr>'
+        f'<tr><th>{html.escape(k)}</th><td class="num" data-metric="{k}">{_fmt(metrics[k])}</td></tr>'
         for k in keys
         if k in metrics
     )
     return f"<table>{rows}</table>"
 
 
+def _table(frame, formats=None, index=True):
+    """An HTML table of ``frame``: numeric columns right-aligned, counts
+    with thousands separators, everything else left-aligned.
+
+    ``formats`` maps a column to a function of one value; an index shown
+    with ``index=True`` is formatted as given, as a label.
+    """
+    formats = formats or {}
+    columns = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
+    numeric = ([_is_number(frame.index)] if index else []) + [
+        _is_number(frame[c]) for c in frame.columns
+    ]
+    head = "".join(
+        f'<th class="{"num" if num else "text"}">{html.escape(name)}</th>'
+        for name, num in zip(columns, numeric, strict=True)
+    )
+    body = []
+    for label, row in zip(frame.index, frame.itertuples(index=False), strict=True):
+        cells = [html.escape(str(label))] if index else []
+        cells += [
+            html.escape(formats[c](v) if c in formats else _fmt(v))
+            for c, v in zip(frame.columns, row, strict=True)
+        ]
+        body.append(
+            "<tr>"
+            + "".join(
+                f'<td class="{"num" if num else "text"}">{cell}</td>'
+                for cell, num in zip(cells, numeric, strict=True)
+            )
+            + "</tr>"
+        )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _is_number(values):
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
 def _fmt(value):
+    if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
-    return f"{float(value):.4f}"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):,.4f}"
+    return str(value)
 
 
 def _page(title, body):
@@ -88,7 +143,12 @@ def model_report(
     max_plot_rows=20_000,
 ):
     """HTML describing ``detector`` on ``frame`` (the model's columns, plus
-    optional label and time columns). Returns the page as a string."""
+    optional label and time columns). Returns the page as a string.
+
+    Every row is scored; the cluster scatter draws at most
+    ``min(5_000, max_plot_rows)`` of them and the time plot
+    ``10 * max_plot_rows``.
+    """
     features = model_columns(detector, frame)
     result = detector.detect(features, reasons="none")
     scores = result["anomaly_score"].to_numpy()
@@ -98,6 +158,7 @@ def model_report(
     if detector.k_selection_ is not None:
         parts += [
             "<h2>Choosing k</h2>",
+            _k_range_warning(detector),
             _image(plots.k_selection_curve(detector.k_selection_, detector.n_clusters_)),
         ]
 
@@ -115,23 +176,28 @@ def model_report(
     )
 
     parts.append("<h2>Clusters</h2>")
-    view_rows = _sample(len(features), max_plot_rows, seed=1)
-    parts.append(_image(plots.cluster_view(detector, features.iloc[view_rows])))
+    drawn = min(5_000, max_plot_rows)
+    parts.append(_image(plots.cluster_view(detector, features, max_points=drawn)))
+    if drawn < len(features):
+        parts.append(
+            f'<p class="note">The scatter draws a random sample of {drawn:,} of the '
+            f"{len(features):,} rows scored; the table counts them all.</p>"
+        )
     parts.append(_cluster_table(detector, result))
 
-    parts.append(f"<h2>The {top} most anomalous rows</h2>")
     order = np.argsort(-scores, kind="stable")[:top]
+    parts.append(f"<h2>The {len(order):,} most anomalous rows</h2>")
     explained = detector.explain(features.iloc[order])
     shown = pd.DataFrame(
         {
-            "row": explained.index.astype(str),
-            "score": explained["anomaly_score"].map(lambda v: f"{v:.3f}"),
-            "cluster": explained["cluster"],
+            "score": explained["anomaly_score"].to_numpy(),
+            "cluster": explained["cluster"].to_numpy(),
             "severity": result["severity"].iloc[order].fillna("").to_numpy(),
-            "reason": explained["reason"],
-        }
+            "reason": explained["reason"].to_numpy(),
+        },
+        index=explained.index.rename("row"),
     )
-    parts.append(shown.to_html(index=False, escape=True, classes="top"))
+    parts.append(_table(shown, {"score": lambda v: f"{v:,.3f}"}))
 
     if label is not None:
         parts += _label_section(frame, label, scores, flags, fp_cost, fn_cost)
@@ -171,6 +237,27 @@ def _model_table(detector):
     return f"<table>{body}</table>"
 
 
+def _k_range_warning(detector):
+    """A note when the search chose the largest k it tried: the best k may
+    lie beyond it. Empty when it did not, or when k was fixed."""
+    table = detector.k_selection_
+    if detector.n_clusters != "auto" or table is None or len(table) < 2:
+        return ""
+    low, high = (int(v) for v in detector.k_range)
+    tried = int(table["k"].max())
+    # With fewer distinct rows than k_range's top, select_k tries fewer k;
+    # a wider range would change nothing then.
+    if detector.n_clusters_ != tried or tried < high:
+        return ""
+    wider = 2 * high
+    return (
+        '<p class="warning" data-note="k-at-top">'
+        f"k = {tried:,} is the largest k the search tried (k_range=({low:,}, {high:,})): "
+        "the best k may be larger. Consider refitting with a wider range, e.g. "
+        f"<code>k_range=({low}, {wider})</code> (<code>--k-range {low}:{wider}</code>).</p>"
+    )
+
+
 def _cluster_table(detector, result):
     table = pd.DataFrame(
         {
@@ -183,9 +270,13 @@ def _cluster_table(detector, result):
     )
     table = table.join(here, how="left").fillna({"rows": 0, "alert_rate": 0.0})
     table["rows"] = table["rows"].astype(int)
-    table["alert_rate"] = table["alert_rate"].map(lambda v: f"{v:.2%}")
-    table["spread (sigma)"] = table["spread (sigma)"].map(lambda v: f"{v:.4g}")
-    return table.rename_axis("cluster").rename(columns={"rows": "rows here"}).to_html()
+    table = table.rename_axis("cluster").rename(
+        columns={"rows": "rows here", "alert_rate": "alert rate"}
+    )
+    return _table(
+        table,
+        {"alert rate": lambda v: f"{v:.2%}", "spread (sigma)": lambda v: f"{v:.4g}"},
+    )
 
 
 def _label_section(frame, label, scores, flags, fp_cost, fn_cost):
@@ -213,9 +304,9 @@ def _label_section(frame, label, scores, flags, fp_cost, fn_cost):
             ],
         ),
         '<div class="row">',
-        _image(plots.roc_curves(frame[label], {"farout": scores})),
-        _image(plots.pr_curves(frame[label], {"farout": scores})),
-        _image(plots.confusion_matrix_plot(metrics["confusion_matrix"])),
+        _small_image(plots.roc_curves(frame[label], {"farout": scores})),
+        _small_image(plots.pr_curves(frame[label], {"farout": scores})),
+        _small_image(plots.confusion_matrix_plot(metrics["confusion_matrix"])),
         "</div>",
     ]
     if fp_cost is not None and fn_cost is not None:
@@ -241,10 +332,10 @@ def comparison_report(result):
     body = [
         f"<p>{len(result.y_test):,} test rows, {int(result.y_test.sum()):,} anomalies; "
         f"precision and recall at alert rate {result.alert_rate:.2%}.</p>",
-        table.to_html(float_format=lambda v: f"{v:.4f}"),
+        _table(table),
         '<div class="row">',
-        _image(plots.roc_curves(result.y_test, result.scores)),
-        _image(plots.pr_curves(result.y_test, result.scores)),
+        _small_image(plots.roc_curves(result.y_test, result.scores)),
+        _small_image(plots.pr_curves(result.y_test, result.scores)),
         "</div>",
     ]
     return _page("farout compared with baselines", "".join(body))

@@ -16,17 +16,11 @@ from .core.metric import make_metric
 from .core.scoring import Scorer, ensemble_scores, make_score_mode, score_rows
 from .ensemble import BaggedKMeans
 from .exceptions import InputError
+from .explain import ValueModes
 from .features.encoder import FeatureEncoder
 from .model_selection import select_k
 
-__all__ = [
-    "Training",
-    "flag_rate",
-    "train",
-    "training_summary",
-    "trim_fraction",
-    "with_threshold_rate",
-]
+__all__ = ["Training", "train", "trim_fraction"]
 
 # Rows checked first when making sure there are at least k distinct rows.
 _DISTINCT_SAMPLE = 20_000
@@ -36,7 +30,8 @@ _DISTINCT_SAMPLE = 20_000
 class Training:
     """What :func:`train` learned. ``scores`` and ``labels`` are those of
     the rows the model learned from (``rows``: their positions in X, or
-    None for all), for the thresholds; ``y`` is cut to the same rows."""
+    None for all), for the thresholds; ``y`` is cut to the same rows;
+    ``value_modes`` are counted on the rows the clustering learned from."""
 
     scorer: Scorer
     ensemble: object
@@ -50,6 +45,7 @@ class Training:
     scores: np.ndarray
     labels: np.ndarray
     y: object
+    value_modes: ValueModes = None
 
 
 def trim_fraction(est):
@@ -102,7 +98,8 @@ def train(est, X, y, feature_labels):
     clusters, keep, fit_info = _fit_clustering(
         est, M, Z, keep, k, start, rng, metric, mode, n_drop if iterative else 0
     )
-    inertia, n_iter, n_trim_rounds = fit_info
+    inertia, n_iter, n_trim_rounds, fit_labels = fit_info
+    value_modes = ValueModes.from_rows(encoder, Z[keep], fit_labels, k)
     if not iterative and n_drop:
         n_trim_rounds = 1
     trimmed = np.flatnonzero(~keep)
@@ -123,41 +120,7 @@ def train(est, X, y, feature_labels):
         scores=found.scores if scores is None else scores,
         labels=found.labels,
         y=y,
-    )
-
-
-def training_summary(scores, labels, threshold):
-    """Quantiles of the training scores and the share the threshold flags."""
-    quantiles = (0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0)
-    values = np.quantile(scores, quantiles)
-    return {
-        "n_rows": int(scores.shape[0]),
-        "mean": float(scores.mean()),
-        "std": float(scores.std()),
-        **{f"q{q:g}": float(v) for q, v in zip(quantiles, values, strict=True)},
-        "flagged_fraction": float(threshold.flag(scores, labels).mean()),
-    }
-
-
-def with_threshold_rate(summary, threshold, found):
-    """The training summary with the share that a refitted ``threshold``
-    flags among the rows ``found`` (a Detection) it was fitted on."""
-    flagged = float(threshold.flag(found.scores, found.labels).mean())
-    return {**summary, "threshold_rows": len(found.scores), "threshold_flagged_fraction": flagged}
-
-
-def flag_rate(summary):
-    """``(fraction, rows, where)``: the share of rows the model's current
-    threshold flags, and on which rows that was measured: the training rows,
-    or, once ``fit_threshold`` refitted the cut, the rows it was fitted on
-    (the training figure then belongs to a cut that is gone)."""
-    if "threshold_rows" in summary:
-        rows = summary["threshold_rows"]
-        return summary["threshold_flagged_fraction"], rows, "rows the threshold was fitted on"
-    return (
-        summary["flagged_fraction"],
-        summary.get("n_rows_fitted", summary["n_rows"]),
-        "training rows",
+        value_modes=value_modes,
     )
 
 
@@ -200,7 +163,8 @@ def _choose_k(est, M, rng, kernel):
 def _fit_clustering(est, M, Z, keep, k, start, rng, metric, mode, n_drop):
     """Fit the clustering on the rows in ``keep``; with ``n_drop``, drop the
     ``n_drop`` highest-scoring rows and refit until the dropped set is
-    stable. Returns (clusters, final keep mask, (inertia, n_iter, rounds))."""
+    stable. Returns (clusters, final keep mask, (inertia, n_iter, rounds,
+    the kept rows' clusters))."""
     n = M.shape[0]
     rounds = 0
     abs_tol = float(np.mean(np.var(M[keep], axis=0))) * est.tol
@@ -226,4 +190,4 @@ def _fit_clustering(est, M, Z, keep, k, start, rng, metric, mode, n_drop):
         if np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    return clusters, keep, (inertia, n_iter, rounds)
+    return clusters, keep, (inertia, n_iter, rounds, labels)

@@ -9,7 +9,7 @@ the rows at once, up to the order of the floating-point sums.
 
 import numpy as np
 
-__all__ = ["distance_moments", "merge_moments", "pool_moments"]
+__all__ = ["distance_moments", "merge_moments", "pool_moments", "spread"]
 
 
 def distance_moments(labels, distances, n_clusters):
@@ -45,3 +45,15 @@ def pool_moments(moments):
     mean = float((counts * means).sum() / total)
     pooled_m2 = float(m2.sum() + (counts * (means - mean) ** 2).sum())
     return float(total), mean, pooled_m2
+
+
+def spread(moments):
+    """``(sigma, pooled_sigma)``: the standard deviation of each group's
+    distances, the pooled one where a group has fewer than two, and the
+    pooled one itself."""
+    counts, _, m2 = moments
+    total = float(counts.sum())
+    pooled_sigma = np.sqrt(pool_moments(moments)[2] / total) if total > 0 else 0.0
+    sigma = np.sqrt(np.divide(m2, counts, out=np.zeros_like(m2), where=counts > 0))
+    sigma[counts < 2] = pooled_sigma
+    return sigma, pooled_sigma

@@ -16,7 +16,7 @@ import traceback
 import warnings
 
 from ..exceptions import FaroutError, FaroutWarning
-from ..writer import check_not_input, remove_pending
+from ..outputs import check_not_input, remove_pending
 from .arguments import build_parser
 
 __all__ = ["main"]
@@ -97,11 +97,24 @@ def _main(argv):
         signal.signal(signal.SIGTERM, previous)
 
 
+def _command(name):
+    """The function that runs command ``name``, imported only now: the
+    libraries behind the commands take a second or more to import, and
+    ``info`` needs none of them."""
+    if name == "info":
+        from .info import cmd_info
+
+        return cmd_info
+    from . import commands
+
+    return getattr(commands, f"cmd_{name}")
+
+
 def _run(args):
     try:
         # an output that names the data would replace it when renamed
         check_not_input(getattr(args, "output", None), getattr(args, "data", None))
-        args.func(args)
+        _command(args.command)(args)
     except FaroutError as exc:
         print(f"farout: error: {exc}", file=sys.stderr)
         return exc.exit_code

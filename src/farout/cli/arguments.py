@@ -1,29 +1,14 @@
 """The ``farout`` command line's arguments: the parser, its subcommands and
-the types of their values. Choices come from the estimators' declared
-parameter constraints."""
+the types of their values. Choices come from :mod:`farout.names`, as the
+estimators' declared parameter constraints do. Nothing here imports
+scikit-learn or pandas, so ``farout --help`` prints at once; the command
+that runs is imported only then (see :func:`farout.cli.main`)."""
 
 import argparse
 import textwrap
 
-from .. import __version__
-from ..baselines import BASELINES
-from ..detector import KMeansAnomalyDetector
-from ..findings import REASONS
-from ..io import FORMATS
-from ..params import choices
-from .commands import (
-    TARGETS,
-    cmd_compare,
-    cmd_demo,
-    cmd_evaluate,
-    cmd_explain,
-    cmd_fit,
-    cmd_info,
-    cmd_report,
-    cmd_score,
-    cmd_threshold,
-    csv_list,
-)
+from .. import names
+from ..formats import FORMATS
 
 __all__ = ["build_parser"]
 
@@ -46,16 +31,29 @@ def _sep(text):
     return sep
 
 
-def _choices(name):
-    """A detector parameter's choices, as declared in its constraints."""
-    return choices(KMeansAnomalyDetector, name)
+def csv_list(text):
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+class _Version(argparse.Action):
+    """``--version``, looked up only when asked for."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print farout's version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ..persistence import farout_version
+
+        print(f"farout {farout_version()}")  # on stdout, as argparse's own action
+        parser.exit()
 
 
 _SCORE_NOTE = (
     "Higher anomaly_score means more anomalous. The output holds every input "
     "column, then anomaly_score, is_anomaly (true/false), severity (the highest "
     "tier passed, or empty), cluster (the nearest) and reason (the features that "
-    "make the row unusual, in numbers)."
+    "make the row unusual, in numbers); with --confidence, then "
+    "anomaly_probability and confidence."
 )
 
 # What each command does beyond its one-line help, and examples to copy.
@@ -144,7 +142,7 @@ def build_parser():
         prog="farout",
         description="Find anomalies by learning what normal looks like with k-means.",
     )
-    parser.add_argument("--version", action="version", version=f"farout {__version__}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def data_args(p):
@@ -171,25 +169,25 @@ def build_parser():
     p.add_argument(
         "--k-selection",
         default="silhouette",
-        choices=_choices("k_selection"),
+        choices=names.K_SELECTIONS,
         help="how --k auto chooses k (default silhouette)",
     )
     p.add_argument(
         "--metric",
         default="euclidean",
-        choices=_choices("metric"),
+        choices=names.METRICS,
         help="distance between rows and centres (default euclidean)",
     )
     p.add_argument(
         "--scaling",
         default="standard",
-        choices=[*_choices("scaling"), "none"],
+        choices=[*names.SCALINGS, "none"],
         help="how numeric columns are scaled before clustering (default standard)",
     )
     p.add_argument(
         "--score-mode",
         default="ensemble",
-        choices=_choices("score_mode"),
+        choices=names.SCORE_MODES,
         help="ensemble: mean distance over bagged trimmed k-means (default); distance: "
         "to the nearest centre; normalized: that distance over the cluster's spread",
     )
@@ -205,6 +203,13 @@ def build_parser():
         "monitor=percentile:95,warning=percentile:99,critical=percentile:99.9",
     )
     p.add_argument(
+        "--borderline",
+        type=float,
+        metavar="C",
+        help="severity 'borderline' for rows whose flag is less sure than C, "
+        "between 0.5 and 1 (e.g. 0.9; see score --confidence); default: no such band",
+    )
+    p.add_argument(
         "--trim",
         type=_trim,
         default="auto",
@@ -213,7 +218,7 @@ def build_parser():
     p.add_argument(
         "--missing",
         default="error",
-        choices=_choices("missing"),
+        choices=names.MISSING,
         help="missing values: refuse them (default) or impute the training median/mode",
     )
     p.add_argument("--columns", type=csv_list, help="comma-separated columns to use")
@@ -231,7 +236,6 @@ def build_parser():
     p.add_argument(
         "--random-state", type=int, default=0, help="seed, for the same model every time"
     )
-    p.set_defaults(func=cmd_fit)
 
     p = _command(sub, "score", "score DATA with a model, writing OUT")
     data_args(p)
@@ -246,10 +250,16 @@ def build_parser():
     p.add_argument(
         "--reasons",
         default="flagged",
-        choices=REASONS,
+        choices=names.REASONS,
         help="rows that get a reason (default: flagged rows)",
     )
     p.add_argument("--top", type=int, default=3, help="features named per reason (default 3)")
+    p.add_argument(
+        "--confidence",
+        action="store_true",
+        help="add anomaly_probability (the chance the row is flagged, given the training "
+        "scores) and confidence (how sure its flag is, 0.5 to 1)",
+    )
     p.add_argument(
         "--chunksize",
         type=int,
@@ -257,7 +267,6 @@ def build_parser():
         help="rows per block for Parquet and JSON Lines input (default 100,000); "
         "CSV is read in blocks of about 16 MB",
     )
-    p.set_defaults(func=cmd_score)
 
     p = _command(sub, "evaluate", "metrics of a model against a label column")
     data_args(p)
@@ -274,7 +283,6 @@ def build_parser():
     )
     p.add_argument("--fp-cost", type=float, help="cost of a false alarm, for --sweep")
     p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly, for --sweep")
-    p.set_defaults(func=cmd_evaluate)
 
     p = _command(sub, "threshold", "refit a model's threshold on (labelled) data, save it")
     data_args(p)
@@ -283,7 +291,7 @@ def build_parser():
     p.add_argument(
         "--target",
         required=True,
-        choices=list(TARGETS),
+        choices=names.THRESHOLD_TARGETS,
         help="cost: cheapest cut; precision/recall: reach --value; "
         "fpr: alert rate --value on normal rows",
     )
@@ -291,7 +299,6 @@ def build_parser():
     p.add_argument("--label", help="label column (not needed for fpr)")
     p.add_argument("--fp-cost", type=float, help="cost of a false alarm, for --target cost")
     p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly, for --target cost")
-    p.set_defaults(func=cmd_threshold)
 
     p = _command(sub, "explain", "explain the most anomalous (or chosen) rows")
     data_args(p)
@@ -300,11 +307,9 @@ def build_parser():
     p.add_argument("--rows", type=csv_list, help="row numbers (0-based) to explain")
     p.add_argument("-n", type=int, default=10, help="without --rows: the N most anomalous rows")
     p.add_argument("-o", "--output", help="also write the full table as CSV")
-    p.set_defaults(func=cmd_explain)
 
     p = _command(sub, "info", "what a model file holds")
     p.add_argument("model", metavar="MODEL", help="model file written by farout fit")
-    p.set_defaults(func=cmd_info)
 
     p = _command(sub, "compare", "farout beside the baselines on one labelled split")
     data_args(p)
@@ -315,12 +320,12 @@ def build_parser():
         type=float,
         help="flag this fraction of test rows (default: farout's training alert rate)",
     )
-    p.add_argument("--baselines", type=csv_list, help=f"subset of {','.join(BASELINES)}")
+    p.add_argument("--baselines", type=csv_list, help=f"subset of {','.join(names.BASELINES)}")
     p.add_argument("--k", default="auto", help="farout's number of clusters, or auto (default)")
     p.add_argument(
         "--score-mode",
         default="ensemble",
-        choices=_choices("score_mode"),
+        choices=names.SCORE_MODES,
         help="ensemble: mean distance over bagged trimmed k-means (default); distance: "
         "to the nearest centre; normalized: that distance over the cluster's spread",
     )
@@ -341,7 +346,6 @@ def build_parser():
     p.add_argument(
         "--exclude", type=csv_list, help="comma-separated columns to leave out (ids, other labels)"
     )
-    p.set_defaults(func=cmd_compare)
 
     p = _command(sub, "report", "a self-contained HTML report of a model on DATA")
     data_args(p)
@@ -351,7 +355,6 @@ def build_parser():
     p.add_argument("--time-column", help="adds scores and alert rate over time")
     p.add_argument("--fp-cost", type=float, help="cost of a false alarm (with --fn-cost)")
     p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly (with --fp-cost)")
-    p.set_defaults(func=cmd_report)
 
     p = _command(sub, "demo", "generate card transactions, fit, score, evaluate")
     p.add_argument("--out", default="farout-demo", help="output folder (default farout-demo)")
@@ -360,5 +363,4 @@ def build_parser():
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the generated data (default 0)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on the terminal")
-    p.set_defaults(func=cmd_demo)
     return parser

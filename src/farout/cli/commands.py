@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ..baselines import BASELINES
 from ..comparison import compare
@@ -16,8 +17,8 @@ from ..exceptions import InputError
 from ..features.schema import model_columns, read_dtypes, require_column
 from ..io import TableWriter, read_table, select_columns
 from ..jobs import fit_file, score_file
-from ..persistence import read_manifest
 from ..report import comparison_report, model_report, write_report
+from ..summary import flag_rate
 from ..thresholds import (
     CostOptimal,
     FalsePositiveRate,
@@ -25,7 +26,7 @@ from ..thresholds import (
     TargetRecall,
     parse_threshold,
 )
-from ..training import flag_rate
+from .arguments import csv_list
 
 __all__ = [
     "TARGETS",
@@ -34,17 +35,11 @@ __all__ = [
     "cmd_evaluate",
     "cmd_explain",
     "cmd_fit",
-    "cmd_info",
     "cmd_report",
     "cmd_score",
     "cmd_threshold",
-    "csv_list",
     "rate_warning",
 ]
-
-
-def csv_list(text):
-    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _tiers(text):
@@ -89,6 +84,7 @@ def cmd_fit(args):
         score_mode=args.score_mode,
         threshold=parse_threshold(args.threshold),
         tiers=_tiers(args.tiers) if args.tiers else None,
+        borderline=args.borderline,
         trim=args.trim,
         k_selection=args.k_selection,
         k_range=_k_range(args.k_range),
@@ -140,6 +136,7 @@ def cmd_score(args):
         fmt=args.format,
         sep=args.sep,
         progress=None if not args.quiet else False,
+        confidence=args.confidence,
     )
     if args.output != "-":
         print(
@@ -175,11 +172,29 @@ def read_for_model(detector, args):
     return read_table(args.data, fmt=args.format, dtypes=read_dtypes(detector), sep=args.sep)
 
 
+# Rows per call of detect() where a progress bar follows the scoring.
+_PROGRESS_ROWS = 65_536
+
+
+def detect_with_progress(detector, X, quiet):
+    """``detector.detect(X, reasons="none")`` in blocks, with a progress bar
+    on a terminal. Rows are scored one by one, so the blocks give the same
+    table as one call."""
+    blocks = range(0, len(X), _PROGRESS_ROWS)
+    disable = True if quiet else None  # None: a bar only on a terminal
+    with tqdm(total=len(X), unit=" rows", unit_scale=True, disable=disable, desc="scoring") as bar:
+        parts = []
+        for start in blocks:
+            parts.append(detector.detect(X.iloc[start : start + _PROGRESS_ROWS], reasons="none"))
+            bar.update(len(parts[-1]))
+    return pd.concat(parts) if len(parts) > 1 else parts[0]
+
+
 def cmd_evaluate(args):
     detector = load(args.model)
     frame = read_for_model(detector, args)
     require_column(frame, args.label, "label")
-    result = detector.detect(model_columns(detector, frame), reasons="none")
+    result = detect_with_progress(detector, model_columns(detector, frame), args.quiet)
     metrics = evaluate(frame[args.label], result["anomaly_score"], flags=result["is_anomaly"])
     if args.sweep:
         sweep = threshold_sweep(
@@ -269,51 +284,6 @@ def cmd_explain(args):
         print(f"row {row}: score {record['anomaly_score']:.3f}, cluster {record['cluster']}")
         for part in str(record["reason"]).split("; "):
             print(f"  - {part}")
-
-
-def cmd_info(args):
-    manifest = read_manifest(args.model)
-    detector = load(args.model)
-    columns = detector.feature_schema()
-    print(
-        f"farout model (format {manifest['format_version']}, written by farout "
-        f"{manifest['farout_version']} on {manifest['created']})"
-    )
-    print(
-        f"clusters   k={detector.n_clusters_} ({'auto, by ' + detector.k_selection if detector.n_clusters == 'auto' else 'fixed'})"
-    )
-    print(f"metric     {detector.metric}, scaling {detector.scaling}, score {detector.score_mode}")
-    summary = detector.training_summary_
-    rate, rate_rows, where = flag_rate(summary)
-    print(
-        f"threshold  {detector.threshold_!r}, cut {detector.threshold_.cut_:.4g}; "
-        f"flags {rate:.2%} of the {rate_rows:,} {where}"
-    )
-    if detector.tiers_:
-        print("tiers      " + ", ".join(f"{n} > {t.cut_:.4g}" for n, t in detector.tiers_))
-    fitted = summary.get("n_rows_fitted", summary["n_rows"])
-    sample = f" (learned from a sample of {fitted:,})" if fitted < summary["n_rows"] else ""
-    print(
-        f"training   {summary['n_rows']:,} rows{sample}, score median {summary['q0.5']:.3g}, "
-        f"p99 {summary['q0.99']:.3g}, max {summary['q1']:.3g}"
-    )
-    trimmed = len(detector.trimmed_)
-    if trimmed:
-        print(
-            f"           {trimmed:,} of them kept out of the clustering as suspect (trim), "
-            "so they are in no cluster below"
-        )
-    print("features:")
-    for column in columns:
-        extra = ""
-        if column["kind"] == "categorical":
-            cats = column["categories"]
-            extra = f" ({len(cats)} categories: {', '.join(cats[:6])}{', ...' if len(cats) > 6 else ''})"
-        print(f"  {column['name']:<24} {column['kind']:<12} {column['dtype']}{extra}")
-    sizes = pd.Series(detector.cluster_sizes_.astype(int), name="rows")
-    sigma = pd.Series(detector.cluster_sigma_, name="sigma")
-    print(f"clusters (rows each has absorbed, {int(sizes.sum()):,} in all):")
-    print(pd.concat([sizes, sigma], axis=1).rename_axis("cluster").to_string())
 
 
 def cmd_compare(args):

@@ -178,28 +178,28 @@ def score_block(scorer, M, with_scores=True):
     return Detection(labels, distances, scores)
 
 
-def _score_raw(scorer, part, geometry, with_scores):
-    """(labels, distances, scores) of an all-numeric block, or None when a
-    value needs the encoder (NaN to impute, or a value to name in an
-    error)."""
+def _score_raw(scorer, part, geometry, with_scores, out):
+    """Score an all-numeric block into ``out`` (labels, distances, scores:
+    views of the whole result, so nothing is copied). False when a value
+    needs the encoder (NaN to impute, or a value to name in an error)."""
     raw = part.to_numpy(dtype=np.float64) if isinstance(part, pd.DataFrame) else part
     # The ensemble's kernel reads a DataFrame's column-major block as it is;
     # the nearest-centre kernel makes its own row-major copy.
     raw = as_kernel_rows(raw, by_column=True)
     centers, weights = geometry["centers"], geometry["weights"]
+    labels, distances, scores = out
     if with_scores and isinstance(scorer.mode, NormalizedScore):
         # A(x) = D / (sigma + eps) in the same pass as the assignment
         spread = scorer.clusters.sigma + scorer.clusters.eps
-        labels, distances, scores = nearest_scores(raw, centers, spread, weights)
+        nearest_scores(raw, centers, spread, weights, out=out)
     else:
-        labels, distances = nearest_centers(raw, centers, "euclidean", weights)
-        scores = distances
+        nearest_centers(raw, centers, "euclidean", weights, out=(labels, distances))
     # NaN, inf and values too large to scale all show up in the distance
     if not (distances < MAX_SCALED).all():
-        return None
+        return False
     if with_scores and isinstance(scorer.mode, EnsembleScore):
-        scores = mean_weighted_nearest(raw, geometry["members"], geometry["member_weights"])
-    return labels, distances, scores
+        scores[:] = mean_weighted_nearest(raw, geometry["members"], geometry["member_weights"])
+    return True  # distance scores: ``scores`` is ``distances`` (see score_rows)
 
 
 def _rows(X, start, stop):
@@ -217,16 +217,17 @@ def score_rows(scorer, X, keep_encoded=False, with_scores=True):
     n = X.shape[0]
     labels = np.empty(n, dtype=np.intp)
     distances = np.empty(n)
-    scores = np.empty(n)
+    # Distance scores are the distances: one array, not a copy of it.
+    plain = not with_scores or isinstance(scorer.mode, DistanceScore)
+    scores = distances if plain else np.empty(n)
     encoded, unseen_parts = [], {}
     geometry = None if keep_encoded else scorer.raw_geometry()
     for start in range(0, n, SCORE_BLOCK):
         stop = min(n, start + SCORE_BLOCK)
         part = _rows(X, start, stop)
         if geometry is not None and is_plain_numeric(part):
-            done = _score_raw(scorer, part, geometry, with_scores)
-            if done is not None:
-                labels[start:stop], distances[start:stop], scores[start:stop] = done
+            out = (labels[start:stop], distances[start:stop], scores[start:stop])
+            if _score_raw(scorer, part, geometry, with_scores, out):
                 continue
         Z, unseen = scorer.encoder.encode(part, offset=start)
         found = score_block(scorer, scorer.metric.to_space(Z), with_scores)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._kernels.kmeans import cluster_sums
-from .._kernels.moments import distance_moments, merge_moments, pool_moments
+from .._kernels.moments import distance_moments, merge_moments, spread
 
 __all__ = ["ClusterStats", "EPS_FLOOR", "EPS_RELATIVE"]
 
@@ -92,12 +92,7 @@ class ClusterStats:
         """(sigma per cluster, eps): the standard deviation of each cluster's
         distances, the pooled one where a cluster has fewer than two rows,
         and eps = 1e-6 of the pooled sigma (at least 1e-12)."""
-        counts, m2 = self.dist_count, self.dist_m2
-        total = float(counts.sum())
-        pooled = pool_moments(self.moments)
-        pooled_sigma = np.sqrt(pooled[2] / total) if total > 0 else 0.0
-        sigma = np.sqrt(np.divide(m2, counts, out=np.zeros_like(m2), where=counts > 0))
-        sigma[counts < 2] = pooled_sigma
+        sigma, pooled_sigma = spread(self.moments)
         return sigma, max(EPS_RELATIVE * pooled_sigma, EPS_FLOOR)
 
     def get_state(self):

@@ -16,13 +16,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from .. import names
 from .._kernels.stats import column_moments
 from ..exceptions import FaroutWarning, InputError, shown
 from ..validation import check_rows, feature_labels
 
 __all__ = ["MAX_SCALED", "SCALINGS", "FeatureEncoder", "is_plain_numeric"]
 
-SCALINGS = ("standard", "minmax", "robust", None)
+SCALINGS = (*names.SCALINGS, None)
 
 # Past this, squared distances overflow float64: refuse the value up front.
 MAX_SCALED = 1e150

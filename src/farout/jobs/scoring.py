@@ -38,10 +38,10 @@ from tqdm.auto import tqdm
 from .._kernels.csv import parse_numbers, splice_results
 from ..exceptions import InputError, shown
 from ..features.schema import model_columns, read_dtypes
-from ..findings import RESULT_COLUMNS
+from ..findings import CONFIDENCE_COLUMNS, RESULT_COLUMNS
 from ..io import BufferPool, CsvBlock, TableWriter, detect_format, splice_csv_lines
+from ..outputs import check_not_input
 from ..validation import is_int
-from ..writer import check_not_input
 from .blocks import WORKERS, in_order, open_blocks, parquet_rows, parse_block
 
 __all__ = ["score_file"]
@@ -59,6 +59,7 @@ def score_file(
     out_fmt=None,
     sep=",",
     progress=None,
+    confidence=False,
 ):
     """Score ``data_path`` block by block into ``out_path``.
 
@@ -66,7 +67,8 @@ def score_file(
     ``is_anomaly``, ``severity``, ``cluster`` and ``reason``. ``chunksize``
     is the rows per block for Parquet and JSON Lines; CSV files are cut
     into blocks of about 16 MB of whole lines. ``sep`` is the input's CSV
-    field delimiter; CSV output is always comma-separated.
+    field delimiter; CSV output is always comma-separated. ``confidence``
+    adds ``anomaly_probability`` and ``confidence`` after ``reason``.
 
     Returns
     -------
@@ -87,22 +89,30 @@ def score_file(
     # CSV to CSV, all-numeric model: numbers parsed straight into an array
     # (input lines keep their own text only when they are comma-separated too)
     csv_to_csv = numeric_model and writer.fmt == "csv" and header is not None and sep == ","
-    plan = _numeric_plan(detector, header) if csv_to_csv else None
-    tier_names = [name for name, _ in detector.tiers_]
+    # (the compiled splice writes the five result columns only)
+    plan = _numeric_plan(detector, header) if csv_to_csv and not confidence else None
+    columns = RESULT_COLUMNS + (CONFIDENCE_COLUMNS if confidence else ())
     buffers = BufferPool()
 
     def work(block):
         numba.set_num_threads(1)  # the workers are the one level of parallelism
         if plan is not None:
-            lines = _score_csv_lines(detector, block, plan, reasons, top, tier_names, buffers)
+            lines = _score_csv_lines(detector, block, plan, reasons, top, buffers)
             if lines is not None:
                 return lines
-        if numeric_model and writer.fmt == "parquet" and isinstance(block, tuple):
-            table = _score_arrow(detector, block, reasons, top, tier_names)
+        if (
+            numeric_model
+            and writer.fmt == "parquet"
+            and isinstance(block, tuple)
+            and not confidence
+        ):
+            table = _score_arrow(detector, block, reasons, top)
             if table is not None:
                 return table
         frame, batch = parse_block(block)
-        result = detector.detect(model_columns(detector, frame), reasons=reasons, top=top)
+        result = detector.detect(
+            model_columns(detector, frame), reasons=reasons, top=top, confidence=confidence
+        )
         out = _output(writer.fmt, header, block, frame, batch, result)
         return _Scored(len(frame), int(result["is_anomaly"].sum()), out, frame.index)
 
@@ -125,7 +135,7 @@ def score_file(
             else:  # CSV lines: bytes, or a pooled buffer and the bytes used in it
                 buffer, used = out if isinstance(out, tuple) else (out, len(out))
                 lines = memoryview(buffer)[:used]
-                writer.write_csv_lines(header.rstrip(b"\r\n") + _result_header(), lines)
+                writer.write_csv_lines(header.rstrip(b"\r\n") + _result_header(columns), lines)
                 if isinstance(out, tuple):
                     buffers.give(buffer)
             rows += scored.rows
@@ -149,7 +159,7 @@ class _Scored(NamedTuple):
     index: object
 
 
-def _score_arrow(detector, block, reasons, top, tier_names):
+def _score_arrow(detector, block, reasons, top):
     """Score a Parquet batch of numeric model columns without pandas in
     between: the batch's columns go out as they came in, the results are
     appended as Arrow arrays. None when a model column is not numeric."""
@@ -171,7 +181,7 @@ def _score_arrow(detector, block, reasons, top, tier_names):
     frame = pd.DataFrame(X, columns=names, index=pd.RangeIndex(first, first + len(X)), copy=False)
     found = detector.findings(frame, reasons, top)
     tiers = pa.array(found.tiers, mask=found.tiers < 0)
-    severity = pa.DictionaryArray.from_arrays(tiers, pa.array(tier_names, pa.large_string()))
+    severity = pa.DictionaryArray.from_arrays(tiers, pa.array(found.tier_names, pa.large_string()))
     table = pa.Table.from_batches([batch])
     for name, column in zip(
         RESULT_COLUMNS,
@@ -233,7 +243,7 @@ def _numeric_plan(detector, header):
 _scratch = threading.local()
 
 
-def _score_csv_lines(detector, block, plan, reasons, top, tier_names, buffers):
+def _score_csv_lines(detector, block, plan, reasons, top, buffers):
     """Score a CSV block whose model columns are plain numbers, and splice
     the results onto its lines; None when a line needs pandas' parser, or
     when the text is not UTF-8 (pandas then names the problem)."""
@@ -264,7 +274,7 @@ def _score_csv_lines(detector, block, plan, reasons, top, tier_names, buffers):
         found.scores,
         found.flags,
         found.tiers,
-        tier_names,
+        found.tier_names,
         found.labels,
         reason,
         list(found.reason_texts),
@@ -274,8 +284,8 @@ def _score_csv_lines(detector, block, plan, reasons, top, tier_names, buffers):
     return _Scored(len(X), int(found.flags.sum()), out, frame.index)
 
 
-def _result_header():
-    return ("," + ",".join(RESULT_COLUMNS) + "\n").encode()
+def _result_header(columns):
+    return ("," + ",".join(columns) + "\n").encode()
 
 
 def _result_table(result):
@@ -299,7 +309,7 @@ def _output(out_fmt, header, block, frame, batch, result):
         return bytes(splice_csv_lines(block.body, sink.getvalue()))
     if out_fmt == "parquet" and batch is not None:
         table = pa.Table.from_batches([batch])
-        for name, column in zip(RESULT_COLUMNS, _result_table(result).columns, strict=True):
+        for name, column in zip(result.columns, _result_table(result).columns, strict=True):
             table = table.append_column(name, column)
         return table
     return pd.concat([frame, result], axis=1)

@@ -21,7 +21,7 @@ from importlib.metadata import version as _dist_version
 import numpy as np
 
 from ..exceptions import ModelFileError
-from ..writer import discard_output, finish_output, temporary_output
+from ..outputs import discard_output, finish_output, temporary_output
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "read_manifest", "read_model", "write_model"]
 

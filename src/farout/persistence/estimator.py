@@ -10,6 +10,7 @@ from ..core.clusters import Clusters
 from ..core.scoring import Scorer, make_score_mode
 from ..ensemble import BaggedKMeans
 from ..exceptions import ModelFileError
+from ..explain import ValueModes
 from ..features.encoder import FeatureEncoder
 from ..params import check_params
 from ..thresholds import Threshold, validate_tiers
@@ -45,6 +46,14 @@ def detector_state(det):
     parts.update({f"tier{i}": tier.get_state() for i, (_, tier) in enumerate(det.tiers_)})
     if det.ensemble_ is not None:
         parts["ensemble"] = det.ensemble_.get_state()
+    modes = det.__dict__.get("value_modes_")
+    if modes is not None:
+        parts["value_modes"] = modes.get_state()
+    reference = det.__dict__.get("score_reference_")
+    if reference is not None:
+        parts["score_reference"] = {
+            "arrays": dict(zip(("scores", "labels"), reference, strict=True))
+        }
     arrays = {"trimmed": det.trimmed_}
     table = det.k_selection_
     if table is not None:
@@ -112,6 +121,15 @@ def _build(cls, state):
     if clusters.metric.name != det.metric:
         raise ModelFileError("the model file's clusters do not use its metric.")
     det.ensemble_ = BaggedKMeans.from_state(parts["ensemble"]) if "ensemble" in parts else None
+    # files of format 1, and of format 2 before farout counted value modes,
+    # have none: their reasons use the spread rule alone
+    det.value_modes_ = None
+    if "value_modes" in parts:
+        det.value_modes_ = ValueModes.from_state(parts["value_modes"])
+        n_numeric = sum(c["kind"] == "numeric" for c in encoder.columns_)
+        if det.value_modes_.value.shape != (k, n_numeric):
+            raise ModelFileError("the model file's value modes do not match its feature schema.")
+    det.score_reference_ = _score_reference(parts, k)
     mode = make_score_mode(det.score_mode, det.ensemble_)
     det.scorer_ = Scorer(encoder, clusters, mode)
     det.trimmed_ = arrays["trimmed"]
@@ -177,3 +195,19 @@ def _build_secondary(cls, state, detector_cls):
     check.checker_scale_ = meta["checker_scale"]
     check.offset_ = meta["offset"]
     return check
+
+
+def _score_reference(parts, k):
+    """The sorted training scores and their clusters that predict_proba
+    needs; None in files of farout 0.2 and of 0.3 before it (their
+    predict_proba asks for fit_threshold first)."""
+    if "score_reference" not in parts:
+        return None
+    arrays = parts["score_reference"]["arrays"]
+    scores = np.asarray(arrays["scores"], dtype=np.float64)
+    labels = np.asarray(arrays["labels"], dtype=np.intp)
+    if scores.ndim != 1 or labels.shape != scores.shape or (labels.size and labels.max() >= k):
+        raise ModelFileError("the model file's training scores do not match its clusters.")
+    if np.any(np.diff(scores) < 0):
+        raise ModelFileError("the model file's training scores are not sorted.")
+    return scores, labels

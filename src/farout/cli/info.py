@@ -1,0 +1,82 @@
+"""``farout info``: what a model file holds, read from its state tree alone.
+
+Nothing is rebuilt: the parameters, the threshold, the training summary,
+the columns and the cluster statistics are all in the manifest and its
+arrays, so the command needs NumPy and the file, not scikit-learn or pandas,
+and answers in a fraction of a second.
+"""
+
+from .._kernels.moments import spread
+from ..persistence import read_manifest, read_state
+from ..summary import flag_rate
+
+__all__ = ["cmd_info"]
+
+_DETECTOR = "KMeansAnomalyDetector"
+
+
+def cmd_info(args):
+    manifest = read_manifest(args.model)
+    state = read_state(args.model, _DETECTOR)
+    for line in describe(manifest, state):
+        print(line)
+
+
+def _threshold_text(part):
+    """``Type(param=value, ...)`` and the cut of a saved threshold."""
+    meta = part["meta"]
+    params = ", ".join(f"{name}={value!r}" for name, value in sorted(meta["params"].items()))
+    return f"{meta['type']}({params})", part["arrays"][
+        "cut_"
+    ].item()  # a scalar, stored as one value
+
+
+def describe(manifest, state):
+    """The lines ``farout info`` prints for a detector's state tree."""
+    meta, parts = state["meta"], state["parts"]
+    params = meta["params"]
+    how = f"auto, by {params['k_selection']}" if params["n_clusters"] == "auto" else "fixed"
+    lines = [
+        f"farout model (format {manifest['format_version']}, written by farout "
+        f"{manifest['farout_version']} on {manifest['created']})",
+        f"clusters   k={meta['n_clusters']} ({how})",
+        f"metric     {params['metric']}, scaling {params['scaling']}, score {params['score_mode']}",
+    ]
+    summary = meta["training_summary"]
+    rate, rate_rows, where = flag_rate(summary)
+    threshold, cut = _threshold_text(parts["threshold"])
+    lines.append(
+        f"threshold  {threshold}, cut {cut:.4g}; flags {rate:.2%} of the {rate_rows:,} {where}"
+    )
+    tiers = [(name, _threshold_text(parts[f"tier{i}"])[1]) for i, name in enumerate(meta["tiers"])]
+    if tiers:
+        lines.append("tiers      " + ", ".join(f"{name} > {cut:.4g}" for name, cut in tiers))
+    fitted = summary.get("n_rows_fitted", summary["n_rows"])
+    sample = f" (learned from a sample of {fitted:,})" if fitted < summary["n_rows"] else ""
+    lines.append(
+        f"training   {summary['n_rows']:,} rows{sample}, score median {summary['q0.5']:.3g}, "
+        f"p99 {summary['q0.99']:.3g}, max {summary['q1']:.3g}"
+    )
+    trimmed = len(state["arrays"]["trimmed"])
+    if trimmed:
+        lines.append(
+            f"           {trimmed:,} of them kept out of the clustering as suspect (trim), "
+            "so they are in no cluster below"
+        )
+    lines.append("features:")
+    for column in parts["encoder"]["meta"]["columns"]:
+        extra = ""
+        if column["kind"] == "categorical":
+            cats = [str(c) for c in column["categories"]]
+            more = ", ..." if len(cats) > 6 else ""
+            extra = f" ({len(cats)} categories: {', '.join(cats[:6])}{more})"
+        lines.append(f"  {column['name']:<24} {column['kind']:<12} {column['dtype']}{extra}")
+    stats = parts["clusters"]["parts"]["stats"]["arrays"]
+    sizes = stats["size"].astype(int)
+    sigma, _ = spread((stats["dist_count"], stats["dist_mean"], stats["dist_m2"]))
+    lines.append(f"clusters (rows each has absorbed, {int(sizes.sum()):,} in all):")
+    lines.append(f"  {'cluster':>7} {'rows':>10} {'sigma':>10}")
+    lines += [
+        f"  {j:>7} {n:>10,} {s:>10.4g}" for j, (n, s) in enumerate(zip(sizes, sigma, strict=True))
+    ]
+    return lines
