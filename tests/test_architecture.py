@@ -60,7 +60,8 @@ def test_the_audit_sees_a_private_reach(tmp_path):
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
 def test_modules_stay_small(path):
     lines = len(path.read_text().splitlines())
-    assert lines <= (400 if path.name == "detector.py" else 600), f"{path.name}: {lines} lines"
+    door = path == SRC / "detector.py"  # the estimator's door stays short
+    assert lines <= (400 if door else 600), f"{path.name}: {lines} lines"
 
 
 def test_the_light_names_are_the_registries_names():

@@ -5,11 +5,12 @@ from .detector import KMeansAnomalyDetector
 from .exceptions import ModelFileError
 from .persistence import farout_version, read_manifest, read_state
 from .secondary import SecondaryCheck
+from .streaming import StreamDetector
 
 __all__ = ["ESTIMATORS", "load"]
 
 #: The estimators a model file may hold, by the name it records.
-ESTIMATORS = {cls.__name__: cls for cls in (KMeansAnomalyDetector, SecondaryCheck)}
+ESTIMATORS = {cls.__name__: cls for cls in (KMeansAnomalyDetector, SecondaryCheck, StreamDetector)}
 
 
 def load(path):
@@ -17,7 +18,8 @@ def load(path):
 
     A file of a :class:`KMeansAnomalyDetector` (of this format or of farout
     0.2's) gives the detector; a file of a :class:`SecondaryCheck` gives the
-    check. Nothing is unpickled: the file is a zip of a JSON manifest and
+    check; a checkpoint of a :class:`~farout.streaming.StreamDetector` the
+    stream detector, ready to resume. Nothing is unpickled: the file is a zip of a JSON manifest and
     ``.npy`` arrays whose SHA-256 hashes are checked.
 
     Raises

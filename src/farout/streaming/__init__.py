@@ -1,0 +1,14 @@
+"""Streaming: online anomaly detection, row by row, on the scoring core's
+mergeable cluster statistics (``ClusterStats.decay`` and ``merge``).
+
+- :class:`StreamDetector`: online k-means with forgetting, a dynamic cut,
+  an anomaly likelihood in [0, 1], checkpoints.
+- :class:`OnlineScaler`, :class:`ScoreHistory`: its scaling and its
+  recent scores.
+"""
+
+from .detector import STREAM_COLUMNS, StreamDetector
+from .history import ScoreHistory
+from .scaler import OnlineScaler
+
+__all__ = ["STREAM_COLUMNS", "OnlineScaler", "ScoreHistory", "StreamDetector"]

@@ -1,0 +1,448 @@
+"""The stream detector: online k-means with forgetting, a dynamic cut, and
+an anomaly likelihood.
+
+Rows are processed in arrival order. Each is scored by the model as it
+stood before that row, then learned from, so a row's outputs use only that
+row and the rows before it, and a batch gives exactly what its rows give
+one at a time (the batch is a loop over the same step).
+
+One step, for a row x of p numeric features:
+
+1. Scale by the stream's own decayed standard deviations (:class:`OnlineScaler`),
+   find the nearest centre, and score A(x) = D / sigma, D the scaled
+   distance and sigma that cluster's root-mean-square distance from its
+   centre, read from its decayed feature sums and sums of squares in the
+   current scale (distances recorded under an earlier scale would not
+   follow the scale as it moves).
+2. The cut is the ``q`` quantile of the last ``window`` scores, and the
+   likelihood compares the mean of the last ``short`` scores with that
+   window (:class:`ScoreHistory`). A row is flagged when its score passes
+   the cut *and* its likelihood passes ``likelihood_cut``, after the first
+   ``warmup`` rows. Severity tiers are cuts on the likelihood.
+3. Every row ages the model by ``0.5 ** (1 / half_life)``
+   (``ClusterStats.decay``, Spark's StreamingKMeans ``halfLife`` in rows).
+   An unflagged row then joins its nearest cluster (``ClusterStats.merge``;
+   a centre is the decayed mean of its members). A flagged row does not
+   train the model (river's ``protect_anomaly_detector``); ``open_after``
+   flagged rows in a row open a new cluster of their own, so a stream that
+   changes regime is followed. A cluster whose weight decays below
+   ``retire_below`` of the stream's total retires; with ``max_clusters`` open, the two nearest
+   clusters merge if they overlap, else the lightest retires.
+"""
+
+import numpy as np
+import pandas as pd
+
+from ..core.stats import ClusterStats
+from ..exceptions import InputError, ModelFileError, shown
+from ..persistence import read_state, write_state
+from .clusters import open_cluster, retire, spread
+from .history import ScoreHistory
+from .scaler import OnlineScaler
+
+__all__ = ["StreamDetector"]
+
+#: The columns :meth:`StreamDetector.process` returns, in order.
+STREAM_COLUMNS = (
+    "anomaly_score",
+    "anomaly_likelihood",
+    "is_anomaly",
+    "severity",
+    "cluster",
+    "reason",
+)
+
+# Scores of the first rows, measured with a scale of fewer rows than this,
+# are not kept in the history the cut and the likelihood read.
+_MIN_ROWS = 10
+
+# A cluster's spread is at least this (in standard deviations of the
+# features): with one or two members it would otherwise be near 0 and
+# every next row would score in the millions.
+_SIGMA_FLOOR = 0.01
+
+
+class StreamDetector:
+    """Online anomaly detection on a stream of numeric rows.
+
+    Parameters
+    ----------
+    half_life : float, default=2000
+        Rows after which a row's weight in the model (clusters and scaling)
+        has halved.
+    max_clusters : int, default=8
+        Clusters open at most at once.
+    open_after : int, default=15
+        Consecutive flagged rows that open a new cluster of their own.
+    retire_below : float, default=0.01
+        A cluster whose decayed weight falls below this share of a long
+        stream's total weight (or below ``open_after / 2``, if less)
+        retires: 6.6 half-lives after its last member, for a cluster that
+        held the whole stream.
+    warmup : int, default=100
+        First rows learned from without being flagged (likelihood 0.5).
+    window : int, default=2000
+        Recent scores the cut and the likelihood are read from.
+    short : int, default=10
+        Scores averaged for the likelihood, this row's included.
+    q : float, default=0.99
+        The cut is this quantile of the last ``window`` scores.
+    likelihood_cut : float, default=0.9999
+        A row is flagged only when its likelihood reaches this too.
+    tiers : dict of str to float, default=None
+        Severity tiers as likelihood cuts, least severe first, applied to
+        flagged rows; ``None`` means ``{"warning": likelihood_cut,
+        "critical": 0.999999}``.
+
+    Attributes
+    ----------
+    n_seen_ : int
+        Rows processed.
+    scaler_ : OnlineScaler
+    stats_ : farout.core.ClusterStats
+        The open clusters' decayed statistics (in the data's units).
+    cluster_ids_ : ndarray of int
+        The public id of each open cluster (ids are never reused).
+    history_ : ScoreHistory
+    feature_names_in_ : list of str
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from farout.streaming import StreamDetector
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(10, 1, 3000)
+    >>> x[2500] = 30                                  # a spike
+    >>> out = StreamDetector().process(pd.DataFrame({"value": x}))
+    >>> bool(out["is_anomaly"].iloc[2500]), out["anomaly_likelihood"].between(0, 1).all()
+    (True, np.True_)
+    """
+
+    def __init__(
+        self,
+        half_life=2000,
+        *,
+        max_clusters=8,
+        open_after=15,
+        retire_below=0.01,
+        warmup=100,
+        window=2000,
+        short=10,
+        q=0.99,
+        likelihood_cut=0.9999,
+        tiers=None,
+    ):
+        self.half_life = half_life
+        self.max_clusters = max_clusters
+        self.open_after = open_after
+        self.retire_below = retire_below
+        self.warmup = warmup
+        self.window = window
+        self.short = short
+        self.q = q
+        self.likelihood_cut = likelihood_cut
+        self.tiers = tiers
+        self._check_params()
+        self.n_seen_ = 0
+        self.stats_ = None
+        self.scaler_ = None
+        self.cluster_ids_ = np.zeros(0, dtype=np.int64)
+        self._next_id = 0
+        self._run = []
+        self.history_ = ScoreHistory(window, short, q)
+        self.feature_names_in_ = None
+
+    # ------------------------------------------------------ parameters
+    def _check_params(self):
+        def positive(name, integer=False):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+                value, bool
+            )
+            if not ok or value <= 0 or not np.isfinite(value) or (integer and value != int(value)):
+                kind = "a positive whole number" if integer else "a positive number"
+                raise InputError(f"{name} must be {kind}, got {shown(value)}.")
+
+        positive("half_life")
+        for name in ("max_clusters", "open_after", "window", "short"):
+            positive(name, integer=True)
+        if not (isinstance(self.warmup, (int, np.integer)) and self.warmup >= 0):
+            raise InputError(f"warmup must be a whole number >= 0, got {shown(self.warmup)}.")
+        for name in ("q", "likelihood_cut", "retire_below"):
+            value = getattr(self, name)
+            if not isinstance(value, (float, int)) or not 0 < value < 1:
+                raise InputError(f"{name} must be between 0 and 1, got {shown(value)}.")
+        cuts = list(self.tier_cuts().values())
+        if any(not 0 < c <= 1 for c in cuts) or cuts != sorted(cuts):
+            raise InputError(
+                f"tiers must map names to likelihood cuts in (0, 1], least severe "
+                f"first; got {shown(self.tiers)}."
+            )
+
+    def tier_cuts(self):
+        """The severity tiers, name to likelihood cut, least severe first."""
+        if self.tiers is None:
+            return {"warning": float(self.likelihood_cut), "critical": 0.999999}
+        if not isinstance(self.tiers, dict):
+            raise InputError(f"tiers must be a dict of name to cut, got {shown(self.tiers)}.")
+        return {str(k): float(v) for k, v in self.tiers.items()}
+
+    # ----------------------------------------------------------- start
+    @classmethod
+    def from_detector(cls, detector, **params):
+        """A stream detector that starts from a fitted
+        :class:`~farout.KMeansAnomalyDetector`: its clusters (centres and
+        spreads) and the scale of its training data, weighed as the
+        ``half_life`` would weigh a stream that has run for long. The
+        detector must be all-numeric, Euclidean and standard-scaled, so
+        its spreads are in the units the stream measures."""
+        schema = detector.feature_schema()
+        if (
+            any(c["kind"] != "numeric" for c in schema)
+            or detector.metric != "euclidean"
+            or detector.scaling != "standard"
+        ):
+            raise InputError(
+                "from_detector needs a detector fitted on numeric columns with "
+                "metric='euclidean' and scaling='standard'."
+            )
+        stream = cls(**params)
+        encoder, stats = detector.encoder_, detector.clusters_.stats
+        offset, scale = encoder.center_, encoder.scale_
+        # the encoded sums back in the data's units (x = z * scale + offset)
+        size = stats.size
+        sums = stats.sums * scale + size[:, None] * offset
+        sumsq = stats.sumsq * scale**2 + 2 * stats.sums * scale * offset + size[:, None] * offset**2
+        raw = ClusterStats(size, sums, sumsq, stats.dist_count, stats.dist_mean, stats.dist_m2)
+        total = float(size.sum())
+        weight = min(1.0, stream._equilibrium() / total)
+        stream.stats_ = raw.decay(weight)
+        mean = sums.sum(axis=0) / total
+        var = np.maximum(sumsq.sum(axis=0) / total - mean**2, 0.0)
+        stream.scaler_ = OnlineScaler(total * weight, mean, var * total * weight)
+        stream.cluster_ids_ = np.arange(len(size), dtype=np.int64)
+        stream._next_id = len(size)
+        names = getattr(detector, "feature_names_in_", None)
+        stream.feature_names_in_ = None if names is None else [str(n) for n in names]
+        stream._n_features = detector.n_features_in_
+        return stream
+
+    def _equilibrium(self):
+        """The total weight of a long stream: 1 / (1 - factor)."""
+        return 1.0 / (1.0 - self._factor())
+
+    def _factor(self):
+        return 0.5 ** (1.0 / float(self.half_life))
+
+    # ------------------------------------------------------------ door
+    def _rows(self, X):
+        """(float array, index, names) of rows ``X``, checked whole before
+        any row changes the model, so a refused batch leaves it as it was."""
+        if isinstance(X, pd.Series):
+            X = X.to_frame().T if X.name is not None or X.index.dtype == object else X
+        if isinstance(X, dict):
+            X = pd.DataFrame([X])
+        if isinstance(X, pd.DataFrame):
+            names = [str(c) for c in X.columns]
+            if self.feature_names_in_ is not None and names != self.feature_names_in_:
+                missing = [n for n in self.feature_names_in_ if n not in names]
+                extra = [n for n in names if n not in self.feature_names_in_]
+                raise InputError(
+                    f"the rows' columns differ from the stream's: missing {missing}, "
+                    f"unexpected {extra}; pass the columns {self.feature_names_in_} in order."
+                )
+            for name, column in X.items():
+                if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+                    raise InputError(
+                        f"column {str(name)!r} is not numeric ({column.dtype}); the stream "
+                        "detector takes numeric columns."
+                    )
+            values, index = X.to_numpy(dtype=np.float64), X.index
+        else:
+            values = np.asarray(X, dtype=np.float64)
+            if values.ndim == 1:
+                values = values[None, :]
+            if values.ndim != 2:
+                raise InputError(f"rows must be 2-D, got shape {values.shape}.")
+            names = self.feature_names_in_ or [f"x{j}" for j in range(values.shape[1])]
+            index = pd.RangeIndex(self.n_seen_, self.n_seen_ + values.shape[0])
+        if values.shape[1] == 0:
+            raise InputError("the rows have no columns.")
+        expected = getattr(self, "_n_features", None)
+        if expected is not None and values.shape[1] != expected:
+            raise InputError(f"the rows have {values.shape[1]} columns; the stream has {expected}.")
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i, j = map(int, np.argwhere(bad)[0])
+            raise InputError(
+                f"row {index[i]!r}, column {names[j]!r} holds {values[i, j]!r}; the stream "
+                "detector needs finite numbers (fill or drop the row first)."
+            )
+        return values, index, names
+
+    def process(self, X):
+        """Score rows ``X`` in order, learning from each after it is scored.
+
+        Parameters
+        ----------
+        X : DataFrame, array of shape (n_rows, n_features), one row, or dict
+
+        Returns
+        -------
+        DataFrame indexed like ``X`` with ``anomaly_score``,
+        ``anomaly_likelihood`` (in [0, 1]), ``is_anomaly``, ``severity``
+        (the highest likelihood tier of a flagged row, else None),
+        ``cluster`` (the nearest cluster's id) and ``reason``.
+        """
+        values, index, names = self._rows(X)
+        if self.feature_names_in_ is None:
+            self.feature_names_in_ = names
+            self._n_features = values.shape[1]
+        rows = list(zip(*(self._step(x) for x in values), strict=True)) or [()] * 6
+        dtypes = (np.float64, np.float64, bool, object, np.int64, object)
+        return pd.DataFrame(
+            {
+                name: pd.Series(list(column), index=index, dtype=dtype)
+                for name, column, dtype in zip(STREAM_COLUMNS, rows, dtypes, strict=True)
+            },
+            index=index,
+        )
+
+    process_one = process
+
+    # ------------------------------------------------------------ step
+    def _step(self, x):
+        factor = self._factor()
+        if self.stats_ is None:  # the first row opens the first cluster
+            self.scaler_ = OnlineScaler.empty(len(x))
+            self.scaler_.add(x)
+            self._open(x[None, :], np.ones(len(x)))
+            self.n_seen_ += 1
+            return 0.0, 0.5, False, None, int(self.cluster_ids_[0]), ""
+        sd = self.scaler_.scale()
+        centres = self.stats_.sums / self.stats_.size[:, None]
+        gaps = (x - centres) / sd
+        distances = np.sqrt((gaps * gaps).sum(axis=1))
+        j = int(np.argmin(distances))
+        score = float(distances[j] / max(spread(self.stats_, j, sd), _SIGMA_FLOOR))
+        likelihood = self.history_.likelihood(score)
+        warm = self.n_seen_ < self.warmup
+        flagged = (not warm) and likelihood >= self.likelihood_cut
+        if self.n_seen_ >= _MIN_ROWS:  # before, the scale itself is a guess
+            self.history_.add(score, normal=not flagged)
+        cluster = int(self.cluster_ids_[j])
+
+        self.stats_ = self.stats_.decay(factor)
+        self.scaler_.age(factor)
+        if flagged:
+            self._run.append(x)
+            if len(self._run) >= self.open_after:  # the stream has moved: follow it
+                run = np.array(self._run)
+                self._run = []
+                for row in run:
+                    self.scaler_.add(row)
+                self._open(run, self.scaler_.scale())
+        else:
+            self._run = []
+            self.scaler_.add(x)
+            block = ClusterStats.from_block(
+                x[None, :], np.array([j]), np.array([distances[j]]), len(self.cluster_ids_)
+            )
+            self.stats_ = self.stats_.merge(block)
+        # never below half the weight a cluster opens with, so a new
+        # cluster has a half-life to gather members
+        cut = min(self.retire_below * self._equilibrium(), self.open_after / 2)
+        self.stats_, self.cluster_ids_ = retire(self.stats_, self.cluster_ids_, cut)
+        self.n_seen_ += 1
+        severity = None
+        if flagged:
+            passed = [name for name, cut in self.tier_cuts().items() if likelihood >= cut]
+            severity = passed[-1] if passed else None
+        reason = self._reason(x, centres[j], sd, gaps[j]) if flagged else ""
+        return score, likelihood, flagged, severity, cluster, reason
+
+    def _open(self, rows, sd):
+        """A new cluster of ``rows`` (a run the model did not expect)."""
+        self.stats_, self.cluster_ids_ = open_cluster(
+            self.stats_, self.cluster_ids_, self._next_id, rows, sd, self.max_clusters
+        )
+        self._next_id += 1
+
+    def _reason(self, x, centre, sd, gaps):
+        top = np.argsort(-np.abs(gaps), kind="stable")[:3]
+        return "; ".join(
+            f"{self.feature_names_in_[j]} {x[j]:.4g} vs this cluster's typical "
+            f"{centre[j]:.4g} ({gaps[j]:+.1f} sd)"
+            for j in top
+        )
+
+    # ------------------------------------------------------------ state
+    def get_state(self):
+        """The whole state as a tree (see :mod:`farout.persistence`)."""
+        params = {
+            name: getattr(self, name)
+            for name in (
+                "half_life",
+                "max_clusters",
+                "open_after",
+                "retire_below",
+                "warmup",
+                "window",
+                "short",
+                "q",
+                "likelihood_cut",
+                "tiers",
+            )
+        }
+        n_features = getattr(self, "_n_features", None)
+        meta = {
+            "params": params,
+            "n_seen": self.n_seen_,
+            "next_id": self._next_id,
+            "feature_names": self.feature_names_in_,
+            "n_features": n_features,
+        }
+        arrays = {
+            "cluster_ids": self.cluster_ids_,
+            "run": np.array(self._run).reshape(len(self._run), n_features or 0),
+        }
+        parts = {"history": self.history_.get_state()}
+        if self.stats_ is not None:
+            parts["stats"] = self.stats_.get_state()
+            parts["scaler"] = self.scaler_.get_state()
+        return {"meta": meta, "arrays": arrays, "parts": parts}
+
+    @classmethod
+    def from_state(cls, state):
+        try:
+            meta, arrays, parts = state["meta"], state["arrays"], state["parts"]
+            stream = cls(**meta["params"])
+            stream.n_seen_ = int(meta["n_seen"])
+            stream._next_id = int(meta["next_id"])
+            stream.feature_names_in_ = meta["feature_names"]
+            if meta["n_features"] is not None:
+                stream._n_features = int(meta["n_features"])
+            stream.cluster_ids_ = np.asarray(arrays["cluster_ids"], dtype=np.int64)
+            stream._run = list(np.asarray(arrays["run"], dtype=np.float64))
+            stream.history_ = ScoreHistory.from_state(parts["history"])
+            if "stats" in parts:
+                stream.stats_ = ClusterStats.from_state(parts["stats"])
+                stream.scaler_ = OnlineScaler.from_state(parts["scaler"])
+                if stream.stats_.n_clusters != len(stream.cluster_ids_):
+                    raise ValueError("clusters and their ids differ in number")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(
+                f"the stream checkpoint is inconsistent ({exc}); it may be damaged."
+            ) from None
+        return stream
+
+    def save(self, path):
+        """Write a checkpoint of the whole state to ``path`` (a model file;
+        never pickled). Resuming from it gives the scores running on would."""
+        write_state(path, type(self).__name__, self.get_state())
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Resume from a checkpoint written by :meth:`save`."""
+        return cls.from_state(read_state(path, cls.__name__))

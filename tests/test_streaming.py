@@ -1,0 +1,164 @@
+"""The stream detector (issue 12, part 1): strictly online, a batch equal
+to its rows one at a time, checkpoints that resume exactly, forgetting that
+follows a regime change, and flagged rows that do not train the model."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from farout import InputError, KMeansAnomalyDetector, load
+from farout.streaming import STREAM_COLUMNS, StreamDetector
+
+
+def _stream(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"cpu": rng.normal(40, 3, n), "mem": rng.normal(60, 5, n)})
+    frame.index = pd.date_range("2026-01-01", periods=n, freq="min")
+    return frame
+
+
+def _shifted(n=3000, at=1500, by=40.0, seed=1):
+    frame = _stream(n, seed)
+    frame.iloc[at:, 0] += by
+    return frame
+
+
+def test_a_prefix_scores_as_it_does_inside_the_whole_stream():
+    frame = _shifted()
+    whole = StreamDetector().process(frame)
+    for stop in (1, 250, 1501, 2999):
+        prefix = StreamDetector().process(frame.iloc[:stop])
+        pd.testing.assert_frame_equal(prefix, whole.iloc[:stop])
+
+
+def test_a_batch_gives_what_its_rows_give_one_at_a_time():
+    frame = _shifted(1200, at=700)
+    batch = StreamDetector().process(frame)
+    one = StreamDetector()
+    rows = pd.concat([one.process(frame.iloc[[i]]) for i in range(len(frame))])
+    pd.testing.assert_frame_equal(rows, batch)
+    # dicts and arrays too
+    by_dict = StreamDetector()
+    dicts = [by_dict.process(dict(row)) for _, row in frame.iloc[:300].iterrows()]
+    np.testing.assert_array_equal(
+        pd.concat(dicts)["anomaly_score"].to_numpy(), batch["anomaly_score"].iloc[:300]
+    )
+
+
+def test_resuming_from_a_checkpoint_gives_the_scores_of_running_on(tmp_path):
+    frame = _shifted()
+    whole = StreamDetector(half_life=500).process(frame)
+    first = StreamDetector(half_life=500)
+    head = first.process(frame.iloc[:1507])  # inside the run that opens a cluster
+    first.save(tmp_path / "stream.farout")
+    resumed = load(tmp_path / "stream.farout")
+    assert isinstance(resumed, StreamDetector)
+    tail = resumed.process(frame.iloc[1507:])
+    pd.testing.assert_frame_equal(pd.concat([head, tail]), whole)
+
+
+def test_outputs_and_their_ranges():
+    frame = _stream()
+    frame.iloc[2500, 1] = 200.0  # a spike in one feature
+    out = StreamDetector().process(frame)
+    assert tuple(out.columns) == STREAM_COLUMNS
+    assert out.index.equals(frame.index)
+    assert out["anomaly_likelihood"].between(0, 1).all()
+    assert out["anomaly_likelihood"].notna().all() and np.isfinite(out["anomaly_score"]).all()
+    assert out["is_anomaly"].iloc[2500]
+    assert out["reason"].iloc[2500].startswith("mem 200 vs this cluster's typical")
+    assert out["severity"].iloc[2500] in ("warning", "critical")
+    assert (out["reason"] != "").sum() == out["is_anomaly"].sum()
+    assert not out["is_anomaly"].iloc[:100].any()  # warm-up
+
+
+def test_few_false_alarms_on_a_quiet_stream():
+    out = StreamDetector().process(_stream(20_000, seed=3))
+    assert out["is_anomaly"].mean() < 2e-3
+
+
+def test_a_regime_change_is_flagged_then_followed():
+    frame = _shifted(4000, at=1500, by=40.0)
+    det = StreamDetector(half_life=300)
+    out = det.process(frame)
+    assert out["is_anomaly"].iloc[1500:1505].all()  # the change itself
+    assert not out["is_anomaly"].iloc[1600:].any()  # then the new normal
+    assert out["cluster"].iloc[2200] != out["cluster"].iloc[1000]
+    # the old regime's cluster has been forgotten and retired
+    assert out["cluster"].iloc[1000] not in det.cluster_ids_
+    assert len(det.cluster_ids_) <= det.max_clusters
+
+
+def test_flagged_rows_do_not_train_the_model():
+    frame = _stream(1000)
+    det = StreamDetector()
+    det.process(frame)
+    before = det.stats_
+    spike = frame.iloc[[0]].copy()
+    spike.iloc[0, 0] = 500.0
+    out = det.process(spike)
+    assert out["is_anomaly"].iloc[0]
+    factor = 0.5 ** (1 / det.half_life)
+    np.testing.assert_allclose(det.stats_.size, before.size * factor)
+    np.testing.assert_allclose(det.stats_.sums, before.sums * factor)
+
+
+def test_clusters_stay_within_max_clusters():
+    rng = np.random.default_rng(4)
+    levels = np.repeat(np.arange(12) * 50.0, 400)
+    frame = pd.DataFrame({"v": levels + rng.normal(0, 1, len(levels))})
+    det = StreamDetector(max_clusters=4)
+    det.process(frame)
+    assert len(det.cluster_ids_) <= 4
+    assert det.cluster_ids_.max() >= 11  # each new level opened its own
+
+
+def test_start_from_a_fitted_detector():
+    frame = _stream(4000)
+    fitted = KMeansAnomalyDetector(3, random_state=0).fit(frame.iloc[:2000])
+    stream = StreamDetector.from_detector(fitted)
+    out = stream.process(frame.iloc[2000:])
+    assert list(stream.cluster_ids_[:3]) == [0, 1, 2]
+    assert out["is_anomaly"].mean() < 5e-3
+    assert out["cluster"].iloc[0] in (0, 1, 2)
+    mixed = frame.iloc[:200].assign(kind=["a", "b"] * 100)
+    with pytest.raises(InputError, match="numeric"):
+        StreamDetector.from_detector(KMeansAnomalyDetector(2, random_state=0).fit(mixed))
+
+
+def test_bad_rows_are_refused_whole_and_named():
+    frame = _stream(300)
+    det = StreamDetector()
+    det.process(frame.iloc[:200])
+    state = det.get_state()
+    bad = frame.iloc[200:].copy()
+    bad.iloc[50, 1] = np.nan
+    with pytest.raises(InputError, match=r"row Timestamp\('2026-01-01 04:10:00'\), column 'mem'"):
+        det.process(bad)
+    assert det.n_seen_ == 200  # nothing of the refused batch was learned
+    np.testing.assert_array_equal(
+        det.get_state()["parts"]["stats"]["arrays"]["size"],
+        state["parts"]["stats"]["arrays"]["size"],
+    )
+    with pytest.raises(InputError, match="missing \\['mem'\\]"):
+        det.process(frame[["cpu"]])
+    with pytest.raises(InputError, match="not numeric"):
+        StreamDetector().process(pd.DataFrame({"v": ["a", "b"]}))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"half_life": 0},
+        {"half_life": -3},
+        {"max_clusters": 1.5},
+        {"q": 1.0},
+        {"likelihood_cut": 0},
+        {"warmup": -1},
+        {"tiers": {"critical": 0.9999999, "warning": 0.99}},
+        {"window": True},
+    ],
+)
+def test_bad_parameters_are_named(params):
+    with pytest.raises(InputError, match=next(iter(params))):
+        StreamDetector(**params)
