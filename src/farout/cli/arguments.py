@@ -115,6 +115,19 @@ _DETAILS = {
         "clusters, reasons, and with --label the metrics and curves.",
         ["farout report new.csv -m fraud.farout -o report.html --label is_fraud"],
     ),
+    "stream": (
+        "Processes DATA row by row in arrival order with an online detector: each "
+        "row is scored by the model as it stood before it, then learned from "
+        "(k-means with forgetting; flagged rows do not train it). Adds "
+        "anomaly_score, anomaly_likelihood (0 to 1: how unusual the recent scores "
+        "are for this stream), is_anomaly, severity, cluster and reason. To - each "
+        "line is written as soon as it is processed.",
+        [
+            "farout stream metrics.csv -o scored.csv --time-column timestamp",
+            "tail -f app.csv | farout stream - -o - --time-column ts --save-state s.farout",
+            "farout stream more.csv -m s.farout -o more-scored.csv   # resume",
+        ],
+    ),
     "demo": (
         "Generates card transactions with planted fraud, fits a model, scores and "
         "evaluates it, and writes the model and the scored rows under --out.",
@@ -355,6 +368,34 @@ def build_parser():
     p.add_argument("--time-column", help="adds scores and alert rate over time")
     p.add_argument("--fp-cost", type=float, help="cost of a false alarm (with --fn-cost)")
     p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly (with --fp-cost)")
+
+    p = _command(sub, "stream", "score DATA row by row with an online detector")
+    data_args(p)
+    p.add_argument("-o", "--output", default="-", metavar="OUT", help="output file, or - (default)")
+    p.add_argument(
+        "-m",
+        "--model",
+        help="a checkpoint to resume (--save-state), or a model from farout fit to start from",
+    )
+    p.add_argument("--time-column", help="timestamps: kept, checked to be in order, not a feature")
+    p.add_argument("--entity-column", help="per-entity features (not built yet)")
+    p.add_argument("--columns", type=csv_list, help="comma-separated feature columns")
+    p.add_argument("--exclude", type=csv_list, help="comma-separated columns to leave out")
+    p.add_argument(
+        "--save-state", metavar="PATH", help="write a checkpoint here when the input ends"
+    )
+    p.add_argument(
+        "--half-life",
+        type=float,
+        default=2000,
+        help="rows after which a row's weight in the model has halved (default 2000)",
+    )
+    p.add_argument(
+        "--likelihood-cut",
+        type=float,
+        default=0.9999,
+        help="flag rows whose anomaly_likelihood reaches this (default 0.9999)",
+    )
 
     p = _command(sub, "demo", "generate card transactions, fit, score, evaluate")
     p.add_argument("--out", default="farout-demo", help="output folder (default farout-demo)")

@@ -52,8 +52,8 @@ STREAM_COLUMNS = (
     "reason",
 )
 
-# Scores of the first rows, measured with a scale of fewer rows than this,
-# are not kept in the history the cut and the likelihood read.
+# The first rows, with a scale of fewer rows than this to measure in, score
+# 0 and are not kept in the history the likelihood reads.
 _MIN_ROWS = 10
 
 # A cluster's spread is at least this (in standard deviations of the
@@ -80,7 +80,8 @@ class StreamDetector:
         retires: 6.6 half-lives after its last member, for a cluster that
         held the whole stream.
     warmup : int, default=100
-        First rows learned from without being flagged (likelihood 0.5).
+        First rows learned from without being flagged. The first 10 score
+        0, with likelihood 0.5: there is no scale yet to measure them in.
     window : int, default=2000
         Recent scores the cut and the likelihood are read from.
     short : int, default=10
@@ -325,6 +326,8 @@ class StreamDetector:
         distances = np.sqrt((gaps * gaps).sum(axis=1))
         j = int(np.argmin(distances))
         score = float(distances[j] / max(spread(self.stats_, j, sd), _SIGMA_FLOOR))
+        if self.n_seen_ < _MIN_ROWS:  # no scale yet to measure a distance in
+            score = 0.0
         likelihood = self.history_.likelihood(score)
         warm = self.n_seen_ < self.warmup
         flagged = (not warm) and likelihood >= self.likelihood_cut
