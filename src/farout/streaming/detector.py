@@ -21,11 +21,12 @@ One step, for a row x of p numeric features:
    ``warmup`` rows. Severity tiers are cuts on the likelihood.
 3. Every row ages the model by ``0.5 ** (1 / half_life)``
    (``ClusterStats.decay``, Spark's StreamingKMeans ``halfLife`` in rows).
-   An unflagged row then joins its nearest cluster (``ClusterStats.merge``;
-   a centre is the decayed mean of its members). A flagged row does not
-   train the model (river's ``protect_anomaly_detector``); ``open_after``
-   flagged rows in a row open a new cluster of their own, so a stream that
-   changes regime is followed. A cluster whose weight decays below
+   A row then joins its nearest cluster (``ClusterStats.merge``; a centre
+   is the decayed mean of its members), unless it is flagged (river's
+   ``protect_anomaly_detector``) or far from every centre (its score above
+   the ``q`` quantile of the recent scores). ``open_after`` far rows in a
+   row open a new cluster of their own, so a stream that changes regime is
+   followed. A cluster whose weight decays below
    ``retire_below`` of the stream's total retires; with ``max_clusters`` open, the two nearest
    clusters merge if they overlap, else the lightest retires.
 """
@@ -73,7 +74,8 @@ class StreamDetector:
     max_clusters : int, default=8
         Clusters open at most at once.
     open_after : int, default=15
-        Consecutive flagged rows that open a new cluster of their own.
+        Consecutive rows far from every centre (scoring above the ``q``
+        quantile of the recent scores) that open a new cluster of their own.
     retire_below : float, default=0.01
         A cluster whose decayed weight falls below this share of a long
         stream's total weight (or below ``open_after / 2``, if less)
@@ -150,6 +152,7 @@ class StreamDetector:
         self.cluster_ids_ = np.zeros(0, dtype=np.int64)
         self._next_id = 0
         self._run = []
+        self._run_cut = None
         self.history_ = ScoreHistory(window, short, q)
         self.feature_names_in_ = None
 
@@ -331,13 +334,21 @@ class StreamDetector:
         likelihood = self.history_.likelihood(score)
         warm = self.n_seen_ < self.warmup
         flagged = (not warm) and likelihood >= self.likelihood_cut
+        # far from every centre: above the q quantile of the recent scores,
+        # as it stood before the run began (the run's own scores would lift it)
+        far = False
+        if not warm and len(self.history_) >= 2:
+            cut = self._run_cut if self._run else self.history_.usual()
+            far = score > cut
+            if far and not self._run:
+                self._run_cut = cut
         if self.n_seen_ >= _MIN_ROWS:  # before, the scale itself is a guess
-            self.history_.add(score, normal=not flagged)
+            self.history_.add(score)
         cluster = int(self.cluster_ids_[j])
 
         self.stats_ = self.stats_.decay(factor)
         self.scaler_.age(factor)
-        if flagged:
+        if far:  # kept out of training; a run of them opens a cluster
             self._run.append(x)
             if len(self._run) >= self.open_after:  # the stream has moved: follow it
                 run = np.array(self._run)
@@ -347,6 +358,7 @@ class StreamDetector:
                 self._open(run, self.scaler_.scale())
         else:
             self._run = []
+        if not (far or flagged):
             self.scaler_.add(x)
             block = ClusterStats.from_block(
                 x[None, :], np.array([j]), np.array([distances[j]]), len(self.cluster_ids_)
@@ -402,6 +414,7 @@ class StreamDetector:
             "params": params,
             "n_seen": self.n_seen_,
             "next_id": self._next_id,
+            "run_cut": self._run_cut,
             "feature_names": self.feature_names_in_,
             "n_features": n_features,
         }
@@ -422,6 +435,7 @@ class StreamDetector:
             stream = cls(**meta["params"])
             stream.n_seen_ = int(meta["n_seen"])
             stream._next_id = int(meta["next_id"])
+            stream._run_cut = meta["run_cut"]
             stream.feature_names_in_ = meta["feature_names"]
             if meta["n_features"] is not None:
                 stream._n_features = int(meta["n_features"])

