@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from farout import InputError, KMeansAnomalyDetector, load
+from farout.features import WindowFeatures
 from farout.streaming import STREAM_COLUMNS, StreamDetector
 
 
@@ -163,3 +164,57 @@ def test_bad_rows_are_refused_whole_and_named():
 def test_bad_parameters_are_named(params):
     with pytest.raises(InputError, match=next(iter(params))):
         StreamDetector(**params)
+
+
+# Windowed features (issue 12, part 2, in part)
+
+_FEATURES = [
+    {"lags": (1, 3)},
+    {"rolling": (5, 20)},
+    {"diff": True, "deviation": (10,)},
+    {"subsequence": 8},
+    {
+        "lags": (2,),
+        "rolling": (4,),
+        "diff": True,
+        "deviation": (3,),
+        "subsequence": 5,
+        "keep": False,
+    },
+]
+
+
+@pytest.mark.parametrize("params", _FEATURES)
+def test_window_features_online_equal_the_batch_path(params):
+    frame = _shifted(400, at=200)
+    frame.iloc[50:80, 1] = 7.0  # a constant stretch: its shape is all zeros
+    batch = WindowFeatures(**params).transform(frame)
+    online = WindowFeatures(**params)
+    rows = np.array([online.step(x) for x in frame.to_numpy()])
+    np.testing.assert_allclose(rows, batch.to_numpy(), rtol=1e-12, atol=1e-9)
+    assert batch.index.equals(frame.index)
+    assert list(batch.columns) == WindowFeatures(**params).names(["cpu", "mem"])
+    # a row's features use only it and the rows before it
+    head = WindowFeatures(**params).transform(frame.iloc[:123])
+    pd.testing.assert_frame_equal(head, batch.iloc[:123])
+
+
+def test_a_stream_with_features_resumes_exactly(tmp_path):
+    frame = _shifted(1500, at=900)
+    make = lambda: StreamDetector(features=WindowFeatures(rolling=(5,), subsequence=6))  # noqa: E731
+    whole = make().process(frame)
+    first = make()
+    head = first.process(frame.iloc[:700])
+    first.save(tmp_path / "s.farout")
+    tail = load(tmp_path / "s.farout").process(frame.iloc[700:])
+    pd.testing.assert_frame_equal(pd.concat([head, tail]), whole)
+    flagged = whole[whole["is_anomaly"]]
+    assert flagged["reason"].str.contains("cpu").all()
+
+
+@pytest.mark.parametrize(
+    "params", [{"lags": (0,)}, {"rolling": (2.5,)}, {"subsequence": 1}, {"deviation": (True,)}]
+)
+def test_bad_window_parameters_are_named(params):
+    with pytest.raises(InputError, match=next(iter(params))):
+        WindowFeatures(**params)

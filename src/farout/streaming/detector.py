@@ -36,6 +36,7 @@ import pandas as pd
 
 from ..core.stats import ClusterStats
 from ..exceptions import InputError, ModelFileError, shown
+from ..features.windows import WindowFeatures
 from ..persistence import read_state, write_state
 from .clusters import open_cluster, retire, spread
 from .history import ScoreHistory
@@ -96,6 +97,10 @@ class StreamDetector:
         Severity tiers as likelihood cuts, least severe first, applied to
         flagged rows; ``None`` means ``{"warning": likelihood_cut,
         "critical": 0.999999}``.
+    features : farout.features.WindowFeatures or None, default=None
+        Windowed features (lags, rolling statistics, subsequence windows)
+        computed online from each row and the rows before it; the model
+        sees them instead of the raw columns. Saved in checkpoints.
 
     Attributes
     ----------
@@ -134,6 +139,7 @@ class StreamDetector:
         q=0.99,
         likelihood_cut=0.9999,
         tiers=None,
+        features=None,
     ):
         self.half_life = half_life
         self.max_clusters = max_clusters
@@ -145,6 +151,7 @@ class StreamDetector:
         self.q = q
         self.likelihood_cut = likelihood_cut
         self.tiers = tiers
+        self.features = features
         self._check_params()
         self.n_seen_ = 0
         self.stats_ = None
@@ -176,6 +183,8 @@ class StreamDetector:
             value = getattr(self, name)
             if not isinstance(value, (float, int)) or not 0 < value < 1:
                 raise InputError(f"{name} must be between 0 and 1, got {shown(value)}.")
+        if self.features is not None and not isinstance(self.features, WindowFeatures):
+            raise InputError(f"features must be a WindowFeatures, got {shown(self.features)}.")
         cuts = list(self.tier_cuts().values())
         if any(not 0 < c <= 1 for c in cuts) or cuts != sorted(cuts):
             raise InputError(
@@ -200,6 +209,8 @@ class StreamDetector:
         ``half_life`` would weigh a stream that has run for long. The
         detector must be all-numeric, Euclidean and standard-scaled, so
         its spreads are in the units the stream measures."""
+        if params.get("features") is not None:
+            raise InputError("from_detector does not take windowed features (not built yet).")
         schema = detector.feature_schema()
         if (
             any(c["kind"] != "numeric" for c in schema)
@@ -302,7 +313,8 @@ class StreamDetector:
         if self.feature_names_in_ is None:
             self.feature_names_in_ = names
             self._n_features = values.shape[1]
-        rows = list(zip(*(self._step(x) for x in values), strict=True)) or [()] * 6
+        make = self.features.step if self.features is not None else (lambda x: x)
+        rows = list(zip(*(self._step(make(x)) for x in values), strict=True)) or [()] * 6
         dtypes = (np.float64, np.float64, bool, object, np.int64, object)
         return pd.DataFrame(
             {
@@ -385,9 +397,11 @@ class StreamDetector:
 
     def _reason(self, x, centre, sd, gaps):
         top = np.argsort(-np.abs(gaps), kind="stable")[:3]
+        names = self.feature_names_in_
+        if self.features is not None:
+            names = self.features.names(names)
         return "; ".join(
-            f"{self.feature_names_in_[j]} {x[j]:.4g} vs this cluster's typical "
-            f"{centre[j]:.4g} ({gaps[j]:+.1f} sd)"
+            f"{names[j]} {x[j]:.4g} vs this cluster's typical {centre[j]:.4g} ({gaps[j]:+.1f} sd)"
             for j in top
         )
 
@@ -420,9 +434,11 @@ class StreamDetector:
         }
         arrays = {
             "cluster_ids": self.cluster_ids_,
-            "run": np.array(self._run).reshape(len(self._run), n_features or 0),
+            "run": np.array(self._run) if self._run else np.empty((0, 0)),
         }
         parts = {"history": self.history_.get_state()}
+        if self.features is not None:
+            parts["features"] = self.features.get_state()
         if self.stats_ is not None:
             parts["stats"] = self.stats_.get_state()
             parts["scaler"] = self.scaler_.get_state()
@@ -432,7 +448,10 @@ class StreamDetector:
     def from_state(cls, state):
         try:
             meta, arrays, parts = state["meta"], state["arrays"], state["parts"]
-            stream = cls(**meta["params"])
+            features = None
+            if "features" in parts:
+                features = WindowFeatures.from_state(parts["features"])
+            stream = cls(**meta["params"], features=features)
             stream.n_seen_ = int(meta["n_seen"])
             stream._next_id = int(meta["next_id"])
             stream._run_cut = meta["run_cut"]
