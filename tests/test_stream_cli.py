@@ -165,3 +165,41 @@ def test_start_from_a_fitted_model_or_resume_a_checkpoint(metrics, tmp_path):
 def test_not_built_yet_is_said(metrics, tmp_path, capsys):
     code = main(["stream", str(tmp_path / "m.csv"), "--entity-column", "host"])
     assert code == 2 and "not built yet" in capsys.readouterr().err
+
+
+def test_a_json_line_without_a_column_is_named_and_loses_nothing(tmp_path):
+    import json
+
+    lines = [json.dumps({"ts": f"2026-01-01 00:0{i}:00", "v": float(i)}) for i in range(4)]
+    lines[2] = json.dumps({"ts": "2026-01-01 00:02:00"})
+    out, state = tmp_path / "o.csv", tmp_path / "s.farout"
+    done = subprocess.run(
+        _cli(
+            "stream",
+            "-",
+            "--format",
+            "jsonl",
+            "-o",
+            out,
+            "--time-column",
+            "ts",
+            "--save-state",
+            state,
+        ),
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "no column 'v'" in done.stderr
+    assert len(pd.read_csv(out)) == 2 and load(state).n_seen_ == 2
+
+
+def test_settings_with_a_checkpoint_are_refused(metrics, tmp_path, capsys):
+    state = tmp_path / "s.farout"
+    args = ["stream", str(tmp_path / "m.csv"), "-o", str(tmp_path / "o.csv"), "--exclude", "ts"]
+    assert main([*args, "--save-state", str(state)]) == 0
+    capsys.readouterr()
+    assert main([*args, "-m", str(state), "--half-life", "50"]) == 2
+    assert "drop --half-life" in capsys.readouterr().err

@@ -218,3 +218,77 @@ def test_a_stream_with_features_resumes_exactly(tmp_path):
 def test_bad_window_parameters_are_named(params):
     with pytest.raises(InputError, match=next(iter(params))):
         WindowFeatures(**params)
+
+
+# Found in review: huge values, far-from-zero data, Series, shared features.
+def test_values_beyond_what_can_be_squared_are_refused_by_name():
+    frame = _stream(300)
+    frame.iloc[200, 0] = 1e300
+    with pytest.raises(InputError, match=r"column 'cpu' holds 1e\+300"):
+        StreamDetector().process(frame)
+    frame.iloc[200, 0] = 1e140  # within range: scored, finite
+    out = StreamDetector().process(frame)
+    assert np.isfinite(out["anomaly_score"]).all() and out["anomaly_likelihood"].notna().all()
+
+
+def test_data_far_from_zero_scores_as_data_near_it():
+    near = _stream(3000)
+    near.iloc[2500, 0] += 30
+    far = near + 1e9
+    a, b = StreamDetector().process(near), StreamDetector().process(far)
+    np.testing.assert_allclose(b["anomaly_score"], a["anomaly_score"], rtol=1e-3, atol=1e-3)
+    assert b["is_anomaly"].iloc[2500]
+
+
+def test_a_series_is_one_row_read_by_its_names():
+    frame = _stream(500)
+    det = StreamDetector()
+    det.process(frame)
+    row = frame.iloc[-1]
+    in_order = StreamDetector.from_state(det.get_state()).process(row[["cpu", "mem"]])
+    reversed_ = StreamDetector.from_state(det.get_state())
+    with pytest.raises(InputError, match="columns differ"):
+        reversed_.process(row[["mem", "cpu"]])
+    assert len(in_order) == 1
+
+
+def test_streams_sharing_a_features_object_do_not_share_its_buffer():
+    features = WindowFeatures(rolling=(5,))
+    frame = _stream(400)
+    first = StreamDetector(features=features).process(frame)
+    second = StreamDetector(features=features).process(frame)
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_a_refused_batch_leaves_the_whole_state_as_it_was():
+    frame = _stream(400)
+    det = StreamDetector(features=WindowFeatures(lags=(2,)))
+    det.process(frame.iloc[:300])
+    before = det.get_state()
+    bad = frame.iloc[300:].copy()
+    bad.iloc[10, 0] = np.inf
+    with pytest.raises(InputError):
+        det.process(bad)
+    after = det.get_state()
+    assert after["meta"] == before["meta"]
+    for part in ("history", "stats", "scaler", "features"):
+        for name, array in before["parts"][part]["arrays"].items():
+            np.testing.assert_array_equal(after["parts"][part]["arrays"][name], array)
+
+
+def test_the_dynamic_cut_is_where_a_spike_reaches_the_flag_level():
+    det = StreamDetector()
+    det.process(_stream(3000))
+    cut = det.history_.cut(det.likelihood_cut)
+    assert np.isfinite(cut) and cut > det.history_.usual()
+    from farout.streaming.history import _tail_level
+
+    values = np.array(det.history_.recent)
+    base = det.history_.usual()
+    assert _tail_level(values, base, det.q, cut * 1.001) >= det.likelihood_cut
+    assert _tail_level(values, base, det.q, cut * 0.999) < det.likelihood_cut
+
+
+def test_a_likelihood_cut_above_the_default_critical_tier_is_accepted():
+    det = StreamDetector(likelihood_cut=0.9999999)
+    assert list(det.tier_cuts().values()) == [0.9999999, 0.9999999]

@@ -8,5 +8,6 @@ down into these, never the other way.
 - :mod:`.moments`: (count, mean, M2) of distances, and their merge
 - :mod:`.stats`: column statistics for the encoder's scaling
 - :mod:`.csv`: numeric CSV fields in, result columns spliced out
+- :mod:`.cusum`: CUSUM alarm counts, for calibrating drift tests
 - :mod:`.compile`: one place for numba's flags and cache rule
 """

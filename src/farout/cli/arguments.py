@@ -387,13 +387,11 @@ def build_parser():
     p.add_argument(
         "--half-life",
         type=float,
-        default=2000,
         help="rows after which a row's weight in the model has halved (default 2000)",
     )
     p.add_argument(
         "--likelihood-cut",
         type=float,
-        default=0.9999,
         help="flag rows whose anomaly_likelihood reaches this (default 0.9999)",
     )
 

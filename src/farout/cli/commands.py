@@ -360,13 +360,20 @@ def cmd_stream(args):
             "--entity-column: per-entity features are not built yet; stream the "
             "entity's rows through a detector of their own."
         )
-    params = {"half_life": args.half_life, "likelihood_cut": args.likelihood_cut}
+    given = {"half_life": args.half_life, "likelihood_cut": args.likelihood_cut}
+    params = {k: v for k, v in given.items() if v is not None}
     if args.model is None:
         detector = StreamDetector(**params)
     else:
         model = load_any(args.model)
         if isinstance(model, StreamDetector):
-            detector = model  # a checkpoint resumes with its own settings
+            if params:  # a checkpoint resumes with its own settings
+                flags = ", ".join("--" + k.replace("_", "-") for k in params)
+                raise InputError(
+                    f"{args.model} is a checkpoint, which resumes with its own settings; "
+                    f"drop {flags}."
+                )
+            detector = model
         elif isinstance(model, KMeansAnomalyDetector):
             detector = StreamDetector.from_detector(model, **params)
         else:

@@ -25,6 +25,7 @@ from ..exceptions import InputError
 from ..formats import detect_format
 from ..io import select_columns
 from ..outputs import check_not_input
+from ..streaming.detector import MAX_VALUE
 from ..writer import TableWriter
 from .blocks import iter_frames
 
@@ -107,6 +108,11 @@ class _Stream:
                 )
             chosen = select_columns(frame, self.columns, (self.exclude or []) + keep)
             self.features = [str(c) for c in chosen.columns]
+        absent = [c for c in self.features if c not in frame.columns]
+        if absent:
+            raise InputError(
+                f"row {frame.index[0]}: no column {absent[0]!r} (the stream's first rows had it)."
+            )
         X = frame[self.features]
         stop, failure = len(frame), None
         numbers = {}
@@ -123,13 +129,14 @@ class _Stream:
                         f"{column.iloc[stop]!r}, not a number."
                     )
         X = pd.DataFrame(numbers, index=frame.index).astype(np.float64)
-        bad = ~np.isfinite(X.to_numpy()[:stop])
+        values = X.to_numpy()[:stop]
+        bad = ~np.isfinite(values) | (np.abs(values) > MAX_VALUE)
         if bad.any():
             i, j = map(int, np.argwhere(bad)[0])
             stop = i
             failure = InputError(
-                f"row {frame.index[i]}: column {self.features[j]!r} is missing or not "
-                "finite; the stream detector needs numbers in every feature."
+                f"row {frame.index[i]}: column {self.features[j]!r} is missing, not finite "
+                f"or beyond +-{MAX_VALUE:g}; the stream detector needs numbers in every feature."
             )
         if self.time_column:
             stop, failure = self._in_order(frame, stop, failure)
@@ -169,9 +176,12 @@ def _lines(handle, fmt, sep):
         for number, line in enumerate(handle):
             if line.strip():
                 try:
-                    yield pd.DataFrame([json.loads(line)], index=[number])
-                except (json.JSONDecodeError, TypeError) as exc:
-                    raise InputError(f"line {number + 1} is not a JSON object: {exc}.") from None
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"line {number + 1} is not JSON: {exc}.") from None
+                if not isinstance(record, dict):
+                    raise InputError(f"line {number + 1} is not a JSON object ({{...}}).")
+                yield pd.DataFrame([record], index=[number])
         return
     header = handle.readline()
     if not header.strip():

@@ -14,11 +14,13 @@ One step, for a row x of p numeric features:
    centre, read from its decayed feature sums and sums of squares in the
    current scale (distances recorded under an earlier scale would not
    follow the scale as it moves).
-2. The cut is the ``q`` quantile of the last ``window`` scores, and the
-   likelihood compares the mean of the last ``short`` scores with that
-   window (:class:`ScoreHistory`). A row is flagged when its score passes
-   the cut *and* its likelihood passes ``likelihood_cut``, after the first
-   ``warmup`` rows. Severity tiers are cuts on the likelihood.
+2. The likelihood (:class:`ScoreHistory`) places the score in the tail
+   beyond the ``q`` quantile of the last ``window`` scores, and the mean of
+   the last ``short`` scores among the window's. A row is flagged when its
+   likelihood reaches ``likelihood_cut``, after the first ``warmup`` rows:
+   for a single row, when its score passes the dynamic cut
+   ``history_.cut(likelihood_cut)``, which follows the windowed quantile of
+   the recent scores. Severity tiers are cuts on the likelihood.
 3. Every row ages the model by ``0.5 ** (1 / half_life)``
    (``ClusterStats.decay``, Spark's StreamingKMeans ``halfLife`` in rows).
    A row then joins its nearest cluster (``ClusterStats.merge``; a centre
@@ -31,6 +33,8 @@ One step, for a row x of p numeric features:
    clusters merge if they overlap, else the lightest retires.
 """
 
+import copy
+
 import numpy as np
 import pandas as pd
 
@@ -39,6 +43,7 @@ from ..exceptions import InputError, ModelFileError, shown
 from ..features.windows import WindowFeatures
 from ..persistence import read_state, write_state
 from .clusters import open_cluster, retire, spread
+from .drift import DriftMonitor
 from .history import ScoreHistory
 from .scaler import OnlineScaler
 
@@ -52,7 +57,12 @@ STREAM_COLUMNS = (
     "severity",
     "cluster",
     "reason",
+    "drift",
 )
+
+#: Largest magnitude a value may have: its square must stay finite.
+MAX_VALUE = 1e150
+_MAX_SCORE = 1e100
 
 # The first rows, with a scale of fewer rows than this to measure in, score
 # 0 and are not kept in the history the likelihood reads.
@@ -80,8 +90,8 @@ class StreamDetector:
     retire_below : float, default=0.01
         A cluster whose decayed weight falls below this share of a long
         stream's total weight (or below ``open_after / 2``, if less)
-        retires: 6.6 half-lives after its last member, for a cluster that
-        held the whole stream.
+        retires: with the defaults, 8.6 half-lives after its last member for
+        a cluster that held the whole stream.
     warmup : int, default=100
         First rows learned from without being flagged. The first 10 score
         0, with likelihood 0.5: there is no scale yet to measure them in.
@@ -97,6 +107,11 @@ class StreamDetector:
         Severity tiers as likelihood cuts, least severe first, applied to
         flagged rows; ``None`` means ``{"warning": likelihood_cut,
         "critical": 0.999999}``.
+    drift : bool or DriftMonitor, default=True
+        Test the input's columns and the score for drift (CUSUMs with false
+        alarms set by an expected run length, :class:`DriftMonitor`); the
+        ``drift`` column is true on the row where drift is declared, and its
+        reason says what moved. False: no tests.
     features : farout.features.WindowFeatures or None, default=None
         Windowed features (lags, rolling statistics, subsequence windows)
         computed online from each row and the rows before it; the model
@@ -140,6 +155,7 @@ class StreamDetector:
         likelihood_cut=0.9999,
         tiers=None,
         features=None,
+        drift=True,
     ):
         self.half_life = half_life
         self.max_clusters = max_clusters
@@ -151,8 +167,18 @@ class StreamDetector:
         self.q = q
         self.likelihood_cut = likelihood_cut
         self.tiers = tiers
-        self.features = features
+        # the features' buffer is stream state: this stream's own copy
+        self.features = copy.deepcopy(features)
+        self.drift = drift
         self._check_params()
+        if drift is True:
+            self.drift_ = DriftMonitor()
+        elif isinstance(drift, DriftMonitor):
+            self.drift_ = drift
+        elif drift is False or drift is None:
+            self.drift_ = None
+        else:
+            raise InputError(f"drift must be True, False or a DriftMonitor, got {shown(drift)}.")
         self.n_seen_ = 0
         self.stats_ = None
         self.scaler_ = None
@@ -195,7 +221,8 @@ class StreamDetector:
     def tier_cuts(self):
         """The severity tiers, name to likelihood cut, least severe first."""
         if self.tiers is None:
-            return {"warning": float(self.likelihood_cut), "critical": 0.999999}
+            cut = float(self.likelihood_cut)
+            return {"warning": cut, "critical": max(cut, 0.999999)}
         if not isinstance(self.tiers, dict):
             raise InputError(f"tiers must be a dict of name to cut, got {shown(self.tiers)}.")
         return {str(k): float(v) for k, v in self.tiers.items()}
@@ -224,16 +251,18 @@ class StreamDetector:
         stream = cls(**params)
         encoder, stats = detector.encoder_, detector.clusters_.stats
         offset, scale = encoder.center_, encoder.scale_
-        # the encoded sums back in the data's units (x = z * scale + offset)
+        # the encoded sums in the data's units about the training offset
+        # (x - offset = z * scale)
         size = stats.size
-        sums = stats.sums * scale + size[:, None] * offset
-        sumsq = stats.sumsq * scale**2 + 2 * stats.sums * scale * offset + size[:, None] * offset**2
+        sums, sumsq = stats.sums * scale, stats.sumsq * scale**2
         raw = ClusterStats(size, sums, sumsq, stats.dist_count, stats.dist_mean, stats.dist_m2)
+        stream._origin = np.asarray(offset, dtype=np.float64)
         total = float(size.sum())
         weight = min(1.0, stream._equilibrium() / total)
         stream.stats_ = raw.decay(weight)
         mean = sums.sum(axis=0) / total
         var = np.maximum(sumsq.sum(axis=0) / total - mean**2, 0.0)
+        mean = mean + offset
         stream.scaler_ = OnlineScaler(total * weight, mean, var * total * weight)
         stream.cluster_ids_ = np.arange(len(size), dtype=np.int64)
         stream._next_id = len(size)
@@ -253,8 +282,8 @@ class StreamDetector:
     def _rows(self, X):
         """(float array, index, names) of rows ``X``, checked whole before
         any row changes the model, so a refused batch leaves it as it was."""
-        if isinstance(X, pd.Series):
-            X = X.to_frame().T if X.name is not None or X.index.dtype == object else X
+        if isinstance(X, pd.Series):  # one row, its index the columns
+            X = pd.DataFrame([X.to_numpy()], columns=X.index)
         if isinstance(X, dict):
             X = pd.DataFrame([X])
         if isinstance(X, pd.DataFrame):
@@ -286,12 +315,13 @@ class StreamDetector:
         expected = getattr(self, "_n_features", None)
         if expected is not None and values.shape[1] != expected:
             raise InputError(f"the rows have {values.shape[1]} columns; the stream has {expected}.")
-        bad = ~np.isfinite(values)
+        bad = ~np.isfinite(values) | (np.abs(values) > MAX_VALUE)
         if bad.any():
             i, j = map(int, np.argwhere(bad)[0])
             raise InputError(
-                f"row {index[i]!r}, column {names[j]!r} holds {values[i, j]!r}; the stream "
-                "detector needs finite numbers (fill or drop the row first)."
+                f"row {index[i]!r}, column {names[j]!r} holds {shown(values[i, j])}; the stream "
+                f"detector needs finite numbers within +-{MAX_VALUE:g} (fill, clip or drop "
+                "the row first)."
             )
         return values, index, names
 
@@ -307,15 +337,20 @@ class StreamDetector:
         DataFrame indexed like ``X`` with ``anomaly_score``,
         ``anomaly_likelihood`` (in [0, 1]), ``is_anomaly``, ``severity``
         (the highest likelihood tier of a flagged row, else None),
-        ``cluster`` (the nearest cluster's id) and ``reason``.
+        ``cluster`` (the nearest cluster's id), ``reason`` and ``drift``.
         """
         values, index, names = self._rows(X)
         if self.feature_names_in_ is None:
             self.feature_names_in_ = names
             self._n_features = values.shape[1]
         make = self.features.step if self.features is not None else (lambda x: x)
-        rows = list(zip(*(self._step(make(x)) for x in values), strict=True)) or [()] * 6
-        dtypes = (np.float64, np.float64, bool, object, np.int64, object)
+        rows = [self._step(make(x)) for x in values]
+        if self.drift_ is not None:  # on the input's own columns, and the score
+            rows = [self._drifted(row, x) for row, x in zip(rows, values, strict=True)]
+        else:
+            rows = [(*row, False) for row in rows]
+        rows = list(zip(*rows, strict=True)) or [()] * 7
+        dtypes = (np.float64, np.float64, bool, object, np.int64, object, bool)
         return pd.DataFrame(
             {
                 name: pd.Series(list(column), index=index, dtype=dtype)
@@ -330,19 +365,25 @@ class StreamDetector:
     def _step(self, x):
         factor = self._factor()
         if self.stats_ is None:  # the first row opens the first cluster
+            # the clusters' sums are kept about the first row: sums of
+            # squares of values far from 0 (1e9) would cancel to nothing
+            self._origin = np.array(x, dtype=np.float64)
             self.scaler_ = OnlineScaler.empty(len(x))
             self.scaler_.add(x)
-            self._open(x[None, :], np.ones(len(x)))
+            self._open(np.zeros((1, len(x))), np.ones(len(x)))
             self.n_seen_ += 1
             return 0.0, 0.5, False, None, int(self.cluster_ids_[0]), ""
         sd = self.scaler_.scale()
+        xc = x - self._origin
         centres = self.stats_.sums / self.stats_.size[:, None]
-        gaps = (x - centres) / sd
+        gaps = (xc - centres) / sd
         distances = np.sqrt((gaps * gaps).sum(axis=1))
         j = int(np.argmin(distances))
         score = float(distances[j] / max(spread(self.stats_, j, sd), _SIGMA_FLOOR))
         if self.n_seen_ < _MIN_ROWS:  # no scale yet to measure a distance in
             score = 0.0
+        # beyond this a score means "off every scale"; its square stays finite
+        score = min(score, _MAX_SCORE) if np.isfinite(score) else _MAX_SCORE
         likelihood = self.history_.likelihood(score)
         warm = self.n_seen_ < self.warmup
         flagged = (not warm) and likelihood >= self.likelihood_cut
@@ -367,13 +408,13 @@ class StreamDetector:
                 self._run = []
                 for row in run:
                     self.scaler_.add(row)
-                self._open(run, self.scaler_.scale())
+                self._open(run - self._origin, self.scaler_.scale())
         else:
             self._run = []
         if not (far or flagged):
             self.scaler_.add(x)
             block = ClusterStats.from_block(
-                x[None, :], np.array([j]), np.array([distances[j]]), len(self.cluster_ids_)
+                xc[None, :], np.array([j]), np.array([distances[j]]), len(self.cluster_ids_)
             )
             self.stats_ = self.stats_.merge(block)
         # never below half the weight a cluster opens with, so a new
@@ -385,7 +426,7 @@ class StreamDetector:
         if flagged:
             passed = [name for name, cut in self.tier_cuts().items() if likelihood >= cut]
             severity = passed[-1] if passed else None
-        reason = self._reason(x, centres[j], sd, gaps[j]) if flagged else ""
+        reason = self._reason(x, centres[j] + self._origin, sd, gaps[j]) if flagged else ""
         return score, likelihood, flagged, severity, cluster, reason
 
     def _open(self, rows, sd):
@@ -394,6 +435,16 @@ class StreamDetector:
             self.stats_, self.cluster_ids_, self._next_id, rows, sd, self.max_clusters
         )
         self._next_id += 1
+
+    def _drifted(self, row, x):
+        """``row`` (a step's outputs) with the drift verdict on its input ``x``."""
+        drifted, text = self.drift_.step(x, row[0], self.feature_names_in_)
+        if not drifted:
+            return (*row, False)
+        if self.drift_.policy == "refresh":  # the recent scores belong to the old normal
+            self.history_ = ScoreHistory(self.window, self.short, self.q)
+        reason = f"{row[5]}; {text}" if row[5] else text
+        return (*row[:5], reason, True)
 
     def _reason(self, x, centre, sd, gaps):
         top = np.argsort(-np.abs(gaps), kind="stable")[:3]
@@ -439,7 +490,10 @@ class StreamDetector:
         parts = {"history": self.history_.get_state()}
         if self.features is not None:
             parts["features"] = self.features.get_state()
+        if self.drift_ is not None:
+            parts["drift"] = self.drift_.get_state()
         if self.stats_ is not None:
+            arrays["origin"] = self._origin
             parts["stats"] = self.stats_.get_state()
             parts["scaler"] = self.scaler_.get_state()
         return {"meta": meta, "arrays": arrays, "parts": parts}
@@ -451,7 +505,8 @@ class StreamDetector:
             features = None
             if "features" in parts:
                 features = WindowFeatures.from_state(parts["features"])
-            stream = cls(**meta["params"], features=features)
+            drift = DriftMonitor.from_state(parts["drift"]) if "drift" in parts else False
+            stream = cls(**meta["params"], features=features, drift=drift)
             stream.n_seen_ = int(meta["n_seen"])
             stream._next_id = int(meta["next_id"])
             stream._run_cut = meta["run_cut"]
@@ -463,6 +518,7 @@ class StreamDetector:
             stream.history_ = ScoreHistory.from_state(parts["history"])
             if "stats" in parts:
                 stream.stats_ = ClusterStats.from_state(parts["stats"])
+                stream._origin = np.asarray(arrays["origin"], dtype=np.float64)
                 stream.scaler_ = OnlineScaler.from_state(parts["scaler"])
                 if stream.stats_.n_clusters != len(stream.cluster_ids_):
                     raise ValueError("clusters and their ids differ in number")

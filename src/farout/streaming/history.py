@@ -32,8 +32,7 @@ import numpy as np
 __all__ = ["ScoreHistory"]
 
 # The spread of the history is at least this share of its mean (at least
-# of a tiny absolute floor): a stream of identical scores gives L = 0.5 for
-# the same score again, and 1 for any higher one.
+# of a tiny absolute floor), so identical scores divide by no zero.
 _SD_FLOOR = 1e-3
 _ABS_FLOOR = 1e-12
 # Fewer excesses over the q quantile than this: the tail's scale is the

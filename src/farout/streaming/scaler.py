@@ -11,7 +11,7 @@ __all__ = ["OnlineScaler"]
 
 # A feature's scale is at least this share of its typical magnitude (at
 # least of 1), so a constant feature scales to 0 deviations, not to inf.
-_SD_FLOOR = 1e-6
+_SD_FLOOR = 1e-12
 
 
 class OnlineScaler:
