@@ -83,15 +83,17 @@ def main(argv=None):
                 results[n]["delay"].append(after[0] if after else None)
         print(f"\n{case} after {args.stable:,} stable rows, {args.seeds} seeds")
         print(
-            f"{'detector':<13}{'false alarms / seed':>22}{'median delay':>14}{'missed':>8}{'rows/s':>12}"
+            f"{'detector':<13}{'false alarms / seed':>22}{'median delay':>14}"
+            f"{'max delay':>11}{'missed':>8}{'rows/s':>12}"
         )
         for n in names:
             r = results[n]
             caught = [d for d in r["delay"] if d is not None]
             median = statistics.median(caught) if caught else float("nan")
+            longest = max(caught) if caught else float("nan")
             rate = args.seeds * (args.stable + args.after) / r["seconds"]
             print(
-                f"{n:<13}{statistics.mean(r['false']):>22.2f}{median:>14.0f}"
+                f"{n:<13}{statistics.mean(r['false']):>22.2f}{median:>14.0f}{longest:>11.0f}"
                 f"{args.seeds - len(caught):>8}{rate:>12,.0f}"
             )
 
