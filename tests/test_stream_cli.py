@@ -203,3 +203,11 @@ def test_settings_with_a_checkpoint_are_refused(metrics, tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "-m", str(state), "--half-life", "50"]) == 2
     assert "drop --half-life" in capsys.readouterr().err
+
+
+def test_a_half_life_in_time_from_the_command_line(metrics, tmp_path):
+    out = tmp_path / "o.csv"
+    args = ["stream", str(tmp_path / "m.csv"), "-o", str(out), "--time-column", "ts"]
+    assert main([*args, "--half-life", "1d"]) == 0
+    want = StreamDetector(half_life=1440).process(metrics[["cpu", "mem"]])  # 1,440 minutes
+    np.testing.assert_array_equal(pd.read_csv(out)["anomaly_score"], want["anomaly_score"])

@@ -292,3 +292,50 @@ def test_the_dynamic_cut_is_where_a_spike_reaches_the_flag_level():
 def test_a_likelihood_cut_above_the_default_critical_tier_is_accepted():
     det = StreamDetector(likelihood_cut=0.9999999)
     assert list(det.tier_cuts().values()) == [0.9999999, 0.9999999]
+
+
+# A half-life in time
+def _timed(n=3000, freq="5min", seed=0):
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2026-01-01", periods=n, freq=freq)
+    return pd.DataFrame({"v": rng.normal(10, 1, n)}, index=index)
+
+
+def test_a_half_life_in_time_at_a_regular_pace_is_one_in_rows():
+    frame = _timed()
+    by_time = StreamDetector(half_life="1D").process(frame)
+    by_rows = StreamDetector(half_life=288).process(frame)  # 288 five-minute rows a day
+    pd.testing.assert_frame_equal(by_time, by_rows)
+    prefix = StreamDetector(half_life="1D").process(frame.iloc[:1234])
+    pd.testing.assert_frame_equal(prefix, by_time.iloc[:1234])
+
+
+def test_a_long_silence_forgets_as_much_time_as_it_lasted(tmp_path):
+    frame = _timed(600)
+    det = StreamDetector(half_life="1h")
+    det.process(frame.iloc[:500])
+    before = det.stats_.size.sum()
+    later = frame.iloc[[500]].copy()
+    later.index = later.index + pd.Timedelta("10h")
+    det.process(later)
+    assert det.stats_.size.sum() < before * 0.5**9.9 + 1.0  # ten half-lives gone, one row added
+    det.save(tmp_path / "t.farout")
+    resumed = load(tmp_path / "t.farout")
+    more = frame.iloc[501:].copy()
+    more.index = more.index + pd.Timedelta("10h")
+    pd.testing.assert_frame_equal(resumed.process(more), det.process(more))
+
+
+def test_times_out_of_order_or_missing_are_refused():
+    frame = _timed(300)
+    det = StreamDetector(half_life="2h")
+    with pytest.raises(InputError, match="needs the rows' times"):
+        det.process(frame.reset_index(drop=True))
+    shuffled = frame.iloc[[0, 2, 1]]
+    with pytest.raises(InputError, match="before the row's above it"):
+        det.process(shuffled)
+    assert det.n_seen_ == 0
+    with pytest.raises(InputError, match="half_life"):
+        StreamDetector(half_life="-1h")
+    with pytest.raises(InputError, match="half_life"):
+        StreamDetector(half_life="soon")

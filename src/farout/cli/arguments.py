@@ -35,6 +35,13 @@ def csv_list(text):
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _half_life(text):
+    try:
+        return float(text)
+    except ValueError:
+        return text  # a time span, checked by the detector
+
+
 class _Version(argparse.Action):
     """``--version``, looked up only when asked for."""
 
@@ -386,8 +393,9 @@ def build_parser():
     )
     p.add_argument(
         "--half-life",
-        type=float,
-        help="rows after which a row's weight in the model has halved (default 2000)",
+        type=_half_life,
+        help="rows after which a row's weight in the model has halved (default 2000), "
+        "or a time span such as 1h or 7d (with --time-column)",
     )
     p.add_argument(
         "--likelihood-cut",

@@ -138,12 +138,14 @@ class _Stream:
                 f"row {frame.index[i]}: column {self.features[j]!r} is missing, not finite "
                 f"or beyond +-{MAX_VALUE:g}; the stream detector needs numbers in every feature."
             )
+        times = None
         if self.time_column:
             stop, failure = self._in_order(frame, stop, failure)
+            times = pd.to_datetime(frame[self.time_column].iloc[:stop], utc=True)
         if stop == 0:
             return None, failure
         part = frame.iloc[:stop]
-        results = self.detector.process(X.iloc[:stop])
+        results = self.detector.process(X.iloc[:stop], times=times)
         return pd.concat([part, results], axis=1), failure
 
     def _in_order(self, frame, stop, failure):

@@ -34,6 +34,7 @@ One step, for a row x of p numeric features:
 """
 
 import copy
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -79,9 +80,11 @@ class StreamDetector:
 
     Parameters
     ----------
-    half_life : float, default=2000
+    half_life : float or time span, default=2000
         Rows after which a row's weight in the model (clusters and scaling)
-        has halved.
+        has halved; or a time span (``"1h"``, a ``pd.Timedelta``), each row
+        then aging the model by the time since the row before (the rows'
+        times come with :meth:`process`).
     max_clusters : int, default=8
         Clusters open at most at once.
     open_after : int, default=15
@@ -186,6 +189,7 @@ class StreamDetector:
         self._next_id = 0
         self._run = []
         self._run_cut = None
+        self._first_time = self._last_time = None  # seconds, for a time half-life
         self.history_ = ScoreHistory(window, short, q)
         self.feature_names_in_ = None
 
@@ -200,7 +204,18 @@ class StreamDetector:
                 kind = "a positive whole number" if integer else "a positive number"
                 raise InputError(f"{name} must be {kind}, got {shown(value)}.")
 
-        positive("half_life")
+        if isinstance(self.half_life, (str, pd.Timedelta, np.timedelta64)):
+            try:
+                span = _time_span(self.half_life)
+            except (ValueError, TypeError):
+                span = pd.NaT
+            if pd.isna(span) or span <= pd.Timedelta(0):
+                raise InputError(
+                    f"half_life must be a number of rows or a positive time span such as "
+                    f"'1h', got {shown(self.half_life)}."
+                )
+        else:
+            positive("half_life")
         for name in ("max_clusters", "open_after", "window", "short"):
             positive(name, integer=True)
         if not (isinstance(self.warmup, (int, np.integer)) and self.warmup >= 0):
@@ -271,12 +286,28 @@ class StreamDetector:
         stream._n_features = detector.n_features_in_
         return stream
 
+    def _span(self):
+        """The half-life as seconds when it is a time span, else None."""
+        if isinstance(self.half_life, (str, pd.Timedelta, np.timedelta64)):
+            return _time_span(self.half_life).total_seconds()
+        return None
+
     def _equilibrium(self):
-        """The total weight of a long stream: 1 / (1 - factor)."""
+        """The total weight of a long stream: 1 / (1 - factor), the factor
+        of a typical row (for a time half-life, of the mean gap so far)."""
         return 1.0 / (1.0 - self._factor())
 
-    def _factor(self):
-        return 0.5 ** (1.0 / float(self.half_life))
+    def _factor(self, gap=None):
+        """How much one row ages the model: per row, or over ``gap`` seconds
+        for a time half-life (the mean gap so far when not given)."""
+        span = self._span()
+        if span is None:
+            return 0.5 ** (1.0 / float(self.half_life))
+        if gap is None:  # the mean gap up to this row (its own time included)
+            seen = self.n_seen_
+            gap = (self._last_time - self._first_time) / seen if seen > 0 else span
+            gap = max(gap, span * 1e-9)
+        return 0.5 ** (gap / span)
 
     # ------------------------------------------------------------ door
     def _rows(self, X):
@@ -325,12 +356,15 @@ class StreamDetector:
             )
         return values, index, names
 
-    def process(self, X):
+    def process(self, X, times=None):
         """Score rows ``X`` in order, learning from each after it is scored.
 
         Parameters
         ----------
         X : DataFrame, array of shape (n_rows, n_features), one row, or dict
+        times : array-like of datetimes, optional
+            When each row happened, in order; needed when ``half_life`` is a
+            time span (a DataFrame's DatetimeIndex is used when not given).
 
         Returns
         -------
@@ -340,15 +374,22 @@ class StreamDetector:
         ``cluster`` (the nearest cluster's id), ``reason`` and ``drift``.
         """
         values, index, names = self._rows(X)
+        timing = self._gaps(times, index, len(values))
         if self.feature_names_in_ is None:
             self.feature_names_in_ = names
             self._n_features = values.shape[1]
         make = self.features.step if self.features is not None else (lambda x: x)
-        rows = [self._step(make(x)) for x in values]
-        if self.drift_ is not None:  # on the input's own columns, and the score
-            rows = [self._drifted(row, x) for row, x in zip(rows, values, strict=True)]
-        else:
-            rows = [(*row, False) for row in rows]
+        rows = []
+        for i, x in enumerate(values):
+            gap = None
+            if timing is not None:
+                if self._first_time is None:
+                    self._first_time = float(timing[0][i])
+                self._last_time, gap = float(timing[0][i]), float(timing[1][i])
+            row = self._step(make(x), gap)
+            # drift is tested on the input's own columns and the score, and
+            # acted on before the next row
+            rows.append(self._drifted(row, x) if self.drift_ is not None else (*row, False))
         rows = list(zip(*rows, strict=True)) or [()] * 7
         dtypes = (np.float64, np.float64, bool, object, np.int64, object, bool)
         return pd.DataFrame(
@@ -361,9 +402,41 @@ class StreamDetector:
 
     process_one = process
 
+    def _gaps(self, times, index, n):
+        """(each row's time in seconds, seconds since the row before) for a time
+        half-life; None for a half-life in rows. Checked before any row is
+        learned; the times are taken row by row as the rows are processed."""
+        if self._span() is None:
+            return None
+        if times is None and isinstance(index, pd.DatetimeIndex):
+            times = index
+        if times is None:
+            raise InputError(
+                "a half_life in time needs the rows' times: pass times=, or index the "
+                "rows by time (farout stream: --time-column)."
+            )
+        stamps = pd.to_datetime(pd.Index(times), utc=True)
+        if len(stamps) != n or stamps.isna().any():
+            raise InputError(f"times must give one time for each of the {n} rows.")
+        # seconds since the epoch (asi8 would be in the index's own unit)
+        seconds = np.asarray(
+            (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1), dtype=np.float64
+        )
+        previous = np.concatenate(
+            [[seconds[0] if self._last_time is None else self._last_time], seconds[:-1]]
+        )
+        back = np.flatnonzero(seconds < previous)
+        if back.size:
+            i = int(back[0])
+            raise InputError(
+                f"row {index[i]!r}: its time {stamps[i]} is before the row's above it; "
+                "the stream needs rows in time order."
+            )
+        return seconds, seconds - previous
+
     # ------------------------------------------------------------ step
-    def _step(self, x):
-        factor = self._factor()
+    def _step(self, x, gap=None):
+        factor = self._factor(gap) if gap is not None else self._factor()
         if self.stats_ is None:  # the first row opens the first cluster
             # the clusters' sums are kept about the first row: sums of
             # squares of values far from 0 (1e9) would cancel to nothing
@@ -474,12 +547,16 @@ class StreamDetector:
                 "tiers",
             )
         }
+        if isinstance(params["half_life"], (pd.Timedelta, np.timedelta64)):
+            params["half_life"] = str(pd.Timedelta(params["half_life"]))
         n_features = getattr(self, "_n_features", None)
         meta = {
             "params": params,
             "n_seen": self.n_seen_,
             "next_id": self._next_id,
             "run_cut": self._run_cut,
+            "first_time": self._first_time,
+            "last_time": self._last_time,
             "feature_names": self.feature_names_in_,
             "n_features": n_features,
         }
@@ -510,6 +587,7 @@ class StreamDetector:
             stream.n_seen_ = int(meta["n_seen"])
             stream._next_id = int(meta["next_id"])
             stream._run_cut = meta["run_cut"]
+            stream._first_time, stream._last_time = meta["first_time"], meta["last_time"]
             stream.feature_names_in_ = meta["feature_names"]
             if meta["n_features"] is not None:
                 stream._n_features = int(meta["n_features"])
@@ -538,3 +616,11 @@ class StreamDetector:
     def load(cls, path):
         """Resume from a checkpoint written by :meth:`save`."""
         return cls.from_state(read_state(path, cls.__name__))
+
+
+def _time_span(value):
+    """A time span from text such as "1h" or "7d" (pandas' deprecation of
+    the lower-case "d" is not the user's to see)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.Timedelta(value)
