@@ -79,3 +79,18 @@ def test_the_stream_marks_drift_and_says_what_moved(tmp_path):
 def test_bad_drift_parameters_are_named(params):
     with pytest.raises(InputError, match=next(iter(params))):
         DriftMonitor(**params)
+
+
+def test_a_batch_with_a_drift_event_gives_what_its_rows_give_one_at_a_time():
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(1_800, 2)), columns=["x", "y"])
+    frame.iloc[1_000:, 0] += 1.5
+
+    def make():
+        return StreamDetector(drift=DriftMonitor(reference=300, policy="refresh"))
+
+    batch = make().process(frame)
+    assert batch["drift"].any()
+    one = make()
+    rows = pd.concat([one.process(frame.iloc[[i]]) for i in range(len(frame))])
+    pd.testing.assert_frame_equal(rows, batch)
