@@ -211,3 +211,14 @@ def test_a_half_life_in_time_from_the_command_line(metrics, tmp_path):
     assert main([*args, "--half-life", "1d"]) == 0
     want = StreamDetector(half_life=1440).process(metrics[["cpu", "mem"]])  # 1,440 minutes
     np.testing.assert_array_equal(pd.read_csv(out)["anomaly_score"], want["anomaly_score"])
+
+
+def test_a_resumed_stream_refuses_rows_from_before_its_checkpoint(metrics, tmp_path, capsys):
+    state = tmp_path / "s.farout"
+    metrics.iloc[:1000].to_csv(tmp_path / "head.csv", index=False)
+    args = ["--time-column", "ts", "-o", str(tmp_path / "o.csv")]
+    assert main(["stream", str(tmp_path / "head.csv"), *args, "--save-state", str(state)]) == 0
+    metrics.iloc[500:700].to_csv(tmp_path / "old.csv", index=False)
+    capsys.readouterr()
+    assert main(["stream", str(tmp_path / "old.csv"), "-m", str(state), *args]) == 2
+    assert "before the row above it" in capsys.readouterr().err

@@ -92,7 +92,7 @@ class _Stream:
         self.detector = detector
         self.time_column = time_column
         self.columns, self.exclude = columns, exclude
-        self.last_time = None
+        self.last_time = detector.last_time_  # a resumed stream keeps its order
         self.features = None
 
     def process(self, frame):

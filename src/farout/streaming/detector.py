@@ -286,6 +286,13 @@ class StreamDetector:
         stream._n_features = detector.n_features_in_
         return stream
 
+    @property
+    def last_time_(self):
+        """The time of the last row processed with a time, or None."""
+        if self._last_time is None:
+            return None
+        return pd.Timestamp(self._last_time, unit="s", tz="UTC")
+
     def _span(self):
         """The half-life as seconds when it is a time span, else None."""
         if isinstance(self.half_life, (str, pd.Timedelta, np.timedelta64)):
@@ -386,7 +393,7 @@ class StreamDetector:
                 if self._first_time is None:
                     self._first_time = float(timing[0][i])
                 self._last_time, gap = float(timing[0][i]), float(timing[1][i])
-            row = self._step(make(x), gap)
+            row = self._step(make(x), gap if self._span() is not None else None)
             # drift is tested on the input's own columns and the score, and
             # acted on before the next row
             rows.append(self._drifted(row, x) if self.drift_ is not None else (*row, False))
@@ -403,10 +410,12 @@ class StreamDetector:
     process_one = process
 
     def _gaps(self, times, index, n):
-        """(each row's time in seconds, seconds since the row before) for a time
-        half-life; None for a half-life in rows. Checked before any row is
-        learned; the times are taken row by row as the rows are processed."""
-        if self._span() is None:
+        """(each row's time in seconds, seconds since the row before), when
+        the rows' times are given (or, for a time half-life, read from a
+        DatetimeIndex); else None. Checked before any row is learned; the
+        times are taken row by row as the rows are processed, and the last
+        is kept (``last_time_``), so a resumed stream checks its order too."""
+        if times is None and self._span() is None:
             return None
         if times is None and isinstance(index, pd.DatetimeIndex):
             times = index
