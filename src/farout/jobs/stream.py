@@ -25,7 +25,7 @@ from ..exceptions import InputError
 from ..formats import detect_format
 from ..io import select_columns
 from ..outputs import check_not_input
-from ..streaming.detector import MAX_VALUE
+from ..streaming.rows import MAX_VALUE
 from ..writer import TableWriter
 from .blocks import iter_frames
 

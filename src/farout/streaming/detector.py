@@ -46,6 +46,7 @@ from ..persistence import read_state, write_state
 from .clusters import open_cluster, retire, spread
 from .drift import DriftMonitor
 from .history import ScoreHistory
+from .rows import checked_rows, row_times
 from .scaler import OnlineScaler
 
 __all__ = ["StreamDetector"]
@@ -61,8 +62,6 @@ STREAM_COLUMNS = (
     "drift",
 )
 
-#: Largest magnitude a value may have: its square must stay finite.
-MAX_VALUE = 1e150
 _MAX_SCORE = 1e100
 
 # The first rows, with a scale of fewer rows than this to measure in, score
@@ -318,50 +317,9 @@ class StreamDetector:
 
     # ------------------------------------------------------------ door
     def _rows(self, X):
-        """(float array, index, names) of rows ``X``, checked whole before
-        any row changes the model, so a refused batch leaves it as it was."""
-        if isinstance(X, pd.Series):  # one row, its index the columns
-            X = pd.DataFrame([X.to_numpy()], columns=X.index)
-        if isinstance(X, dict):
-            X = pd.DataFrame([X])
-        if isinstance(X, pd.DataFrame):
-            names = [str(c) for c in X.columns]
-            if self.feature_names_in_ is not None and names != self.feature_names_in_:
-                missing = [n for n in self.feature_names_in_ if n not in names]
-                extra = [n for n in names if n not in self.feature_names_in_]
-                raise InputError(
-                    f"the rows' columns differ from the stream's: missing {missing}, "
-                    f"unexpected {extra}; pass the columns {self.feature_names_in_} in order."
-                )
-            for name, column in X.items():
-                if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-                    raise InputError(
-                        f"column {str(name)!r} is not numeric ({column.dtype}); the stream "
-                        "detector takes numeric columns."
-                    )
-            values, index = X.to_numpy(dtype=np.float64), X.index
-        else:
-            values = np.asarray(X, dtype=np.float64)
-            if values.ndim == 1:
-                values = values[None, :]
-            if values.ndim != 2:
-                raise InputError(f"rows must be 2-D, got shape {values.shape}.")
-            names = self.feature_names_in_ or [f"x{j}" for j in range(values.shape[1])]
-            index = pd.RangeIndex(self.n_seen_, self.n_seen_ + values.shape[0])
-        if values.shape[1] == 0:
-            raise InputError("the rows have no columns.")
-        expected = getattr(self, "_n_features", None)
-        if expected is not None and values.shape[1] != expected:
-            raise InputError(f"the rows have {values.shape[1]} columns; the stream has {expected}.")
-        bad = ~np.isfinite(values) | (np.abs(values) > MAX_VALUE)
-        if bad.any():
-            i, j = map(int, np.argwhere(bad)[0])
-            raise InputError(
-                f"row {index[i]!r}, column {names[j]!r} holds {shown(values[i, j])}; the stream "
-                f"detector needs finite numbers within +-{MAX_VALUE:g} (fill, clip or drop "
-                "the row first)."
-            )
-        return values, index, names
+        return checked_rows(
+            X, self.feature_names_in_, getattr(self, "_n_features", None), self.n_seen_
+        )
 
     def process(self, X, times=None):
         """Score rows ``X`` in order, learning from each after it is scored.
@@ -410,38 +368,9 @@ class StreamDetector:
     process_one = process
 
     def _gaps(self, times, index, n):
-        """(each row's time in seconds, seconds since the row before), when
-        the rows' times are given (or, for a time half-life, read from a
-        DatetimeIndex); else None. Checked before any row is learned; the
-        times are taken row by row as the rows are processed, and the last
-        is kept (``last_time_``), so a resumed stream checks its order too."""
         if times is None and self._span() is None:
             return None
-        if times is None and isinstance(index, pd.DatetimeIndex):
-            times = index
-        if times is None:
-            raise InputError(
-                "a half_life in time needs the rows' times: pass times=, or index the "
-                "rows by time (farout stream: --time-column)."
-            )
-        stamps = pd.to_datetime(pd.Index(times), utc=True)
-        if len(stamps) != n or stamps.isna().any():
-            raise InputError(f"times must give one time for each of the {n} rows.")
-        # seconds since the epoch (asi8 would be in the index's own unit)
-        seconds = np.asarray(
-            (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1), dtype=np.float64
-        )
-        previous = np.concatenate(
-            [[seconds[0] if self._last_time is None else self._last_time], seconds[:-1]]
-        )
-        back = np.flatnonzero(seconds < previous)
-        if back.size:
-            i = int(back[0])
-            raise InputError(
-                f"row {index[i]!r}: its time {stamps[i]} is before the row's above it; "
-                "the stream needs rows in time order."
-            )
-        return seconds, seconds - previous
+        return row_times(times, index, n, self._last_time)
 
     # ------------------------------------------------------------ step
     def _step(self, x, gap=None):
