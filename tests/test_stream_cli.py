@@ -222,3 +222,11 @@ def test_a_resumed_stream_refuses_rows_from_before_its_checkpoint(metrics, tmp_p
     capsys.readouterr()
     assert main(["stream", str(tmp_path / "old.csv"), "-m", str(state), *args]) == 2
     assert "before the row above it" in capsys.readouterr().err
+
+
+def test_a_stream_that_fails_on_its_first_row_leaves_no_output(tmp_path, capsys):
+    pd.DataFrame({"ts": ["x"], "v": ["not a number"]}).to_csv(tmp_path / "bad.csv", index=False)
+    out = tmp_path / "o.csv"
+    assert main(["stream", str(tmp_path / "bad.csv"), "-o", str(out), "--time-column", "ts"]) == 2
+    assert not out.exists()
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".farout-")]

@@ -77,6 +77,8 @@ def stream_file(
                     break
         except InputError as exc:  # unreadable input: keep what was done
             failure = exc
+        if failure is not None and counts["rows"] == 0:
+            raise failure  # nothing done: no output file at all
     if save_state is not None:
         detector.save(save_state)
     if failure is not None:
