@@ -230,3 +230,17 @@ def test_a_stream_that_fails_on_its_first_row_leaves_no_output(tmp_path, capsys)
     assert main(["stream", str(tmp_path / "bad.csv"), "-o", str(out), "--time-column", "ts"]) == 2
     assert not out.exists()
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".farout-")]
+
+
+def test_windowed_features_from_the_command_line(metrics, tmp_path, capsys):
+    from farout.features import WindowFeatures
+
+    out = tmp_path / "o.csv"
+    args = ["stream", str(tmp_path / "m.csv"), "-o", str(out), "--time-column", "ts"]
+    assert main([*args, "--rolling", "6", "--subsequence", "5", "--diff"]) == 0
+    features = WindowFeatures(rolling=(6,), subsequence=5, diff=True)
+    want = StreamDetector(features=features).process(metrics[["cpu", "mem"]])
+    np.testing.assert_array_equal(pd.read_csv(out)["anomaly_score"], want["anomaly_score"])
+    capsys.readouterr()
+    assert main([*args, "--lags", "0"]) == 2
+    assert "lags must hold whole numbers >= 1" in capsys.readouterr().err

@@ -35,6 +35,15 @@ def csv_list(text):
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _int_list(text):
+    try:
+        return tuple(int(item) for item in csv_list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be whole numbers separated by commas, got {text!r}"
+        ) from None
+
+
 def _half_life(text):
     try:
         return float(text)
@@ -396,6 +405,30 @@ def build_parser():
         type=_half_life,
         help="rows after which a row's weight in the model has halved (default 2000), "
         "or a time span such as 1h or 7d (with --time-column)",
+    )
+    p.add_argument(
+        "--lags", type=_int_list, metavar="K,...", help="windowed features: values K rows before"
+    )
+    p.add_argument(
+        "--rolling",
+        type=_int_list,
+        metavar="W,...",
+        help="windowed features: mean, sd, min and max of the last W rows",
+    )
+    p.add_argument(
+        "--diff", action="store_true", help="windowed features: the change since the row before"
+    )
+    p.add_argument(
+        "--deviation",
+        type=_int_list,
+        metavar="W,...",
+        help="windowed features: the value minus the mean of the W rows before",
+    )
+    p.add_argument(
+        "--subsequence",
+        type=int,
+        metavar="W",
+        help="windowed features: the z-normalised shape of the last W values",
     )
     p.add_argument(
         "--likelihood-cut",

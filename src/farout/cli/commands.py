@@ -15,6 +15,7 @@ from ..detector import KMeansAnomalyDetector, load
 from ..evaluation import evaluate, evaluate_by, threshold_sweep
 from ..exceptions import InputError
 from ..features.schema import model_columns, read_dtypes, require_column
+from ..features.windows import WindowFeatures
 from ..io import TableWriter, read_table, select_columns
 from ..jobs import fit_file, score_file, stream_file
 from ..loading import load as load_any
@@ -362,13 +363,25 @@ def cmd_stream(args):
         )
     given = {"half_life": args.half_life, "likelihood_cut": args.likelihood_cut}
     params = {k: v for k, v in given.items() if v is not None}
+    windows = {
+        "lags": args.lags or (),
+        "rolling": args.rolling or (),
+        "diff": args.diff,
+        "deviation": args.deviation or (),
+        "subsequence": args.subsequence,
+    }
+    if any(windows.values()):
+        params["features"] = WindowFeatures(**windows)
     if args.model is None:
         detector = StreamDetector(**params)
     else:
         model = load_any(args.model)
         if isinstance(model, StreamDetector):
             if params:  # a checkpoint resumes with its own settings
-                flags = ", ".join("--" + k.replace("_", "-") for k in params)
+                flags = (
+                    ", ".join("--" + k.replace("_", "-") for k in params if k != "features")
+                    or "the window options"
+                )
                 raise InputError(
                     f"{args.model} is a checkpoint, which resumes with its own settings; "
                     f"drop {flags}."
