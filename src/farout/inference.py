@@ -149,8 +149,9 @@ class Inference:
         found = self.detection(X)
         return found.like(self._confidence(found)[1], "confidence")
 
-    def _confidence(self, found):
-        """(P(flagged), confidence of the flag) of a Detection."""
+    def _confidence(self, found, flags=None):
+        """(P(flagged), confidence of the flag) of a Detection (``flags``:
+        its flags, when already known)."""
         reference = self.__dict__.get("score_reference_")
         if reference is None:
             raise InputError(
@@ -159,7 +160,8 @@ class Inference:
                 "(fit_threshold, or farout threshold) on data like its training data."
             )
         probability = flag_probability(found.scores, found.labels, *reference, self.threshold_)
-        flags = self.threshold_.flag(found.scores, found.labels)
+        if flags is None:
+            flags = self.threshold_.flag(found.scores, found.labels)
         return probability, np.where(flags, probability, 1.0 - probability)
 
     def detect(self, X, reasons="flagged", top=3, confidence=False):
@@ -210,7 +212,7 @@ class Inference:
         tiers, tier_names = severity_codes(self.tiers_, scores, labels), [n for n, _ in self.tiers_]
         probability = sure = None
         if confidence or self.borderline is not None:
-            probability, sure = self._confidence(found)
+            probability, sure = self._confidence(found, flags)
         if self.borderline is not None:
             tiers[sure < self.borderline] = len(tier_names)
             tier_names = [*tier_names, BORDERLINE]

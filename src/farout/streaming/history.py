@@ -65,22 +65,19 @@ class ScoreHistory:
         return self.sorted[low] + (self.sorted[high] - self.sorted[low]) * (position - low)
 
     def cut(self, likelihood):
-        """The dynamic cut: the lowest score whose spike likelihood reaches
-        ``likelihood`` (+inf while the history is too short)."""
+        """The dynamic cut: the score whose spike likelihood is
+        ``likelihood``, the fitted tail inverted (+inf while the history is
+        too short)."""
         n = len(self.recent)
         if n < 2:
             return np.inf
         values = np.fromiter(self.recent, dtype=np.float64, count=n)
-        low, high = self._base(), max(self._base(), float(values.max())) * 2 + 1.0
-        while _tail_level(values, low, self.q, high) < likelihood and high < 1e300:
-            high *= 2
-        for _ in range(60):  # bisection: the level rises with the score
-            middle = (low + high) / 2
-            if _tail_level(values, self._base(), self.q, middle) >= likelihood:
-                high = middle
-            else:
-                low = middle
-        return high
+        base = self._base()
+        if likelihood <= self.q:
+            return float(np.quantile(values, likelihood))
+        rest = (1.0 - self.q) / (1.0 - likelihood)
+        pareto, parameter = _tail(values, base)
+        return base * rest**parameter if pareto else base + parameter * np.log(rest)
 
     def likelihood(self, score):
         """L of a row scoring ``score``, against the scores before it."""
@@ -119,20 +116,28 @@ class ScoreHistory:
         return cls(meta["window"], meta["short"], meta["q"], state["arrays"]["scores"])
 
 
+def _tail(values, base):
+    """The tail of ``values`` beyond their quantile ``base``: ``(True,
+    hill)``, a Pareto tail whose index 1 / hill is Hill's estimate from the
+    excesses; or, without enough excesses (or a base at 0), ``(False,
+    scale)``, an exponential tail with the values' standard deviation as
+    its scale."""
+    above = values[values > base]
+    if base > _ABS_FLOOR and above.size >= _MIN_EXCESS:
+        return True, max(float(np.log(above / base).mean()), _ABS_FLOOR)
+    return False, max(float(values.std()), _SD_FLOOR * abs(float(values.mean())), _ABS_FLOOR)
+
+
 def _tail_level(values, base, q, x):
     """1 minus the tail probability of ``x`` among ``values``: beyond their
-    ``q`` quantile ``base``, a Pareto tail whose index is Hill's estimate
-    from the excesses, (1 - q) * (x / base) ** -alpha; below it, the
-    empirical distribution. A Pareto tail is heavy enough for the spikes
-    of real metrics, and on light-tailed data it errs towards fewer flags.
-    Without enough excesses (or a base at 0), an exponential tail with the
-    values' standard deviation as its scale."""
+    ``q`` quantile ``base``, the fitted tail (:func:`_tail`), (1 - q) *
+    (x / base) ** (-1 / hill) for a Pareto one; below it, the empirical
+    distribution. A Pareto tail is heavy enough for the spikes of real
+    metrics, and on light-tailed data it errs towards fewer flags."""
     if x <= base:
         below = np.count_nonzero(values <= x) / (len(values) + 1)
         return float(min(below, q))
-    above = values[values > base]
-    if base > _ABS_FLOOR and above.size >= _MIN_EXCESS:
-        hill = max(float(np.log(above / base).mean()), _ABS_FLOOR)
-        return float(1.0 - (1.0 - q) * (x / base) ** (-1.0 / hill))
-    scale = max(float(values.std()), _SD_FLOOR * abs(float(values.mean())), _ABS_FLOOR)
-    return float(1.0 - (1.0 - q) * np.exp(-(x - base) / scale))
+    pareto, parameter = _tail(values, base)
+    if pareto:
+        return float(1.0 - (1.0 - q) * (x / base) ** (-1.0 / parameter))
+    return float(1.0 - (1.0 - q) * np.exp(-(x - base) / parameter))
