@@ -71,3 +71,13 @@ def swap_array(path, out, name, payload):
         return data
 
     return rewrite_zip(path, out, change)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.1 for the session (tests/servers.py)."""
+    from servers import Postgres
+
+    cluster = Postgres()
+    yield cluster
+    cluster.close()

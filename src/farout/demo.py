@@ -16,7 +16,7 @@ from .evaluation import evaluate
 from .thresholds import Percentile
 from .writer import TableWriter
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DemoResult", "demo_detector", "run_demo"]
 
 LABEL_COLUMNS = ["is_fraud", "fraud_type"]
 
@@ -34,17 +34,23 @@ class DemoResult:
     summary: str
 
 
+def demo_detector(random_state=0, verbose=0):
+    """The demo's detector, not yet fitted: three severity tiers, 3% flagged
+    (``farout serve --demo`` serves the same)."""
+    return KMeansAnomalyDetector(
+        threshold=Percentile(97),
+        tiers={"monitor": Percentile(95), "warning": Percentile(97), "critical": Percentile(99.5)},
+        random_state=random_state,
+        verbose=verbose,
+    )
+
+
 def run_demo(out_dir="farout-demo", n_rows=20_000, random_state=0, verbose=0):
     """Run the demo and write its outputs under ``out_dir``."""
     os.makedirs(out_dir, exist_ok=True)
     data = make_transactions(n_rows, random_state=random_state)
     features = data.drop(columns=LABEL_COLUMNS)
-    detector = KMeansAnomalyDetector(
-        threshold=Percentile(97),
-        tiers={"monitor": Percentile(95), "warning": Percentile(97), "critical": Percentile(99.5)},
-        random_state=random_state,
-        verbose=verbose,
-    ).fit(features)
+    detector = demo_detector(random_state, verbose).fit(features)
     result = detector.detect(features)
     metrics = evaluate(data["is_fraud"], result["anomaly_score"], flags=result["is_anomaly"])
 

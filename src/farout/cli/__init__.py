@@ -86,8 +86,10 @@ def _main(argv):
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # named with the subcommand's usage, not the top level's
         args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if threading.current_thread() is not threading.main_thread():
-        return _run(args)  # signals belong to whoever runs the main thread
+    if threading.current_thread() is not threading.main_thread() or args.command == "serve":
+        # signals belong to whoever runs the main thread; uvicorn shuts the
+        # service down on SIGTERM itself, finishing requests in flight
+        return _run(args)
     previous = signal.signal(signal.SIGTERM, _terminate)
     stop_watch = _watch_sigterm()
     try:
@@ -105,6 +107,10 @@ def _command(name):
         from .info import cmd_info
 
         return cmd_info
+    if name in ("serve", "keys"):
+        from . import service
+
+        return getattr(service, f"cmd_{name}")
     from . import commands
 
     return getattr(commands, f"cmd_{name}")

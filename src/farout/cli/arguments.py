@@ -144,6 +144,24 @@ _DETAILS = {
             "farout stream more.csv -m s.farout -o more-scored.csv   # resume",
         ],
     ),
+    "serve": (
+        "Every prediction is logged in the database before it is answered. Models are "
+        "uploaded to the registry (POST /v1/models) and served by their champion alias; a "
+        "challenger is scored in shadow. Requests need an API key (farout keys create).",
+        [
+            "farout serve --demo            # demo model, a key and a curl line",
+            "farout serve --registry models --port 8000",
+            "farout serve --db postgresql+psycopg://farout@localhost/farout",
+        ],
+    ),
+    "keys": (
+        "Keys are stored only as hashes; a new key is printed once, alone on the last line.",
+        [
+            "farout keys create --scope admin --name alice",
+            "farout keys list",
+            "farout keys revoke 3f9a0c1b2d4e",
+        ],
+    ),
     "demo": (
         "Generates card transactions with planted fraud, fits a model, scores and "
         "evaluates it, and writes the model and the scored rows under --out.",
@@ -164,6 +182,21 @@ def _command(sub, name, help):
     )
     command.set_defaults(parser=command)  # so that a usage error shows this usage
     return command
+
+
+def service_args(p):
+    p.add_argument(
+        "--registry",
+        default="farout-registry",
+        metavar="DIR",
+        help="folder of the model versions and the default database (default farout-registry)",
+    )
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL, e.g. postgresql+psycopg://user@host/db "
+        "(default: SQLite farout.db in the registry)",
+    )
 
 
 def build_parser():
@@ -435,6 +468,37 @@ def build_parser():
         type=float,
         help="flag rows whose anomaly_likelihood reaches this (default 0.9999)",
     )
+
+    p = _command(sub, "serve", "run the scoring service: HTTP API, registry, prediction log")
+    service_args(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="fit and register the demo model if the registry is empty, make an admin key "
+        "and print a curl line",
+    )
+    p.add_argument(
+        "--busy-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long a write waits on a locked database before answering 503 (default 5)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no access log")
+
+    p = _command(sub, "keys", "make, list or revoke the service's API keys")
+    p.add_argument("action", choices=("create", "list", "revoke"))
+    p.add_argument("key_id", nargs="?", help="the key to revoke (its id, from keys list)")
+    service_args(p)
+    p.add_argument(
+        "--scope",
+        choices=("score", "admin"),
+        default="score",
+        help="score: score and read; admin: also upload models and move aliases (default score)",
+    )
+    p.add_argument("--name", default="key", help="a name for the key, shown in the audit")
 
     p = _command(sub, "demo", "generate card transactions, fit, score, evaluate")
     p.add_argument("--out", default="farout-demo", help="output folder (default farout-demo)")

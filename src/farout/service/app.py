@@ -1,0 +1,232 @@
+"""The HTTP API: an app factory over the registry, the prediction log and
+the keys. Routes parse, check the key and call down; every error leaves as
+the same JSON shape (:mod:`farout.service.errors`).
+
+OpenAPI is at ``/openapi.json`` and its pages at ``/docs``.
+"""
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, Form, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from .. import __version__
+from . import predictions
+from .database import DB_ERRORS, Database
+from .errors import Invalid, ServiceError, Unavailable
+from .keys import Keys
+from .metrics import Metrics
+from .registry import Registry
+from .scoring import Scorer
+from .settings import Settings
+
+__all__ = ["create_app"]
+
+
+class ScoreRequest(BaseModel):
+    rows: list[dict[str, Any]] = Field(description="The rows to score, as column: value objects.")
+    model: str | None = Field(
+        None, description="NAME@ALIAS or NAME/VERSION; default: the only model's champion."
+    )
+
+
+class AliasRequest(BaseModel):
+    version: int = Field(description="The version the alias points at.")
+
+
+def _error(status, code, message, headers=None, **fields):
+    body = {"error": {"code": code, "message": message, **fields}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _handlers(app):
+    @app.exception_handler(ServiceError)
+    def service_error(_request, error):
+        headers = (
+            {"Retry-After": str(error.retry_after)} if isinstance(error, Unavailable) else None
+        )
+        if error.status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(_request, error):
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return _error(422, "invalid", f"{where or 'request'}: {first.get('msg')}", field=where)
+
+    @app.exception_handler(HTTPException)
+    def http_error(_request, error):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "error")
+        return _error(error.status_code, code, str(error.detail), headers=error.headers)
+
+    for kind in DB_ERRORS:
+
+        @app.exception_handler(kind)
+        def database_error(_request, _error_):
+            return _error(
+                503,
+                "unavailable",
+                "the database cannot take the request now; retry later.",
+                headers={"Retry-After": "1"},
+            )
+
+
+class _Observe:
+    """Counts each request and its latency by route template (a pure ASGI
+    middleware: no per-request task, unlike ``BaseHTTPMiddleware``)."""
+
+    def __init__(self, app, metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [500]
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, str(status[0])).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+
+
+def create_app(settings):
+    """The service's FastAPI app on ``settings`` (:class:`Settings`); the
+    database schema is upgraded first."""
+    if not isinstance(settings, Settings):
+        settings = Settings(registry=Path(settings))
+    db = Database(settings.db_url, busy_timeout=settings.busy_timeout)
+    db.upgrade()
+    registry = Registry(settings.registry, db)
+    keys, metrics = Keys(db), Metrics()
+    scorer = Scorer(registry, db, metrics)
+    app = FastAPI(
+        title="farout",
+        version=__version__,
+        description="Score rows with farout models; every prediction is logged before it is answered.",
+    )
+    app.state.db, app.state.registry, app.state.keys = db, registry, keys
+    app.add_middleware(_Observe, metrics=metrics)
+    _handlers(app)
+    bearer = HTTPBearer(auto_error=False)
+
+    def need(scope):
+        def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]):
+            header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
+            return keys.check(header, scope)
+
+        return check
+
+    reader, admin = Depends(need("score")), Depends(need("admin"))
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz():
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz():
+        if not db.ping():
+            return _error(503, "unavailable", "the database does not answer.", {"Retry-After": "1"})
+        return {"status": "ready", "schema": db.revision()}
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def prometheus():
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/score", tags=["scoring"])
+    def score(body: ScoreRequest, key=reader):
+        return scorer.score(body.rows, body.model)
+
+    @app.get("/v1/models", tags=["registry"])
+    def models(key=reader):
+        return {"models": registry.models()}
+
+    @app.post("/v1/models", tags=["registry"], status_code=201)
+    def upload(
+        file: Annotated[UploadFile, File()], name: Annotated[str | None, Form()] = None, key=admin
+    ):
+        name = name or Path(file.filename or "model").stem
+        incoming = Path(settings.registry) / "incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=incoming, suffix=".farout")
+        try:
+            size = 0
+            with os.fdopen(fd, "wb") as out:
+                for block in iter(lambda: file.file.read(1 << 20), b""):
+                    size += len(block)
+                    if size > settings.max_upload:
+                        raise Invalid(
+                            f"the file is larger than the {settings.max_upload:,} bytes this "
+                            "service takes.",
+                            field="file",
+                        )
+                    out.write(block)
+            return registry.add(temporary, name, actor=f"key {key[0]} ({key[1]})")
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+
+    @app.get("/v1/models/{name}/versions/{version}", tags=["registry"])
+    def version(name: str, version: int, key=reader):
+        return registry.version(name, version)
+
+    @app.put("/v1/models/{name}/aliases/{alias}", tags=["registry"])
+    def set_alias(name: str, alias: str, body: AliasRequest, key=admin):
+        return registry.set_alias(name, alias, body.version, actor=f"key {key[0]} ({key[1]})")
+
+    @app.delete("/v1/models/{name}/aliases/{alias}", tags=["registry"])
+    def clear_alias(name: str, alias: str, key=admin):
+        return registry.clear_alias(name, alias, actor=f"key {key[0]} ({key[1]})")
+
+    @app.get("/v1/models/{name}/audit", tags=["registry"])
+    def audit(name: str, key=reader):
+        return {"name": name, "changes": registry.audit(name)}
+
+    @app.get("/v1/models/{name}/compare", tags=["registry"])
+    def compare(name: str, since: str | None = None, key=reader):
+        aliases = registry.aliases(name)
+        if "challenger" not in aliases or "champion" not in aliases:
+            raise Invalid(
+                f"model {name!r} needs both a champion and a challenger to compare; "
+                f"it has {sorted(aliases) or 'no aliases'}.",
+                field="name",
+            )
+        return predictions.compare(db, name, aliases["champion"], aliases["challenger"], since)
+
+    @app.get("/v1/predictions", tags=["predictions"])
+    def listing(
+        since: str | None = None,
+        until: str | None = None,
+        flagged: bool | None = None,
+        severity: str | None = None,
+        model: str | None = None,
+        shadow: bool | None = None,
+        limit: int = predictions.PAGE,
+        cursor: str | None = None,
+        key=reader,
+    ):
+        rows, following = predictions.page(
+            db, since, until, flagged, severity, model, shadow, limit, cursor
+        )
+        return {"predictions": rows, "next_cursor": following}
+
+    @app.get("/v1/predictions/{prediction_id}", tags=["predictions"])
+    def one(prediction_id: str, key=reader):
+        return predictions.get(db, prediction_id)
+
+    return app

@@ -1,0 +1,323 @@
+"""The model registry: immutable numbered versions of each model, movable
+``champion`` and ``challenger`` aliases (as in MLflow's registry), and an
+audit row for every change.
+
+A version's file lives at ``REGISTRY/models/NAME/NAME-vN.farout``, read-only,
+with its SHA-256 in the database; it is checked again each time it is
+loaded. Rollback is pointing ``champion`` back at an earlier version: the
+next request is served by it, and requests in flight finish on the version
+they started with.
+"""
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import delete, func, insert, select, update
+
+from ..exceptions import ModelFileError
+from .errors import Conflict, Invalid, NotFound
+from .tables import model_aliases, model_versions, registry_audit
+
+__all__ = ["ALIASES", "Registry", "parse_model"]
+
+ALIASES = ("champion", "challenger")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise Invalid(
+            f"model name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit.",
+            field="name",
+        )
+    return name
+
+
+def _check_alias(alias):
+    if alias not in ALIASES:
+        raise Invalid(f"alias must be 'champion' or 'challenger', got {alias!r}.", field="alias")
+    return alias
+
+
+def parse_model(spec):
+    """``"NAME@ALIAS"``, ``"NAME/VERSION"`` or ``"NAME"`` as ``(name, alias,
+    version)``; a bare name means its champion."""
+    if not isinstance(spec, str) or not spec:
+        raise Invalid(f"model must be 'NAME@ALIAS' or 'NAME/VERSION', got {spec!r}.", field="model")
+    if "@" in spec:
+        name, alias = spec.split("@", 1)
+        return _check_name(name), _check_alias(alias), None
+    if "/" in spec:
+        name, version = spec.split("/", 1)
+        if not version.isdigit():
+            raise Invalid(
+                f"model version must be a number, got {version!r} in {spec!r}.", field="model"
+            )
+        return _check_name(name), None, int(version)
+    return _check_name(spec), "champion", None
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Registry:
+    """Model versions kept in ``root/models`` and described in ``db``."""
+
+    def __init__(self, root, db):
+        self.root = Path(root)
+        self.db = db
+        self._models = {}  # (name, version) -> loaded estimator
+        self._loading = threading.Lock()
+
+    # ----------------------------------------------------------- writes
+    def add(self, source, name, actor):
+        """Register the model file at ``source`` as the next version of
+        ``name``. The file is checked as :func:`farout.load` checks it; the
+        first version of a model becomes its champion.
+
+        Returns the version's description (:meth:`version`).
+        """
+        from ..loading import load
+
+        _check_name(name)
+        try:
+            model = load(source)
+        except ModelFileError as error:
+            raise Invalid(
+                f"the uploaded file is not a usable model: {error}", field="file"
+            ) from None
+        if not hasattr(model, "findings") or not hasattr(model, "threshold_"):
+            raise Invalid(
+                f"the uploaded file holds a {type(model).__name__}; the service scores with a "
+                "fitted KMeansAnomalyDetector.",
+                field="file",
+            )
+        folder = self.root / "models" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        features = json.dumps(model.feature_schema())
+        sha, size = _sha256(source), os.path.getsize(source)
+        with self.db.writing() as connection:
+            version = 1 + (
+                connection.execute(
+                    select(func.max(model_versions.c.version)).where(model_versions.c.name == name)
+                ).scalar()
+                or 0
+            )
+            file = f"{name}-v{version}.farout"
+            now = time.time()
+            connection.execute(
+                insert(model_versions).values(
+                    name=name,
+                    version=version,
+                    sha256=sha,
+                    size=size,
+                    file=file,
+                    estimator=type(model).__name__,
+                    features=features,
+                    uploaded_by=actor,
+                    uploaded_at=now,
+                    status="ready",
+                )
+            )
+            self._audit(connection, actor, "register", name, to_version=version)
+            if version == 1:
+                self._point(connection, name, "champion", 1, actor)
+            # copied under a temporary name, renamed last: a failed commit
+            # removes it, and no reader ever sees half a file
+            final = folder / file
+            fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{file}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out, open(source, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        out.write(block)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.chmod(temporary, 0o444)
+                os.replace(temporary, final)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        self._models[(name, version)] = model
+        return self.version(name, version)
+
+    def set_alias(self, name, alias, version, actor):
+        """Point ``alias`` of ``name`` at ``version``; returns the audit row."""
+        _check_name(name), _check_alias(alias)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise Invalid(f"version must be an integer, got {version!r}.", field="version")
+        self.version(name, version)  # 404 for an unknown one
+        with self.db.writing() as connection:
+            return self._point(connection, name, alias, version, actor)
+
+    def clear_alias(self, name, alias, actor):
+        _check_name(name), _check_alias(alias)
+        with self.db.writing() as connection:
+            before = self._alias_of(connection, name, alias)
+            if before is None:
+                raise NotFound(f"model {name!r} has no {alias!r} alias set.")
+            connection.execute(
+                delete(model_aliases).where(
+                    model_aliases.c.name == name, model_aliases.c.alias == alias
+                )
+            )
+            return self._audit(connection, actor, "clear_alias", name, alias, before, None)
+
+    def _point(self, connection, name, alias, version, actor):
+        before = self._alias_of(connection, name, alias)
+        now = time.time()
+        if before is None:
+            connection.execute(
+                insert(model_aliases).values(
+                    name=name, alias=alias, version=version, updated_at=now
+                )
+            )
+        else:
+            connection.execute(
+                update(model_aliases)
+                .where(model_aliases.c.name == name, model_aliases.c.alias == alias)
+                .values(version=version, updated_at=now)
+            )
+        return self._audit(connection, actor, "set_alias", name, alias, before, version)
+
+    @staticmethod
+    def _alias_of(connection, name, alias):
+        return connection.execute(
+            select(model_aliases.c.version).where(
+                model_aliases.c.name == name, model_aliases.c.alias == alias
+            )
+        ).scalar()
+
+    @staticmethod
+    def _audit(connection, actor, action, name, alias=None, from_version=None, to_version=None):
+        row = dict(
+            at=time.time(),
+            actor=actor,
+            action=action,
+            name=name,
+            alias=alias,
+            from_version=from_version,
+            to_version=to_version,
+        )
+        connection.execute(insert(registry_audit).values(**row))
+        return row
+
+    # ------------------------------------------------------------ reads
+    def _describe(self, row, aliases):
+        out = dict(row._mapping)
+        out["features"] = json.loads(out["features"])
+        out["aliases"] = sorted(a for a, v in aliases.items() if v == out["version"])
+        out.pop("provenance")
+        out["provenance"] = json.loads(row.provenance) if row.provenance else None
+        return out
+
+    def aliases(self, name):
+        """``{alias: version}`` of ``name``."""
+        with self.db.reading() as connection:
+            rows = connection.execute(
+                select(model_aliases.c.alias, model_aliases.c.version).where(
+                    model_aliases.c.name == name
+                )
+            )
+            return {r.alias: r.version for r in rows}
+
+    def version(self, name, version):
+        with self.db.reading() as connection:
+            row = connection.execute(
+                select(model_versions).where(
+                    model_versions.c.name == name, model_versions.c.version == version
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"model {name!r} has no version {version}; GET /v1/models lists them.")
+        return self._describe(row, self.aliases(name))
+
+    def models(self):
+        """Every model with its versions and where its aliases point."""
+        with self.db.reading() as connection:
+            rows = connection.execute(
+                select(model_versions).order_by(model_versions.c.name, model_versions.c.version)
+            ).all()
+            pointers = connection.execute(select(model_aliases)).all()
+        aliases = {}
+        for p in pointers:
+            aliases.setdefault(p.name, {})[p.alias] = p.version
+        out = {}
+        for row in rows:
+            entry = out.setdefault(
+                row.name, {"name": row.name, "aliases": aliases.get(row.name, {}), "versions": []}
+            )
+            entry["versions"].append(self._describe(row, entry["aliases"]))
+        return list(out.values())
+
+    def audit(self, name=None):
+        query = select(registry_audit).order_by(registry_audit.c.id)
+        if name is not None:
+            query = query.where(registry_audit.c.name == name)
+        with self.db.reading() as connection:
+            return [dict(r._mapping) for r in connection.execute(query)]
+
+    def resolve(self, spec=None):
+        """``(name, version, alias)`` that ``spec`` names; with no spec, the
+        champion of the only model."""
+        if spec is None:
+            with self.db.reading() as connection:
+                names = connection.execute(select(model_versions.c.name).distinct()).scalars().all()
+            if len(names) != 1:
+                raise (NotFound if not names else Invalid)(
+                    "no model is registered yet; upload one with POST /v1/models."
+                    if not names
+                    else f"several models are registered ({', '.join(sorted(names))}); "
+                    'say which with "model": "NAME@champion".',
+                    field="model",
+                )
+            name, alias, version = names[0], "champion", None
+        else:
+            name, alias, version = parse_model(spec)
+        if version is not None:
+            self.version(name, version)
+            return name, version, None
+        pointed = self.aliases(name).get(alias)
+        if pointed is None:
+            known = self.models()
+            if not any(m["name"] == name for m in known):
+                raise NotFound(
+                    f"no model is named {name!r}; GET /v1/models lists them.", field="model"
+                )
+            raise Conflict(
+                f"model {name!r} has no {alias!r}; set one with PUT /v1/models/{name}/aliases/{alias}.",
+                field="model",
+            )
+        return name, pointed, alias
+
+    def load(self, name, version):
+        """The estimator of a version, loaded once and checked against its
+        recorded SHA-256."""
+        key = (name, version)
+        model = self._models.get(key)
+        if model is not None:
+            return model
+        from ..loading import load
+
+        with self._loading:
+            if key not in self._models:
+                info = self.version(name, version)
+                path = self.root / "models" / name / info["file"]
+                if not path.exists() or _sha256(path) != info["sha256"]:
+                    raise Conflict(
+                        f"the file of {name}/{version} is missing or changed since it was "
+                        "registered (its SHA-256 differs); restore it from a backup."
+                    )
+                self._models[key] = load(path)
+            return self._models[key]

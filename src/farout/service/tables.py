@@ -1,0 +1,107 @@
+"""The service's tables, as SQLAlchemy Core metadata.
+
+The migrations in ``migrations/versions`` create exactly these; a test
+checks that the upgraded schema and this metadata agree. Times are Unix
+seconds (floats): portable between SQLite and PostgreSQL, cheap to index and
+compare.
+"""
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "api_keys",
+    "metadata",
+    "model_aliases",
+    "model_versions",
+    "predictions",
+    "registry_audit",
+]
+
+metadata = MetaData()
+
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("file", String(200), nullable=False),
+    Column("estimator", String(64), nullable=False),
+    Column("features", Text, nullable=False),
+    Column("uploaded_by", String(64), nullable=False),
+    Column("uploaded_at", Float, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("provenance", Text),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("alias", String(16), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"]),
+)
+
+registry_audit = Table(
+    "registry_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("alias", String(16)),
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(16), primary_key=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(32), nullable=False, unique=True),
+    Column("request_id", String(32), nullable=False),
+    Column("scored_at", Float, nullable=False),
+    Column("model_name", String(64), nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("alias", String(16)),
+    Column("shadow", Boolean, nullable=False),
+    Column("row_index", Integer, nullable=False),
+    Column("input", Text, nullable=False),
+    Column("anomaly_score", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("is_anomaly", Boolean, nullable=False),
+    Column("severity", String(32)),
+    Column("reason", Text, nullable=False),
+    Column("cluster", Integer, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Index("ix_predictions_scored_at", "scored_at"),
+    Index("ix_predictions_request", "request_id"),
+    Index("ix_predictions_model", "model_name", "model_version"),
+)
