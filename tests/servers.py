@@ -106,11 +106,11 @@ def make_key(registry, db=None, scope="admin"):
 class Server:
     """``farout serve`` in a subprocess; its log is kept in ``log_path``."""
 
-    def __init__(self, registry, db=None, *extra):
+    def __init__(self, registry, db=None, *extra, log_dir=None):
         self.registry, self.db, self.extra = registry, db, extra
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = os.path.join(str(registry), f"server-{self.port}.log")
+        self.log_path = os.path.join(str(log_dir or registry), f"server-{self.port}.log")
         self.process = None
 
     def start(self, timeout=60):

@@ -3,7 +3,10 @@ on 127.0.0.1, against SQLite and a real PostgreSQL server."""
 
 import concurrent.futures
 import json
+import pathlib
 import sqlite3
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -238,6 +241,35 @@ def test_service_pages_the_log_for_audits(service):
     assert caught.value.status == 404
 
 
+def test_service_schemathesis_finds_no_server_error(service):
+    """A property-based run over the OpenAPI schema (schemathesis): no
+    request, however odd, gets a 500."""
+    server, admin, reader, db = service
+    tool = pathlib.Path(sys.executable).with_name("schemathesis")
+    done = subprocess.run(
+        [
+            str(tool),
+            "run",
+            server.url + "/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--header",
+            f"Authorization: Bearer {admin.api_key}",
+            "--max-examples",
+            "30",
+            "--seed",
+            "7",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert " passed" in done.stdout
+    assert admin.api_key not in done.stdout
+
+
 def _load_until_killed(server, key, rows, after):
     """Concurrent score requests; kill -9 the server once ``after`` have
     been answered. Returns the prediction ids of every 200."""
@@ -303,6 +335,50 @@ def test_service_locked_database_answers_503_and_logs_nothing(tmp_path, model_fi
         assert "locked" in caught.value.message
         assert _count(f"sqlite:///{tmp_path / 'farout.db'}") == 2
         assert client.score(ROWS)["predictions"]  # and it recovers
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB tmpfs, so that the disk really fills (needs root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_service_full_disk_answers_503_and_recovers(small_disk, tmp_path, model_files):
+    registry = small_disk / "registry"
+    key = make_key(registry)
+    server = Server(registry, None, "-q", log_dir=tmp_path).start()
+    try:
+        client = Client(server.url, key)
+        client.upload(model_files[0])
+        client.score(ROWS)
+        filler = small_disk / "filler"
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        rows = _frame(1000, 4).to_dict("records")
+        with pytest.raises(APIError) as caught:
+            for _ in range(50):  # until the database's free pages are used up
+                client.score(rows)
+        assert caught.value.status == 503 and caught.value.retry_after == "1"
+        assert "full" in caught.value.message
+        answered = _count(f"sqlite:///{registry / 'farout.db'}")
+        filler.unlink()
+        assert len(client.score(ROWS)["predictions"]) == 2
+        assert _count(f"sqlite:///{registry / 'farout.db'}") == answered + 2
     finally:
         server.stop()
 

@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, UploadFile
+import orjson
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -39,8 +42,37 @@ class ScoreRequest(BaseModel):
     )
 
 
+# versions and page sizes fit the database's 32-bit integers
+Version = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="A version number.")]
+
+
 class AliasRequest(BaseModel):
-    version: int = Field(description="The version the alias points at.")
+    version: int = Field(ge=1, le=2**31 - 1, description="The version the alias points at.")
+
+
+def _score_body(raw):
+    """``(rows, model)`` of a ``POST /v1/score`` body, as ``ScoreRequest``
+    describes it."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise Invalid(f"the body is not valid JSON: {error}", field="body") from None
+    if not isinstance(body, dict) or "rows" not in body:
+        raise Invalid('the body must be an object with "rows": [{...}, ...].', field="rows")
+    rows, model = body["rows"], body.get("model")
+    if not isinstance(rows, list):
+        raise Invalid(f'"rows" must be a list of objects, got {type(rows).__name__}.', field="rows")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise Invalid(f"rows[{i}] must be an object of column: value.", row=i, field="rows")
+    if model is not None and not isinstance(model, str):
+        raise Invalid('"model" must be a string such as "NAME@champion".', field="model")
+    extra = set(body) - {"rows", "model"}
+    if extra:
+        raise Invalid(
+            f"unknown fields {sorted(extra)}; the body takes rows and model.", field="body"
+        )
+    return rows, model
 
 
 def _error(status, code, message, headers=None, **fields):
@@ -68,6 +100,13 @@ def _handlers(app):
     def http_error(_request, error):
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "error")
         return _error(error.status_code, code, str(error.detail), headers=error.headers)
+
+    @app.exception_handler(Exception)
+    def unexpected(_request, _exc):
+        # the traceback goes to the server's log; the client gets JSON
+        return _error(
+            500, "internal", "the service failed unexpectedly; the server's log has the details."
+        )
 
     for kind in DB_ERRORS:
 
@@ -127,7 +166,10 @@ def create_app(settings):
     bearer = HTTPBearer(auto_error=False)
 
     def need(scope):
-        def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]):
+        # async: a dictionary lookup, not worth a trip to the thread pool
+        async def check(
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        ):
             header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
             return keys.check(header, scope)
 
@@ -149,9 +191,22 @@ def create_app(settings):
     def prometheus():
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/score", tags=["scoring"])
-    def score(body: ScoreRequest, key=reader):
-        return scorer.score(body.rows, body.model)
+    @app.post(
+        "/v1/score",
+        tags=["scoring"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ScoreRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def score(request: Request, key=reader):
+        # parsed and answered with orjson: FastAPI's own validation and
+        # encoder cost more than the scoring for a 1,000-row request
+        rows, model = _score_body(await request.body())
+        answer = await run_in_threadpool(scorer.score, rows, model)
+        return Response(orjson.dumps(answer), media_type="application/json")
 
     @app.get("/v1/models", tags=["registry"])
     def models(key=reader):
@@ -178,11 +233,15 @@ def create_app(settings):
                         )
                     out.write(block)
             return registry.add(temporary, name, actor=f"key {key[0]} ({key[1]})")
+        except OSError as error:
+            raise Unavailable(
+                f"could not receive the file ({error.strerror}); nothing was registered."
+            ) from error
         finally:
             Path(temporary).unlink(missing_ok=True)
 
     @app.get("/v1/models/{name}/versions/{version}", tags=["registry"])
-    def version(name: str, version: int, key=reader):
+    def version(name: str, version: Version, key=reader):
         return registry.version(name, version)
 
     @app.put("/v1/models/{name}/aliases/{alias}", tags=["registry"])
@@ -216,7 +275,7 @@ def create_app(settings):
         severity: str | None = None,
         model: str | None = None,
         shadow: bool | None = None,
-        limit: int = predictions.PAGE,
+        limit: Annotated[int, Query(ge=1, le=predictions.MAX_PAGE)] = predictions.PAGE,
         cursor: str | None = None,
         key=reader,
     ):

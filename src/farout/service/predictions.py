@@ -9,12 +9,12 @@ from datetime import datetime, timezone
 
 import numpy as np
 import orjson
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, select
 
 from .errors import Invalid, NotFound
 from .tables import predictions
 
-__all__ = ["PAGE", "compare", "get", "page", "parse_time", "record"]
+__all__ = ["COLUMNS", "PAGE", "compare", "get", "page", "parse_time", "record"]
 
 #: Rows a page of ``GET /v1/predictions`` holds by default, and at most.
 PAGE, MAX_PAGE = 100, 1000
@@ -22,10 +22,22 @@ PAGE, MAX_PAGE = 100, 1000
 _SUMMARY = [c for c in predictions.c if c.name not in ("input", "seq")]
 
 
+#: The columns :func:`record` takes, in order (``seq`` is the database's).
+COLUMNS = tuple(c.name for c in predictions.c if c.name != "seq")
+
+
 def record(connection, rows):
-    """Insert log rows (dicts of the ``predictions`` columns) in one go."""
+    """Insert log rows (tuples in :data:`COLUMNS` order) in one statement.
+
+    The driver's own ``executemany``: building SQLAlchemy parameters row by
+    row cost more than the insert itself for a 1,000-row request.
+    """
     if rows:
-        connection.execute(insert(predictions), rows)
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        names = ", ".join(f'"{c}"' for c in COLUMNS)
+        connection.exec_driver_sql(
+            f"INSERT INTO predictions ({names}) VALUES ({', '.join([mark] * len(COLUMNS))})", rows
+        )
 
 
 def _iso(seconds):

@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, insert, select, update
 
 from ..exceptions import ModelFileError
-from .errors import Conflict, Invalid, NotFound
+from .errors import Conflict, Invalid, NotFound, Unavailable
 from .tables import model_aliases, model_versions, registry_audit
 
 __all__ = ["ALIASES", "Registry", "parse_model"]
@@ -80,6 +80,28 @@ class Registry:
         self.db = db
         self._models = {}  # (name, version) -> loaded estimator
         self._loading = threading.Lock()
+        self._pointers = (-1e9, {}, ())  # (loaded at, {name: {alias: version}}, names)
+
+    #: Seconds the aliases are cached. Changes made through this registry
+    #: take effect at once; changes made by another process within this.
+    POINTER_TTL = 1.0
+
+    def _cached_pointers(self):
+        loaded, pointers, names = self._pointers
+        if time.monotonic() - loaded > self.POINTER_TTL:
+            with self.db.reading() as connection:
+                rows = connection.execute(select(model_aliases)).all()
+                names = tuple(
+                    connection.execute(select(model_versions.c.name).distinct()).scalars().all()
+                )
+            pointers = {}
+            for r in rows:
+                pointers.setdefault(r.name, {})[r.alias] = r.version
+            self._pointers = (time.monotonic(), pointers, names)
+        return pointers, names
+
+    def _forget_pointers(self):
+        self._pointers = (-1e9, {}, ())
 
     # ----------------------------------------------------------- writes
     def add(self, source, name, actor):
@@ -146,10 +168,17 @@ class Registry:
                     os.fsync(out.fileno())
                 os.chmod(temporary, 0o444)
                 os.replace(temporary, final)
+            except OSError as error:  # a full disk: nothing is registered
+                Path(temporary).unlink(missing_ok=True)
+                raise Unavailable(
+                    f"could not store the model file ({error.strerror}); nothing was "
+                    "registered. Retry later."
+                ) from error
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
         self._models[(name, version)] = model
+        self._forget_pointers()
         return self.version(name, version)
 
     def set_alias(self, name, alias, version, actor):
@@ -158,8 +187,11 @@ class Registry:
         if not isinstance(version, int) or isinstance(version, bool):
             raise Invalid(f"version must be an integer, got {version!r}.", field="version")
         self.version(name, version)  # 404 for an unknown one
-        with self.db.writing() as connection:
-            return self._point(connection, name, alias, version, actor)
+        try:
+            with self.db.writing() as connection:
+                return self._point(connection, name, alias, version, actor)
+        finally:
+            self._forget_pointers()
 
     def clear_alias(self, name, alias, actor):
         _check_name(name), _check_alias(alias)
@@ -172,7 +204,9 @@ class Registry:
                     model_aliases.c.name == name, model_aliases.c.alias == alias
                 )
             )
-            return self._audit(connection, actor, "clear_alias", name, alias, before, None)
+            row = self._audit(connection, actor, "clear_alias", name, alias, before, None)
+        self._forget_pointers()
+        return row
 
     def _point(self, connection, name, alias, version, actor):
         before = self._alias_of(connection, name, alias)
@@ -223,14 +257,8 @@ class Registry:
         return out
 
     def aliases(self, name):
-        """``{alias: version}`` of ``name``."""
-        with self.db.reading() as connection:
-            rows = connection.execute(
-                select(model_aliases.c.alias, model_aliases.c.version).where(
-                    model_aliases.c.name == name
-                )
-            )
-            return {r.alias: r.version for r in rows}
+        """``{alias: version}`` of ``name`` (cached for :attr:`POINTER_TTL`)."""
+        return dict(self._cached_pointers()[0].get(name, {}))
 
     def version(self, name, version):
         with self.db.reading() as connection:
@@ -272,8 +300,7 @@ class Registry:
         """``(name, version, alias)`` that ``spec`` names; with no spec, the
         champion of the only model."""
         if spec is None:
-            with self.db.reading() as connection:
-                names = connection.execute(select(model_versions.c.name).distinct()).scalars().all()
+            names = self._cached_pointers()[1]
             if len(names) != 1:
                 raise (NotFound if not names else Invalid)(
                     "no model is registered yet; upload one with POST /v1/models."
@@ -290,8 +317,7 @@ class Registry:
             return name, version, None
         pointed = self.aliases(name).get(alias)
         if pointed is None:
-            known = self.models()
-            if not any(m["name"] == name for m in known):
+            if name not in self._cached_pointers()[1]:
                 raise NotFound(
                     f"no model is named {name!r}; GET /v1/models lists them.", field="model"
                 )

@@ -5,15 +5,15 @@ returned. The scoring itself is the library's own
 library and the command line give the same numbers.
 """
 
+import secrets
 import time
-import uuid
 
 import numpy as np
 import orjson
 
 from ..exceptions import InputError
 from .errors import Invalid
-from .predictions import record
+from .predictions import COLUMNS, record
 from .rows import frame_of
 
 __all__ = ["Scorer"]
@@ -54,24 +54,23 @@ class Scorer:
         challenger = self.registry.aliases(name).get("challenger") if alias == "champion" else None
         if challenger is not None and challenger != version:
             shadow = self._score(name, challenger, rows)
-        request_id = uuid.uuid4().hex
-        ids = [uuid.uuid4().hex for _ in rows]
+        request_id = secrets.token_hex(16)
+        # a random 96-bit prefix per request and the row's number: unique,
+        # and a thousand times cheaper than a uuid4 per row
+        ids = _ids(len(rows))
         inputs = [orjson.dumps(r, option=orjson.OPT_NON_STR_KEYS).decode() for r in rows]
         now = time.time()
         latency = (time.perf_counter() - start) * 1000.0
-        log = self._log_rows(
-            request_id, now, name, version, alias, False, ids, inputs, answer, latency
-        )
+        log = _log_rows(request_id, now, name, version, alias, False, ids, inputs, answer, latency)
         if shadow is not None:
-            shadow_ids = [uuid.uuid4().hex for _ in rows]
-            log += self._log_rows(
+            log += _log_rows(
                 request_id,
                 now,
                 name,
                 challenger,
                 "challenger",
                 True,
-                shadow_ids,
+                _ids(len(rows)),
                 inputs,
                 shadow,
                 latency,
@@ -90,30 +89,6 @@ class Scorer:
             ],
         }
 
-    @staticmethod
-    def _log_rows(request_id, now, name, version, alias, shadow, ids, inputs, result, latency):
-        return [
-            {
-                "prediction_id": pid,
-                "request_id": request_id,
-                "scored_at": now,
-                "model_name": name,
-                "model_version": version,
-                "alias": alias,
-                "shadow": shadow,
-                "row_index": i,
-                "input": inputs[i],
-                "anomaly_score": result["anomaly_score"][i],
-                "threshold": result["threshold"][i],
-                "is_anomaly": result["is_anomaly"][i],
-                "severity": result["severity"][i],
-                "reason": result["reason"][i],
-                "cluster": result["cluster"][i],
-                "latency_ms": latency,
-            }
-            for i, pid in enumerate(ids)
-        ]
-
     def _count(self, name, version, alias, answer, shadowed, n):
         m = self.metrics
         m.rows.labels(name, "false").inc(n)
@@ -123,3 +98,30 @@ class Scorer:
             if flagged:
                 m.alerts.labels(name, severity or "none").inc()
         m.served.labels(name, alias or "pinned").set(version)
+
+
+def _ids(n):
+    prefix = secrets.token_hex(12)
+    return [f"{prefix}{i:08x}" for i in range(n)]
+
+
+def _log_rows(request_id, now, name, version, alias, shadow, ids, inputs, result, latency):
+    """Log rows as tuples in the order of :data:`~.predictions.COLUMNS`."""
+    n = len(ids)
+    columns = {
+        "prediction_id": ids,
+        "request_id": [request_id] * n,
+        "scored_at": [now] * n,
+        "model_name": [name] * n,
+        "model_version": [version] * n,
+        "alias": [alias] * n,
+        "shadow": [shadow] * n,
+        "row_index": range(n),
+        "input": inputs,
+        "latency_ms": [latency] * n,
+        **{
+            k: result[k]
+            for k in ("anomaly_score", "threshold", "is_anomaly", "severity", "reason", "cluster")
+        },
+    }
+    return list(zip(*(columns[c] for c in COLUMNS), strict=True))
