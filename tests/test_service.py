@@ -443,3 +443,46 @@ def test_service_keys_are_stored_only_as_hashes(tmp_path):
     assert "revoked" in farout("keys", "list", "--registry", str(tmp_path)).stdout
     done = farout("keys", "revoke", "nope", "--registry", str(tmp_path), check=False)
     assert done.returncode == 2 and "no live key" in done.stderr
+
+
+def test_requests_scored_together_answer_as_alone(tmp_path, model_files):
+    """The batcher scores waiting requests in one call: each answer equals
+    its request scored alone, and a bad request fails alone, its row
+    numbered within it."""
+    import time
+
+    from farout.service.database import Database
+    from farout.service.metrics import Metrics
+    from farout.service.registry import Registry
+    from farout.service.scoring import Scorer
+
+    db = Database(f"sqlite:///{tmp_path / 'farout.db'}")
+    db.upgrade()
+    registry = Registry(tmp_path, db)
+    registry.add(model_files[0], "payments", actor="test")
+    scorer = Scorer(registry, db, Metrics())
+    good = [_frame(n, seed).to_dict("records") for n, seed in ((3, 1), (1, 2), (40, 3))]
+    huge = [ROWS[0], {"amount": 1e308, "hour": 1.0, "kind": "card"}]
+    typo = [{"amount": 1.0, "hour": 2.0, "kinds": "card"}]
+    now = time.perf_counter()
+    answers = scorer.score_many(
+        [
+            (good[0], None, now),
+            (huge, None, now),
+            (good[1], None, now),
+            (typo, None, now),
+            (good[2], "payments@champion", now),
+        ]
+    )
+    assert answers[1].status == 422
+    assert "at row 1" in answers[1].message and "amount" in answers[1].message
+    assert answers[3].status == 422 and answers[3].fields == {"row": 0, "column": "kind"}
+    for answer, rows in zip((answers[0], answers[2], answers[4]), good, strict=True):
+        alone = scorer.score(rows)
+        for key in ("anomaly_score", "is_anomaly", "severity", "reason", "cluster"):
+            assert [p[key] for p in answer["predictions"]] == [p[key] for p in alone["predictions"]]
+        assert answer["request_id"] != alone["request_id"]
+    with db.reading() as c:
+        logged = c.execute(sa.text("SELECT count(*) FROM predictions")).scalar()
+    assert logged == 2 * sum(map(len, good))  # the failed requests logged nothing
+    db.close()

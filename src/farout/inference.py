@@ -20,6 +20,8 @@ __all__ = ["BORDERLINE", "Inference"]
 
 #: The severity of rows whose flag is not sure (the ``borderline`` parameter).
 BORDERLINE = "borderline"
+# Tables up to this many rows keep their encoded rows for the reasons.
+_KEEP_ENCODED_ROWS = 4096
 
 
 def _scored(est, X, keep_encoded=False, with_scores=True):
@@ -193,7 +195,10 @@ class Inference:
             raise InputError(f"reasons must be 'flagged', 'all' or 'none', got {reasons!r}.")
         if not is_int(top) or top < 1:
             raise InputError(f"top must be an int >= 1, got {top!r}.")
-        X, found = _scored(self, X, keep_encoded=reasons == "all")
+        # a small table keeps its encoded rows: encoding the flagged ones
+        # again would cost more than keeping them
+        small = getattr(X, "shape", (len(X),))[0] <= _KEEP_ENCODED_ROWS
+        X, found = _scored(self, X, keep_encoded=reasons == "all" or (reasons != "none" and small))
         labels, scores = found.labels, found.scores
         flags = self.threshold_.flag(scores, labels)
         rows = {"all": np.arange(len(scores)), "flagged": np.flatnonzero(flags)}.get(

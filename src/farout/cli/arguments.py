@@ -489,7 +489,9 @@ def build_parser():
     p.add_argument("-q", "--quiet", action="store_true", help="no access log")
 
     p = _command(sub, "keys", "make, list or revoke the service's API keys")
-    p.add_argument("action", choices=("create", "list", "revoke"))
+    p.add_argument(
+        "action", choices=("create", "list", "revoke"), help="make a key, list them, or revoke one"
+    )
     p.add_argument("key_id", nargs="?", help="the key to revoke (its id, from keys list)")
     service_args(p)
     p.add_argument(

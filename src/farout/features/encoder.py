@@ -7,6 +7,7 @@ categorical columns (category or string dtype) are one-hot encoded, left at
 learns is a plain array or a JSON-ready list, so a model file can hold it.
 """
 
+import functools
 import warnings
 
 import numpy as np
@@ -331,6 +332,10 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             Z = self._transform_plain_numeric(X)
             if Z is not None:
                 return Z, {}
+        elif isinstance(X, pd.DataFrame):
+            done = self._transform_mixed(X)
+            if done is not None:
+                return done
         Z = np.zeros((n, len(self.encoded_names_)))
         unseen = {}
         numeric_j = 0
@@ -389,6 +394,43 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                     return None
             start += chunk.shape[0]
         return Z
+
+    def _transform_mixed(self, X):
+        """Encode a DataFrame with categorical columns without a pandas call
+        per numeric column (they are scaled in one block) and with each
+        column's categories looked up in a cached index: the fixed cost a
+        small table pays. None when a value needs the general path (NaN,
+        inf, too large, a category that is not a string), which imputes it
+        or names it in an error."""
+        numeric = [j for j, c in enumerate(self.columns_) if c["kind"] == "numeric"]
+        dtypes = X.dtypes
+        if not all(
+            isinstance(dtypes.iloc[j], np.dtype) and dtypes.iloc[j].kind in "fiub" for j in numeric
+        ):
+            return None
+        widths = [1 if c["kind"] == "numeric" else len(c["categories"]) for c in self.columns_]
+        at = np.concatenate([[0], np.cumsum(widths)[:-1]])
+        Z = np.zeros((len(X), len(self.encoded_names_)))
+        if numeric:
+            with np.errstate(over="ignore", invalid="ignore"):
+                scaled = (
+                    X.iloc[:, numeric].to_numpy(dtype=np.float64) - self.center_
+                ) / self.scale_
+                if not (np.abs(scaled) < MAX_SCALED).all():
+                    return None
+            Z[:, at[numeric]] = scaled
+        unseen = {}
+        for j, column in enumerate(self.columns_):
+            if column["kind"] == "numeric":
+                continue
+            values = X.iloc[:, j].to_numpy(dtype=object)
+            if not all(type(v) is str for v in values):
+                return None
+            codes = _category_codes(tuple(column["categories"]), values)
+            known = codes >= 0
+            Z[np.flatnonzero(known), at[j] + codes[known]] = 1.0
+            unseen[column["name"]] = ~known
+        return Z, unseen
 
     def _numeric_column(self, X, j, name, index):
         if not isinstance(X, pd.DataFrame):
@@ -491,6 +533,22 @@ def is_plain_numeric(X):
     return isinstance(X, pd.DataFrame) and all(
         isinstance(dtype, np.dtype) and dtype.kind in "fiub" for dtype in X.dtypes
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _category_lookup(categories):
+    """A column's categories as a dict and as an index, built once."""
+    return {c: i for i, c in enumerate(categories)}, pd.Index(list(categories), dtype=object)
+
+
+def _category_codes(categories, values):
+    """Each value's position in ``categories``, -1 for one not there. A
+    small array is looked up in a dict: pandas' vectorised lookup costs more
+    to set up than a few thousand dict reads."""
+    lookup, index = _category_lookup(categories)
+    if len(values) > 4096:
+        return index.get_indexer(values)
+    return np.fromiter((lookup.get(v, -1) for v in values), dtype=np.intp, count=len(values))
 
 
 def _float_chunks(X):

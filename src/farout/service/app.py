@@ -5,6 +5,7 @@ the same JSON shape (:mod:`farout.service.errors`).
 OpenAPI is at ``/openapi.json`` and its pages at ``/docs``.
 """
 
+import contextlib
 import os
 import tempfile
 import time
@@ -14,7 +15,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from . import predictions
+from .batcher import Batcher
 from .database import DB_ERRORS, Database
 from .errors import Invalid, ServiceError, Unavailable
 from .keys import Keys
@@ -154,8 +155,15 @@ def create_app(settings):
     db.upgrade()
     registry = Registry(settings.registry, db)
     keys, metrics = Keys(db), Metrics()
-    scorer = Scorer(registry, db, metrics)
+    batcher = Batcher(Scorer(registry, db, metrics))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        batcher.stop()  # requests already queued are still logged and answered
+
     app = FastAPI(
+        lifespan=lifespan,
         title="farout",
         version=__version__,
         description="Score rows with farout models; every prediction is logged before it is answered.",
@@ -205,7 +213,7 @@ def create_app(settings):
         # parsed and answered with orjson: FastAPI's own validation and
         # encoder cost more than the scoring for a 1,000-row request
         rows, model = _score_body(await request.body())
-        answer = await run_in_threadpool(scorer.score, rows, model)
+        answer = await batcher.score(rows, model)
         return Response(orjson.dumps(answer), media_type="application/json")
 
     @app.get("/v1/models", tags=["registry"])

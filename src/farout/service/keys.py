@@ -88,7 +88,7 @@ class Keys:
                     api_keys.c.revoked_at,
                 ).order_by(api_keys.c.created_at)
             )
-            return [dict(r._mapping) for r in rows]
+            return [dict(r) for r in rows.mappings()]
 
     def _reload(self, force):
         now = time.monotonic()

@@ -249,11 +249,10 @@ class Registry:
 
     # ------------------------------------------------------------ reads
     def _describe(self, row, aliases):
-        out = dict(row._mapping)
+        out = dict(row)
         out["features"] = json.loads(out["features"])
         out["aliases"] = sorted(a for a, v in aliases.items() if v == out["version"])
-        out.pop("provenance")
-        out["provenance"] = json.loads(row.provenance) if row.provenance else None
+        out["provenance"] = json.loads(out["provenance"]) if out["provenance"] else None
         return out
 
     def aliases(self, name):
@@ -262,11 +261,15 @@ class Registry:
 
     def version(self, name, version):
         with self.db.reading() as connection:
-            row = connection.execute(
-                select(model_versions).where(
-                    model_versions.c.name == name, model_versions.c.version == version
+            row = (
+                connection.execute(
+                    select(model_versions).where(
+                        model_versions.c.name == name, model_versions.c.version == version
+                    )
                 )
-            ).first()
+                .mappings()
+                .first()
+            )
         if row is None:
             raise NotFound(f"model {name!r} has no version {version}; GET /v1/models lists them.")
         return self._describe(row, self.aliases(name))
@@ -274,17 +277,22 @@ class Registry:
     def models(self):
         """Every model with its versions and where its aliases point."""
         with self.db.reading() as connection:
-            rows = connection.execute(
-                select(model_versions).order_by(model_versions.c.name, model_versions.c.version)
-            ).all()
+            rows = (
+                connection.execute(
+                    select(model_versions).order_by(model_versions.c.name, model_versions.c.version)
+                )
+                .mappings()
+                .all()
+            )
             pointers = connection.execute(select(model_aliases)).all()
         aliases = {}
         for p in pointers:
             aliases.setdefault(p.name, {})[p.alias] = p.version
         out = {}
         for row in rows:
+            name = row["name"]
             entry = out.setdefault(
-                row.name, {"name": row.name, "aliases": aliases.get(row.name, {}), "versions": []}
+                name, {"name": name, "aliases": aliases.get(name, {}), "versions": []}
             )
             entry["versions"].append(self._describe(row, entry["aliases"]))
         return list(out.values())
@@ -294,7 +302,7 @@ class Registry:
         if name is not None:
             query = query.where(registry_audit.c.name == name)
         with self.db.reading() as connection:
-            return [dict(r._mapping) for r in connection.execute(query)]
+            return [dict(r) for r in connection.execute(query).mappings()]
 
     def resolve(self, spec=None):
         """``(name, version, alias)`` that ``spec`` names; with no spec, the

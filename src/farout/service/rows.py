@@ -9,11 +9,10 @@ row, so an audit can group by them (an account, a device).
 import math
 
 import numpy as np
-import pandas as pd
 
 from .errors import Invalid
 
-__all__ = ["MAX_ROWS", "frame_of"]
+__all__ = ["MAX_ROWS", "columns_of"]
 
 #: Rows one request may carry; larger loads belong to ``farout score``.
 MAX_ROWS = 10_000
@@ -38,8 +37,9 @@ def _bad_number(rows, name, column):
     raise AssertionError("no bad value found")  # pragma: no cover
 
 
-def frame_of(rows, schema):
-    """The rows as a DataFrame of the model's columns, in its order.
+def columns_of(rows, schema):
+    """The rows checked, as ``{column: array}`` in the model's order
+    (requests scored together join theirs).
 
     Parameters
     ----------
@@ -81,4 +81,4 @@ def frame_of(rows, schema):
                     )
             values = np.array([str(v) for v in column], dtype=object)
         data[name] = values
-    return pd.DataFrame(data)
+    return data

@@ -1,8 +1,13 @@
-"""Scoring a request: the rows through the door, the champion's answer and
-the challenger's shadow, all logged in one transaction before the answer is
-returned. The scoring itself is the library's own
+"""Scoring requests: the rows through the door, the champion's answer and
+the challenger's shadow, all logged in one transaction before any answer
+is returned. The scoring itself is the library's own
 (:meth:`~farout.KMeansAnomalyDetector.findings`), so the service, the
 library and the command line give the same numbers.
+
+Requests that arrive together are scored together (:mod:`.batcher`): one
+``findings`` call per model and one commit for all of them, since the
+library's fixed cost per call, not its cost per row, is what a one-row
+request pays.
 """
 
 import secrets
@@ -10,17 +15,22 @@ import time
 
 import numpy as np
 import orjson
+import pandas as pd
 
 from ..exceptions import InputError
-from .errors import Invalid
+from .errors import Invalid, ServiceError
 from .predictions import COLUMNS, record
-from .rows import frame_of
+from .rows import columns_of
 
 __all__ = ["Scorer"]
 
+_ANSWER = ("anomaly_score", "is_anomaly", "severity", "reason", "cluster")
+_LOGGED = ("anomaly_score", "threshold", "is_anomaly", "severity", "reason", "cluster")
 
-def _results(model, frame):
-    found = model.findings(frame)
+
+def _results(model, columns):
+    """The library's findings on checked columns, as lists."""
+    found = model.findings(pd.DataFrame(columns))
     reason = np.full(len(found.scores), "", dtype=object)
     reason[found.reason_rows] = found.reason_texts
     tier_of = np.array([*found.tier_names, None], dtype=object)
@@ -34,74 +44,34 @@ def _results(model, frame):
     }
 
 
-class Scorer:
-    def __init__(self, registry, db, metrics):
-        self.registry, self.db, self.metrics = registry, db, metrics
-
-    def _score(self, name, version, rows):
-        model = self.registry.load(name, version)
-        try:
-            return _results(model, frame_of(rows, model.feature_schema()))
-        except InputError as error:
-            raise Invalid(str(error)) from None
-
-    def score(self, rows, spec=None):
-        """The response body for ``rows``, after its log rows committed."""
-        start = time.perf_counter()
-        name, version, alias = self.registry.resolve(spec)
-        answer = self._score(name, version, rows)
-        shadow = None
-        challenger = self.registry.aliases(name).get("challenger") if alias == "champion" else None
-        if challenger is not None and challenger != version:
-            shadow = self._score(name, challenger, rows)
-        request_id = secrets.token_hex(16)
-        # a random 96-bit prefix per request and the row's number: unique,
-        # and a thousand times cheaper than a uuid4 per row
-        ids = _ids(len(rows))
-        inputs = [orjson.dumps(r, option=orjson.OPT_NON_STR_KEYS).decode() for r in rows]
-        now = time.time()
-        latency = (time.perf_counter() - start) * 1000.0
-        log = _log_rows(request_id, now, name, version, alias, False, ids, inputs, answer, latency)
-        if shadow is not None:
-            log += _log_rows(
-                request_id,
-                now,
-                name,
-                challenger,
-                "challenger",
-                True,
-                _ids(len(rows)),
-                inputs,
-                shadow,
-                latency,
-            )
-        with self.db.writing() as connection:
-            record(connection, log)
-        self._count(name, version, alias, answer, shadow is not None, len(rows))
-        keys = ("anomaly_score", "is_anomaly", "severity", "reason", "cluster")
-        columns = [answer[k] for k in keys]
-        return {
-            "request_id": request_id,
-            "model": {"name": name, "version": version, "alias": alias},
-            "predictions": [
-                {"prediction_id": pid, **dict(zip(keys, values, strict=True))}
-                for pid, *values in zip(ids, *columns, strict=True)
-            ],
-        }
-
-    def _count(self, name, version, alias, answer, shadowed, n):
-        m = self.metrics
-        m.rows.labels(name, "false").inc(n)
-        if shadowed:
-            m.rows.labels(name, "true").inc(n)
-        for severity, flagged in zip(answer["severity"], answer["is_anomaly"], strict=True):
-            if flagged:
-                m.alerts.labels(name, severity or "none").inc()
-        m.served.labels(name, alias or "pinned").set(version)
+def _alone(model, columns):
+    try:
+        return _results(model, columns)
+    except InputError as error:  # rows are numbered within their request
+        return Invalid(str(error))
 
 
-def _ids(n):
-    prefix = secrets.token_hex(12)
+def _together(model, members):
+    """Each member's results (or its error), from one call when all score."""
+    if len(members) == 1:
+        return [_alone(model, members[0])]
+    joined = {c: np.concatenate([m[c] for m in members]) for c in members[0]}
+    try:
+        results = _results(model, joined)
+    except InputError:  # find whose row it is, and score the others
+        return [_alone(model, m) for m in members]
+    out, start = [], 0
+    for m in members:
+        stop = start + len(next(iter(m.values())))
+        out.append({k: v[start:stop] for k, v in results.items()})
+        start = stop
+    return out
+
+
+def _ids(request_id, n):
+    # the request's random id and the row's number: unique, and far cheaper
+    # than a uuid4 per row
+    prefix = request_id[:24]
     return [f"{prefix}{i:08x}" for i in range(n)]
 
 
@@ -119,9 +89,101 @@ def _log_rows(request_id, now, name, version, alias, shadow, ids, inputs, result
         "row_index": range(n),
         "input": inputs,
         "latency_ms": [latency] * n,
-        **{
-            k: result[k]
-            for k in ("anomaly_score", "threshold", "is_anomaly", "severity", "reason", "cluster")
-        },
+        **{k: result[k] for k in _LOGGED},
     }
     return list(zip(*(columns[c] for c in COLUMNS), strict=True))
+
+
+class Scorer:
+    """Scores requests against the registry and logs them in ``db``."""
+
+    def __init__(self, registry, db, metrics):
+        self.registry, self.db, self.metrics = registry, db, metrics
+
+    def score(self, rows, spec=None):
+        """The answer to one request, after its log rows committed."""
+        (answer,) = self.score_many([(rows, spec, time.perf_counter())])
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def score_many(self, requests):
+        """Answers to ``(rows, spec, started)`` requests, in order: each a
+        response body, or the error to answer with. All the log rows go in
+        one transaction; if it fails, every request gets its error."""
+        out = [None] * len(requests)
+        groups = {}
+        for i, (rows, spec, _) in enumerate(requests):
+            try:
+                name, version, alias = self.registry.resolve(spec)
+                model = self.registry.load(name, version)
+                columns = columns_of(rows, model.feature_schema())
+                groups.setdefault((name, version, alias), []).append((i, columns))
+            except ServiceError as error:
+                out[i] = error
+        log, counted = [], []
+        for (name, version, alias), members in groups.items():
+            columns = [c for _, c in members]
+            answers = _together(self.registry.load(name, version), columns)
+            challenger = self.registry.aliases(name).get("challenger")
+            shadows = [None] * len(members)
+            if alias == "champion" and challenger not in (None, version):
+                try:
+                    shadows = _together(self.registry.load(name, challenger), columns)
+                except ServiceError:  # a challenger that cannot load never blocks an answer
+                    shadows = [None] * len(members)
+            now = time.time()
+            for (i, _), answer, shadow in zip(members, answers, shadows, strict=True):
+                if isinstance(answer, BaseException):
+                    out[i] = answer
+                    continue
+                rows, _, started = requests[i]
+                request_id = secrets.token_hex(16)
+                ids = _ids(request_id, len(rows))
+                inputs = [orjson.dumps(r, option=orjson.OPT_NON_STR_KEYS).decode() for r in rows]
+                latency = (time.perf_counter() - started) * 1000.0
+                log += _log_rows(
+                    request_id, now, name, version, alias, False, ids, inputs, answer, latency
+                )
+                if isinstance(shadow, dict):  # a row the challenger refuses is not shadowed
+                    shadow_ids = _ids(secrets.token_hex(16), len(rows))
+                    log += _log_rows(
+                        request_id,
+                        now,
+                        name,
+                        challenger,
+                        "challenger",
+                        True,
+                        shadow_ids,
+                        inputs,
+                        shadow,
+                        latency,
+                    )
+                out[i] = {
+                    "request_id": request_id,
+                    "model": {"name": name, "version": version, "alias": alias},
+                    "predictions": [
+                        {"prediction_id": pid, **dict(zip(_ANSWER, values, strict=True))}
+                        for pid, *values in zip(ids, *(answer[k] for k in _ANSWER), strict=True)
+                    ],
+                }
+                counted.append((name, version, alias, answer, isinstance(shadow, dict), len(rows)))
+        if log:
+            try:
+                with self.db.writing() as connection:
+                    record(connection, log)
+            except ServiceError as error:
+                return [error if isinstance(a, dict) else a for a in out]
+        for entry in counted:
+            self._count(*entry)
+        return out
+
+    def _count(self, name, version, alias, answer, shadowed, n):
+        m = self.metrics
+        m.rows.labels(name, "false").inc(n)
+        if shadowed:
+            m.rows.labels(name, "true").inc(n)
+        for severity, flagged in zip(answer["severity"], answer["is_anomaly"], strict=True):
+            if flagged:
+                m.alerts.labels(name, severity or "none").inc()
+        m.served.labels(name, alias or "pinned").set(version)
