@@ -195,10 +195,11 @@ class Inference:
             raise InputError(f"reasons must be 'flagged', 'all' or 'none', got {reasons!r}.")
         if not is_int(top) or top < 1:
             raise InputError(f"top must be an int >= 1, got {top!r}.")
-        # a small table keeps its encoded rows: encoding the flagged ones
-        # again would cost more than keeping them
+        # a small table reuses the encoded rows its scoring made, rather
+        # than encoding the flagged ones again
         small = getattr(X, "shape", (len(X),))[0] <= _KEEP_ENCODED_ROWS
-        X, found = _scored(self, X, keep_encoded=reasons == "all" or (reasons != "none" and small))
+        keep = True if reasons == "all" else "reuse" if reasons == "flagged" and small else False
+        X, found = _scored(self, X, keep_encoded=keep)
         labels, scores = found.labels, found.scores
         flags = self.threshold_.flag(scores, labels)
         rows = {"all": np.arange(len(scores)), "flagged": np.flatnonzero(flags)}.get(

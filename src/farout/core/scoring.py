@@ -212,7 +212,9 @@ def score_rows(scorer, X, keep_encoded=False, with_scores=True):
 
     An all-numeric Euclidean model scores raw rows directly (see
     :meth:`Scorer.raw_geometry`); ``keep_encoded`` keeps the encoded rows
-    for explanations.
+    for explanations, and ``keep_encoded="reuse"`` keeps them only where
+    every block was encoded anyway (the scores are then those of the
+    default path to the last bit).
     """
     n = X.shape[0]
     labels = np.empty(n, dtype=np.intp)
@@ -221,10 +223,14 @@ def score_rows(scorer, X, keep_encoded=False, with_scores=True):
     plain = not with_scores or isinstance(scorer.mode, DistanceScore)
     scores = distances if plain else np.empty(n)
     encoded, unseen_parts = [], {}
+    reuse = keep_encoded == "reuse"
+    keep_encoded = keep_encoded is True
     geometry = None if keep_encoded else scorer.raw_geometry()
+    blocks = 0
     for start in range(0, n, SCORE_BLOCK):
         stop = min(n, start + SCORE_BLOCK)
         part = _rows(X, start, stop)
+        blocks += 1
         if geometry is not None and is_plain_numeric(part):
             out = (labels[start:stop], distances[start:stop], scores[start:stop])
             if _score_raw(scorer, part, geometry, with_scores, out):
@@ -236,10 +242,11 @@ def score_rows(scorer, X, keep_encoded=False, with_scores=True):
             found.distances,
             found.scores,
         )
-        if keep_encoded:
+        if keep_encoded or reuse:
             encoded.append(Z)
         for name, mask in unseen.items():
             unseen_parts.setdefault(name, []).append(mask)
+    keep_encoded = keep_encoded or (reuse and 0 < len(encoded) == blocks)
     Z = (np.vstack(encoded) if len(encoded) > 1 else encoded[0]) if keep_encoded else None
     unseen = {name: np.concatenate(masks) for name, masks in unseen_parts.items()}
     if not np.isfinite(scores).all():
