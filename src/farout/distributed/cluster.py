@@ -23,13 +23,13 @@ def local_workers():
 
 
 @contextlib.contextmanager
-def connect(address, *, n_workers=None, option="address"):
+def connect(address, *, n_workers=None, option="address", timeout=CONNECT_TIMEOUT):
     """A ``distributed.Client`` for the block: ``address`` is a scheduler's
     (``tcp://host:8786``, or a scheduler file's path ending in ``.json``),
     or ``"local"`` to start a ``LocalCluster`` on 127.0.0.1 (``n_workers``
     processes, default one per core, one thread each), closed when the
     block ends. ``option`` names the setting in errors (``--dask`` on the
-    command line)."""
+    command line); ``timeout``: seconds to wait for the scheduler."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -44,7 +44,7 @@ def connect(address, *, n_workers=None, option="address"):
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port, never a clash with another cluster
             ) as cluster,
             Client(cluster) as client,
         ):
@@ -53,7 +53,7 @@ def connect(address, *, n_workers=None, option="address"):
     kwargs = {"scheduler_file": address} if str(address).endswith(".json") else {}
     try:
         client = Client(
-            None if kwargs else address, timeout=CONNECT_TIMEOUT, set_as_default=True, **kwargs
+            None if kwargs else address, timeout=timeout, set_as_default=True, **kwargs
         )
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         raise InputError(

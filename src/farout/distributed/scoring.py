@@ -8,7 +8,13 @@ from ..exceptions import InputError
 from ..features.schema import model_columns
 from .partitions import broadcast, serial_kernels
 
-__all__ = ["result_meta", "score_dask"]
+__all__ = ["TEXT", "result_meta", "score_dask"]
+
+# The text columns' dtype: what pandas makes of a column of strings (object
+# before pandas 3, its string dtype since). ``detect`` infers it per call, so
+# a column of no names (``severity`` where no row reaches a tier) comes out
+# as object; every partition is cast to this one dtype, Dask's meta.
+TEXT = pd.Series(["text"]).dtype
 
 
 def score_dask(detector, X, *, reasons="flagged", top=3, confidence=False):
@@ -72,9 +78,9 @@ def result_meta(confidence=False):
     columns = {
         "anomaly_score": np.float64,
         "is_anomaly": bool,
-        "severity": object,
+        "severity": TEXT,
         "cluster": np.intp,
-        "reason": object,
+        "reason": TEXT,
     }
     if confidence:
         columns.update(anomaly_probability=np.float64, confidence=np.float64)
@@ -88,4 +94,5 @@ def _score_partition(frame, detector, reasons, top, confidence):
         result = detector.detect(
             model_columns(detector, frame), reasons=reasons, top=top, confidence=confidence
         )
+    result = result.astype({"severity": TEXT, "reason": TEXT})
     return pd.concat([frame, result], axis=1)
