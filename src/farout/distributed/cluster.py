@@ -52,9 +52,7 @@ def connect(address, *, n_workers=None, option="address", timeout=CONNECT_TIMEOU
         return
     kwargs = {"scheduler_file": address} if str(address).endswith(".json") else {}
     try:
-        client = Client(
-            None if kwargs else address, timeout=timeout, set_as_default=True, **kwargs
-        )
+        client = Client(None if kwargs else address, timeout=timeout, set_as_default=True, **kwargs)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         raise InputError(
             f"{option} {address!r}: no Dask scheduler answered there ({exc}). Give a running "
