@@ -9,7 +9,7 @@ the answers the detector gives in memory.
   as a map-reduce of :class:`~farout.core.ClusterStats`.
 - :func:`score_dask` scores a Dask DataFrame lazily: the result columns
   (``anomaly_score``, ``is_anomaly``, ``severity``, ``cluster``, ``reason``)
-  beside the input's own; the model travels once per worker.
+  beside the input's own; the model is one key of the graph, fetched once by each worker.
 - :class:`ParallelPostFit` wraps a detector: ``predict``,
   ``score_samples``, ``decision_function``, ``anomaly_score`` and
   ``predict_cluster`` on Dask collections (higher ``anomaly_score`` is more

@@ -70,16 +70,13 @@ def _combine_all(combine, values):
 
 
 def broadcast(obj):
-    """``obj`` (the fitted model) as one delayed value for every task: with
-    a distributed client it is scattered to every worker once, else it is
-    one key of the graph. Either way it is not pickled into each task."""
-    try:
-        from distributed import default_client
-
-        client = default_client()
-    except (ImportError, ValueError):  # no distributed client: one key in the graph
-        return dask.delayed(obj, pure=True, traverse=False)
-    return dask.delayed(client.scatter(obj, broadcast=True, hash=False))
+    """``obj`` (the fitted model) as one key of the graph that every task
+    depends on: it is pickled once into the graph, computed on one worker and
+    fetched once by each other worker that needs it, not shipped with each
+    task. Not scattered: a scattered value has no recipe, so a worker that
+    dies holding its only copy would lose the job; a graph key is simply
+    recomputed elsewhere."""
+    return dask.delayed(obj, pure=True, traverse=False)
 
 
 @contextlib.contextmanager

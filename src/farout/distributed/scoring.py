@@ -26,8 +26,8 @@ def score_dask(detector, X, *, reasons="flagged", top=3, confidence=False):
 
     The model's columns are found by name (others are carried along);
     missing ones are an error naming them, raised here, before any work.
-    The model is scattered to every worker once (one key of the graph
-    without a distributed client), not pickled into each task.
+    The model is one key of the graph, fetched once by each worker, not
+    pickled into each task.
 
     Parameters
     ----------
