@@ -376,7 +376,7 @@ def test_evaluate_by_a_continuous_column_bins_it():
 
 
 # 17: the command line imports what the command needs, when it runs.
-_HEAVY = ("sklearn", "pandas", "scipy", "matplotlib", "numba", "pyarrow")
+_HEAVY = ("sklearn", "pandas", "scipy", "matplotlib", "numba", "pyarrow", "dask", "distributed")
 
 
 def _modules_after(code):

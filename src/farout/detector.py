@@ -25,11 +25,13 @@ from .persistence import read_state, write_state
 from .persistence.estimator import detector_from_state, detector_state
 from .summary import training_summary, with_threshold_rate
 from .thresholds import Percentile, Threshold, fit_cuts, validate_tiers
-from .training import train
+from .training import train, train_on_sample
 from .validation import check_rows, feature_labels
 
 __all__ = ["KMeansAnomalyDetector", "load"]
 DEFAULT_THRESHOLD = Percentile(99.0)
+_LEARNED = ("scorer", "ensemble", "trim_cut", "k_selection", "inertia", "n_iter")
+_LEARNED += ("n_trim_rounds", "trimmed", "value_modes")
 
 
 class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
@@ -262,7 +264,8 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- fit
     def fit(self, X, y=None):
-        """Learn clusters of normal data, their spreads and the threshold.
+        """Learn clusters of normal data, their spreads and the threshold;
+        returns self.
 
         Parameters
         ----------
@@ -270,45 +273,49 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
             Training data; may contain anomalies (see ``trim``).
         y : array-like, optional
             Labels, for thresholds that need them (such as ``CostOptimal``) only.
-
-        Returns
-        -------
-        self
         """
         self._check_params()
         X = check_rows(self, X, reset=True)
         n = X.shape[0]
         if n < 2:
             raise InputError(f"need at least 2 samples to fit, got {n} sample (n_samples=1).")
-        learned = train(self, X, y, feature_labels(X))
-        self.scorer_ = learned.scorer
-        self.ensemble_ = learned.ensemble
-        self.trim_cut_ = learned.trim_cut
-        self.k_selection_ = learned.k_selection
-        self.inertia_, self.n_iter_ = learned.inertia, learned.n_iter
-        self.n_trim_rounds_ = learned.n_trim_rounds
-        self.trimmed_, self.value_modes_ = learned.trimmed, learned.value_modes
-        self._fit_thresholds(learned.scores, learned.labels, learned.y)
-        self.training_summary_ = training_summary(learned.scores, learned.labels, self.threshold_)
-        self.training_summary_.update(n_rows=n, n_rows_fitted=len(learned.scores))
+        learned = self._adopt(train(self, X, y, feature_labels(X)), n)
         self.labels_ = learned.labels
         if learned.rows is not None:
             self.labels_ = score_rows(self.scorer_, X, with_scores=False).labels
         return self
 
+    def fit_sample(self, sample, encoder, n_rows, rows, rng):
+        """:meth:`fit` for data held elsewhere (:mod:`farout.distributed`): learn from
+        ``sample``, rows ``rows`` (:func:`~farout.training.fit_sample_rows`) of ``n_rows``
+        that ``encoder`` saw whole, drawn by ``rng``; no ``labels_``. Returns self."""
+        self._check_params()
+        sample = check_rows(self, sample, reset=True)
+        self._adopt(train_on_sample(self, encoder, sample, rows, None, rng), n_rows)
+        self.__dict__.pop("labels_", None)  # one per row of the whole table
+        return self
+
+    def _adopt(self, learned, n):
+        for name in _LEARNED:  # the Training fields the estimator keeps, with a "_"
+            setattr(self, f"{name}_", getattr(learned, name))
+        self._fit_thresholds(learned.scores, learned.labels, learned.y)
+        self.training_summary_ = training_summary(learned.scores, learned.labels, self.threshold_)
+        self.training_summary_.update(n_rows=n, n_rows_fitted=len(learned.scores))
+        return learned
+
     def _fit_thresholds(self, scores, labels, y=None, threshold=None, tiers=None):
         if threshold is None:
             threshold = DEFAULT_THRESHOLD if self.threshold is None else self.threshold
         tiers = self.tiers if tiers is None else tiers
-        self.threshold_, self.tiers_ = fit_cuts(
-            threshold, tiers, scores, labels, self.n_clusters_, y
-        )
+        cuts = fit_cuts(threshold, tiers, scores, labels, self.n_clusters_, y)
+        self.threshold_, self.tiers_ = cuts
         self.offset_ = -self.threshold_.cut_
         self.score_reference_ = reference_sample(scores, labels)  # for predict_proba
 
     def fit_threshold(self, X, y=None, threshold=None, tiers=None):
         """Refit the threshold (and tiers) on the scores of ``X``, typically a
-        labelled validation set, and keep them and the share they flag there.
+        labelled validation set, and keep them and the share they flag there;
+        returns self.
 
         Parameters
         ----------
@@ -320,10 +327,6 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
             Defaults to the ``threshold`` parameter.
         tiers : dict or list of (str, Threshold), optional
             Refit these tiers too; by default the fitted tiers are kept.
-
-        Returns
-        -------
-        self
         """
         if threshold is not None and not isinstance(threshold, Threshold):
             raise InputError(f"threshold must be a threshold object, got {threshold!r}.")
@@ -336,13 +339,11 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         return self
 
     def partial_fit(self, X, y=None):
-        """Update the model with one mini-batch.
-
-        The first call on an unfitted model fits it on the batch. Later calls
-        move each centroid towards its batch members, weighted by the rows it
-        has absorbed, and update the cluster spreads and profiles; the
-        encoder, whitening and threshold stay as first fitted. Returns self.
-        """
+        """Update the model with one mini-batch. The first call on an unfitted
+        model fits it on the batch. Later calls move each centroid towards its
+        batch members, weighted by the rows it has absorbed, and update the
+        cluster spreads and profiles; the encoder, whitening and threshold stay
+        as first fitted. Returns self."""
         if "scorer_" not in self.__dict__:
             return self.fit(X)
         M = self._learn(check_rows(self, X, reset=False))
@@ -353,14 +354,12 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
     def refine_clusters(self, X):
         """One mini-batch step of the clustering towards more rows of the
         training data: the step that lets ``farout fit`` learn from a file
-        larger than memory after fitting on a sample of it.
-
-        Only the clusters move: the encoder, the ensemble (fitted on small
-        subsamples) and the threshold stay. Rows the training would have
-        trimmed (above ``trim_cut_``) are skipped. Refit the threshold
-        afterwards (:meth:`fit_threshold`) if the score depends on the
-        clusters. Returns self.
-        """
+        larger than memory after fitting on a sample of it. Only the clusters
+        move: the encoder, the ensemble (fitted on small subsamples) and the
+        threshold stay. Rows the training would have trimmed (above
+        ``trim_cut_``) are skipped. Refit the threshold afterwards
+        (:meth:`fit_threshold`) if the score depends on the clusters. Returns
+        self."""
         check_is_fitted(self)
         X = check_rows(self, X, reset=False)
         found = score_rows(self.scorer_, X)

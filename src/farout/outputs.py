@@ -9,6 +9,7 @@ before any command runs.
 
 import contextlib
 import os
+import shutil
 import tempfile
 
 from .exceptions import InputError
@@ -16,10 +17,12 @@ from .exceptions import InputError
 __all__ = [
     "check_not_input",
     "discard_output",
+    "finish_folder",
     "finish_output",
     "output_folder",
     "readable_by_others",
     "remove_pending",
+    "temporary_folder",
     "temporary_output",
     "write_bytes",
 ]
@@ -45,10 +48,38 @@ def finish_output(tmp, path):
 
 
 def discard_output(tmp):
-    """Remove a temporary file (already gone is fine)."""
+    """Remove a temporary file or folder (already gone is fine)."""
     _PENDING.discard(tmp)
+    if os.path.isdir(tmp) and not os.path.islink(tmp):
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
+
+
+def temporary_folder(path):
+    """A new hidden folder beside the output folder ``path``, to fill and
+    then :func:`finish_folder` or :func:`discard_output`. ``path`` must not
+    exist, or be an empty folder."""
+    if os.path.lexists(path) and not (os.path.isdir(path) and not os.listdir(path)):
+        raise InputError(
+            f"{path} already exists; the output folder must be new (or empty). Remove "
+            "it or choose another name."
+        )
+    tmp = tempfile.mkdtemp(prefix=".farout-", suffix=".part", dir=output_folder(path))
+    _PENDING.add(tmp)
+    return tmp
+
+
+def finish_folder(tmp, path):
+    """Give the filled temporary folder its final name."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700
+    if os.path.isdir(path):
+        os.rmdir(path)  # empty (checked when the temporary folder was made)
+    os.replace(tmp, path)
+    _PENDING.discard(tmp)
 
 
 def remove_pending():

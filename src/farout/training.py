@@ -20,7 +20,7 @@ from .explain import ValueModes
 from .features.encoder import FeatureEncoder
 from .model_selection import select_k
 
-__all__ = ["Training", "train", "trim_fraction"]
+__all__ = ["Training", "fit_sample_rows", "train", "train_on_sample", "trim_fraction"]
 
 # Rows checked first when making sure there are at least k distinct rows.
 _DISTINCT_SAMPLE = 20_000
@@ -59,18 +59,34 @@ def trim_fraction(est):
 def train(est, X, y, feature_labels):
     """Fit the model of normal data described by estimator ``est`` on
     validated rows ``X``."""
-    n = X.shape[0]
     encoder = FeatureEncoder(est.scaling, est.missing, est.max_categories)
     encoder.fit(X, feature_names=feature_labels)
     rng = as_generator(est.random_state)
-    # The model learns from at most max_fit_rows rows (see the parameter).
-    rows = None
+    rows = fit_sample_rows(X.shape[0], est.max_fit_rows, rng)
     X_fit = X
-    if est.max_fit_rows is not None and n > est.max_fit_rows:
-        rows = np.sort(rng.choice(n, est.max_fit_rows, replace=False))
+    if rows is not None:
         X_fit = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
         if y is not None:
             y = np.asarray(y)[rows]
+    return train_on_sample(est, encoder, X_fit, rows, y, rng)
+
+
+def fit_sample_rows(n, max_fit_rows, rng):
+    """Sorted positions of the rows, out of ``n``, that the model learns
+    from (at most ``max_fit_rows``; see the parameter), or None for all.
+    The one draw of the sample: a fit in memory and a fit over Dask
+    partitions (:mod:`farout.distributed`) take the same rows for the same
+    seed."""
+    if max_fit_rows is None or n <= max_fit_rows:
+        return None
+    return np.sort(rng.choice(n, max_fit_rows, replace=False))
+
+
+def train_on_sample(est, encoder, X_fit, rows, y, rng):
+    """What :func:`train` learns once the ``encoder`` is fitted (on every
+    row) and the sample drawn: ``X_fit``, the validated rows at positions
+    ``rows`` (None: all rows), with their labels ``y``; ``rng`` continues
+    the generator that drew them."""
     Z, _ = encoder.encode(X_fit)
     metric = make_metric(est.metric).fit(Z)
     M = metric.to_space(Z)

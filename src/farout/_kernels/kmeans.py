@@ -17,6 +17,7 @@ from .distance import nearest_centers, pairwise_distances
 
 __all__ = [
     "as_generator",
+    "centers_from_sums",
     "cluster_sums",
     "count_distinct_rows",
     "kmeans",
@@ -154,6 +155,19 @@ def _onto_sphere(centers, fallback):
     return centers
 
 
+def centers_from_sums(sums, counts, old_centers, metric):
+    """Lloyd's centre update from each cluster's row count and sum of rows
+    (in the kernel's space): the mean, projected onto the unit sphere for
+    ``"cosine"``; a cluster without rows keeps its old centre. The means of
+    k-medians are not sums: ``"manhattan"`` has no such update."""
+    centers = old_centers.copy()
+    filled = counts > 0
+    centers[filled] = sums[filled] / counts[filled, None]
+    if metric == "cosine":
+        centers = _onto_sphere(centers, old_centers)
+    return centers
+
+
 def _update_centers(X, labels, distances, old_centers, metric, relocate_empty=True):
     k = old_centers.shape[0]
     counts = np.bincount(labels, minlength=k)
@@ -161,11 +175,7 @@ def _update_centers(X, labels, distances, old_centers, metric, relocate_empty=Tr
         centers = _group_medians(X, labels, counts, old_centers)
     else:
         _, sums, _ = _label_sums(X, labels, k)
-        centers = old_centers.copy()
-        filled = counts > 0
-        centers[filled] = sums[filled] / counts[filled, None]
-        if metric == "cosine":
-            centers = _onto_sphere(centers, old_centers)
+        centers = centers_from_sums(sums, counts, old_centers, metric)
     empty = np.flatnonzero(counts == 0)
     if empty.size and relocate_empty:
         # Relocate empty clusters to the rows worst served by their centre.

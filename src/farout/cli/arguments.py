@@ -199,6 +199,17 @@ def service_args(p):
     )
 
 
+def _dask_arg(p):
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on Dask: a scheduler's address (tcp://host:8786, or its scheduler "
+        "file), or 'local' for a cluster of this machine's cores; DATA is then a folder "
+        "of Parquet files or a quoted glob of CSV files, and score's OUT a new folder of "
+        "Parquet parts (pip install 'farout[dask]')",
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="farout",
@@ -288,13 +299,17 @@ def build_parser():
     p.add_argument(
         "--sample-rows",
         type=int,
-        default=1_000_000,
         help="a larger file is fitted on a uniform sample of this many rows, then its "
-        "clusters are refined over every row (default 1,000,000)",
+        "clusters are refined over every row (default 1,000,000; not with --dask, which "
+        "samples 262,144 rows as the library's fit does)",
     )
     p.add_argument(
-        "--passes", type=int, default=1, help="refinement passes over a larger file (default 1)"
+        "--passes",
+        type=int,
+        help="refinement passes over a larger file (default 1); with --dask, Lloyd passes "
+        "of the clusters over every row (default 0: the model fit gives in memory)",
     )
+    _dask_arg(p)
     p.add_argument(
         "--random-state", type=int, default=0, help="seed, for the same model every time"
     )
@@ -329,6 +344,7 @@ def build_parser():
         help="rows per block for Parquet and JSON Lines input (default 100,000); "
         "CSV is read in blocks of about 16 MB",
     )
+    _dask_arg(p)
 
     p = _command(sub, "evaluate", "metrics of a model against a label column")
     data_args(p)

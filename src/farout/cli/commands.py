@@ -95,10 +95,14 @@ def cmd_fit(args):
         random_state=args.random_state,
         verbose=int(progress(args)),
     )
-    if args.sample_rows < 2:
-        raise InputError(f"--sample-rows must be >= 2, got {args.sample_rows}.")
-    if args.passes < 1:
-        raise InputError(f"--passes must be >= 1, got {args.passes}.")
+    if args.dask is not None:
+        return _fit_dask(detector, args)
+    sample_rows = 1_000_000 if args.sample_rows is None else args.sample_rows
+    passes = 1 if args.passes is None else args.passes
+    if sample_rows < 2:
+        raise InputError(f"--sample-rows must be >= 2, got {sample_rows}.")
+    if passes < 1:
+        raise InputError(f"--passes must be >= 1, got {passes}.")
     counts = fit_file(
         detector,
         args.data,
@@ -106,19 +110,26 @@ def cmd_fit(args):
         sep=args.sep,
         columns=args.columns,
         exclude=args.exclude,
-        sample_rows=args.sample_rows,
-        passes=args.passes,
+        sample_rows=sample_rows,
+        passes=passes,
         random_state=args.random_state,
         progress=progress(args),
     )
+    _fitted(detector, args, counts)
+
+
+def _fitted(detector, args, counts):
     detector.save(args.output)
     rate, _, where = flag_rate(detector.training_summary_)
     rows = f"{counts['rows']:,} rows"
+    made = counts["passes"]
     if counts["sampled"] < counts["rows"]:
-        rows += (
-            f" (fitted on a uniform sample of {counts['sampled']:,}, clusters refined over "
-            f"every row in {counts['passes']} pass{'es' if counts['passes'] > 1 else ''})"
-        )
+        rows += f" (fitted on a uniform sample of {counts['sampled']:,}"
+        if made:
+            rows += f", clusters refined over every row in {made} pass{'es' if made > 1 else ''}"
+        rows += ")"
+    if getattr(args, "dask", None):
+        rows += f" on Dask ({args.dask})"
     print(
         f"fitted on {rows} x {detector.n_features_in_} columns: k={detector.n_clusters_}, "
         f"metric={detector.metric}, threshold {detector.threshold_!r} at "
@@ -127,20 +138,53 @@ def cmd_fit(args):
     print(f"model written to {args.output}")
 
 
+def _dask_only(args, *names):
+    """An error for options the Dask path does not take."""
+    for name in names:
+        if getattr(args, name.strip("-").replace("-", "_"), None) not in (None, False):
+            raise InputError(f"{name} is not taken with --dask; leave it out.")
+    if args.data == "-":
+        raise InputError(
+            "--dask reads DATA on the workers: give a folder of Parquet files or a glob "
+            "of CSV files, not standard input."
+        )
+
+
+def _fit_dask(detector, args):
+    from ..distributed import connect, fit_dask, read_dask
+
+    _dask_only(args, "--sample-rows", "--format")
+    passes = 0 if args.passes is None else args.passes
+    if passes < 0:
+        raise InputError(f"--passes must be >= 0 with --dask, got {passes}.")
+    data = read_dask(args.data, sep=args.sep, columns=args.columns, exclude=args.exclude)
+    with connect(args.dask, option="--dask"):
+        fit_dask(detector, data, passes=passes)
+    rows, sampled = (
+        detector.training_summary_["n_rows"],
+        detector.training_summary_["n_rows_fitted"],
+    )
+    counts = {"rows": rows, "sampled": sampled, "passes": passes}
+    _fitted(detector, args, counts)
+
+
 def cmd_score(args):
     detector = load(args.model)
-    counts = score_file(
-        detector,
-        args.data,
-        args.output,
-        chunksize=args.chunksize,
-        reasons=args.reasons,
-        top=args.top,
-        fmt=args.format,
-        sep=args.sep,
-        progress=None if not args.quiet else False,
-        confidence=args.confidence,
-    )
+    if args.dask is not None:
+        counts = _score_dask(detector, args)
+    else:
+        counts = score_file(
+            detector,
+            args.data,
+            args.output,
+            chunksize=args.chunksize,
+            reasons=args.reasons,
+            top=args.top,
+            fmt=args.format,
+            sep=args.sep,
+            progress=None if not args.quiet else False,
+            confidence=args.confidence,
+        )
     if args.output != "-":
         print(
             f"scored {counts['rows']:,} rows, {counts['flagged']:,} flagged; "
@@ -150,6 +194,32 @@ def cmd_score(args):
     warning = rate_warning(detector.training_summary_, counts["flagged"], counts["rows"])
     if warning:
         print(f"farout: warning: {warning}", file=sys.stderr)
+
+
+def _score_dask(detector, args):
+    from ..distributed import connect, read_dask, score_dask, write_parquet_folder
+
+    _dask_only(args, "--format")
+    if args.output == "-":
+        raise InputError("with --dask, OUT is a new folder of Parquet parts, not standard output.")
+    # the model's numeric columns as floats: Dask infers a CSV's types from its first
+    # block, and an integer column with a decimal further on would fail mid-job
+    dtypes = {
+        c["name"]: str if c["kind"] == "categorical" else "float64"
+        for c in detector.feature_schema()
+    }
+    data = read_dask(args.data, sep=args.sep, dtypes=dtypes)
+    with connect(args.dask, option="--dask"):
+        scored = score_dask(
+            detector, data, reasons=args.reasons, top=args.top, confidence=args.confidence
+        )
+        rows, flagged = write_parquet_folder(scored, args.output, count=flagged_rows)
+    return {"rows": rows, "flagged": flagged}
+
+
+def flagged_rows(frame):
+    """Rows flagged in a scored frame."""
+    return int(frame["is_anomaly"].sum())
 
 
 def rate_warning(summary, flagged, rows):

@@ -190,7 +190,6 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         or any NaN or inf, whose handling and messages live there."""
         if not is_plain_numeric(X) or self.scaling == "robust":
             return False
-        p = X.shape[1]
         if isinstance(X, pd.DataFrame):
             # one float64 block (a DataFrame's columns are separate arrays)
             moments = column_moments(X.to_numpy(dtype=np.float64), limit=MAX_SCALED)
@@ -198,7 +197,53 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             moments = column_moments(X, limit=MAX_SCALED)
         if moments is None:
             return False  # NaN, inf or a value too large: the general path names it
+        self._set_moments(X, moments, feature_names)
+        if self.missing == "impute":
+            # no value is missing here; medians are kept for later batches
+            self.impute_values_ = np.median(_as_float_matrix(X), axis=0)
+        return True
+
+    def fit_moments(self, X, moments, feature_names=None):
+        """Learn the encoding of an all-numeric table from its column
+        ``moments`` (count, mean, M2, min, max: :func:`farout._kernels.stats.column_moments`
+        of every row, merged block by block), reading the columns' names and
+        dtypes from ``X``, a few of its rows. What :meth:`fit` learns from the
+        whole table, for a table held elsewhere (:mod:`farout.distributed`).
+        Returns self."""
+        X = check_rows(self, X, reset=True)
+        self.check_moments_fit(X.dtypes if isinstance(X, pd.DataFrame) else None)
+        self._set_moments(X, moments, feature_names or feature_labels(X))
+        return self
+
+    def check_moments_fit(self, dtypes=None):
+        """An error saying why :meth:`fit_moments` cannot learn this encoding
+        (robust scaling or imputation need medians; text columns need their
+        categories), checked before any moment is computed; ``dtypes``: the
+        table's column dtypes (a pandas Series), None for a float array."""
+        if self.scaling == "robust" or self.missing == "impute":
+            name = "scaling='robust'" if self.scaling == "robust" else "missing='impute'"
+            raise InputError(
+                f"{name} needs exact medians over every row, which column moments do not "
+                "give; use scaling='standard', 'minmax' or None with missing='error', or "
+                "fit in memory."
+            )
+        if dtypes is None:
+            return
+        other = [
+            f"{str(name)!r} ({dtype})"
+            for name, dtype in dtypes.items()
+            if not (isinstance(dtype, np.dtype) and dtype.kind in "fiub")
+        ]
+        if other:
+            raise InputError(
+                f"column(s) {', '.join(other)} are not plain numeric; only all-numeric tables are "
+                "encoded from column moments: drop or convert them (CLI: --exclude), or fit "
+                "in memory."
+            )
+
+    def _set_moments(self, X, moments, feature_names):
         count, mean, m2, low, high = moments
+        p = len(feature_names)
         self.columns_ = [
             {
                 "name": name,
@@ -208,9 +253,6 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             for j, name in enumerate(feature_names)
         ]
         self.impute_values_ = np.full(p, np.nan)
-        if self.missing == "impute":
-            # no value is missing here; medians are kept for later batches
-            self.impute_values_ = np.median(_as_float_matrix(X), axis=0)
         with np.errstate(over="ignore", invalid="ignore"):
             if self.scaling == "standard":
                 var = m2 / count
@@ -224,7 +266,6 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                 center, scale = np.zeros(p), np.ones(p)
         self._set_scaling(np.asarray(center, dtype=np.float64), scale)
         self._build_layout()
-        return True
 
     def _fit_categories(self, column, series):
         name = column["name"]
