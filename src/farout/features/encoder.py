@@ -19,8 +19,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import names
 from .._kernels.stats import column_moments
-from ..exceptions import FaroutWarning, InputError, shown
+from ..exceptions import InputError, shown
 from ..validation import check_rows, feature_labels
+from .kinds import column_kind
 
 __all__ = ["MAX_SCALED", "SCALINGS", "FeatureEncoder", "is_plain_numeric"]
 
@@ -36,59 +37,6 @@ _SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": Robust
 
 def _row_label(index, position):
     return shown(index[position]) if index is not None else str(position)
-
-
-def _column_kind(name, series):
-    """'numeric' or 'categorical', or an InputError naming the column."""
-    dtype = series.dtype
-    if ptypes.is_complex_dtype(dtype):
-        raise InputError(f"Complex data not supported: column {name!r} is complex.")
-    if ptypes.is_bool_dtype(dtype) or ptypes.is_numeric_dtype(dtype):
-        return "numeric"
-    if dtype == np.dtype(object):
-        # An object column is whatever its values are.
-        inferred = pd.api.types.infer_dtype(series, skipna=True)
-        if inferred in ("string", "mixed"):
-            _stray_text(name, series, refuse=inferred == "mixed")
-        if inferred in ("string", "empty"):
-            return "categorical"
-        if inferred in ("integer", "floating", "mixed-integer-float", "decimal", "boolean"):
-            return "numeric"
-    elif isinstance(dtype, pd.CategoricalDtype):
-        return "categorical"
-    elif ptypes.is_string_dtype(dtype):
-        _stray_text(name, series, refuse=False)
-        return "categorical"
-    raise InputError(
-        f"column {name!r} has dtype {dtype} that farout cannot use: it is neither "
-        "numeric nor categorical (string/category). Convert it, or drop it "
-        "(CLI: --exclude)."
-    )
-
-
-def _stray_text(name, series, refuse):
-    """A column of numbers with a few text values (a typo, ``n/a``): numbers
-    beside text are refused, naming the row; a column read as text all
-    through is taken as categorical, as it may be codes, with a warning that
-    says so and names the row."""
-    as_numbers = pd.to_numeric(series, errors="coerce")
-    text = (as_numbers.isna() & series.notna()).to_numpy()
-    numbers = int(np.count_nonzero(as_numbers.notna()))
-    if not (text.any() and numbers >= 0.9 * (numbers + int(text.sum()))):
-        return
-    row = int(np.flatnonzero(text)[0])
-    where = (
-        f"column {name!r} holds numbers except at {int(text.sum()):,} row(s), the first "
-        f"row {shown(series.index[row])} with {shown(series.iloc[row])}"
-    )
-    if refuse:
-        raise InputError(f"{where}; fix or drop those rows.")
-    warnings.warn(
-        f"{where}, so it is taken as categorical (each distinct number a category); "
-        "if it is numeric, fix or drop those rows.",
-        FaroutWarning,
-        stacklevel=2,
-    )
 
 
 class FeatureEncoder(TransformerMixin, BaseEstimator):
@@ -166,7 +114,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             if frame is None:
                 kind = "numeric"
             else:
-                kind = _column_kind(name, frame.iloc[:, j])
+                kind = column_kind(name, frame.iloc[:, j])
             column = {"name": name, "kind": kind, "dtype": "float64"}
             if frame is not None:
                 column["dtype"] = str(frame.iloc[:, j].dtype)
