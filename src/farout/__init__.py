@@ -17,6 +17,7 @@ __all__ = [
     "ModelFileError",
     "SecondaryCheck",
     "__version__",
+    "audit",
     "load",
 ]
 
@@ -25,6 +26,7 @@ __all__ = [
 _LAZY = {
     "KMeansAnomalyDetector": "detector",
     "SecondaryCheck": "secondary",
+    "audit": "data_audit",
     "load": "loading",
 }
 

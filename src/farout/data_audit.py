@@ -639,28 +639,30 @@ def _problems(result):
     if time is not None:
         name = time.column
         for count, rows, what in (
-            (time.unparseable, time.unparseable_rows, "unparseable timestamp(s)"),
-            (time.missing, time.missing_rows, "missing timestamp(s)"),
+            (time.unparseable, time.unparseable_rows, ("unparseable timestamp", "")),
+            (time.missing, time.missing_rows, ("missing timestamp", "")),
             (
                 time.duplicates,
                 time.duplicate_rows,
-                "duplicate timestamp(s), repeating an earlier time",
+                ("duplicate timestamp", ", repeating an earlier time"),
             ),
             (
                 time.out_of_order,
                 time.out_of_order_rows,
-                "out-of-order timestamp(s), earlier than a row above",
+                ("out-of-order timestamp", ", earlier than a row above"),
             ),
         ):
             if count:
-                lines.append(f"time column {name!r}: {count:,} {what}: {_rows(rows, count)}")
+                lines.append(
+                    f"time column {name!r}: {_count(count, what[0])}{what[1]}: {_rows(rows, count)}"
+                )
         if time.n_gaps:
             shown_gaps = "; ".join(
                 f"{_length_text(g['length'])} after row {g['after_row']} (to row {g['before_row']})"
                 for g in time.gaps
             )
             lines.append(
-                f"time column {name!r}: {time.n_gaps:,} gap(s) longer than "
+                f"time column {name!r}: {_count(time.n_gaps, 'gap')} longer than "
                 f"{time.gap_factor:g}x the usual interval of {_length_text(time.usual_interval)}, "
                 f"the longest: {shown_gaps}"
             )
@@ -668,7 +670,7 @@ def _problems(result):
     if label is not None and not label.enough:
         lines.append(f"label {label.column!r}: not enough to evaluate on: {label.reason}")
     if label is not None and label.missing:
-        lines.append(f"label {label.column!r} is missing in {label.missing:,} row(s)")
+        lines.append(f"label {label.column!r} is missing in {_count(label.missing, 'row')}")
     return lines
 
 

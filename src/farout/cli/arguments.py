@@ -44,6 +44,21 @@ def _int_list(text):
         ) from None
 
 
+def _range(text):
+    """``COLUMN=LOW:HIGH`` (either end may be empty) as (column, (low, high))."""
+    name, sep, bounds = text.rpartition("=")
+    low, colon, high = bounds.partition(":")
+    try:
+        if not (sep and name and colon):
+            raise ValueError
+        pair = tuple(None if not v.strip() else float(v) for v in (low, high))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must look like COLUMN=LOW:HIGH, e.g. temperature=-50:60 or amount=0:, got {text!r}"
+        ) from None
+    return name, pair
+
+
 def _half_life(text):
     try:
         return float(text)
@@ -128,7 +143,8 @@ _DETAILS = {
     ),
     "report": (
         "A self-contained HTML page (no network) of the model on DATA: scores, "
-        "clusters, reasons, and with --label the metrics and curves.",
+        "clusters, reasons, with --label the metrics and curves, and with --audit a "
+        "data audit of DATA first.",
         ["farout report new.csv -m fraud.farout -o report.html --label is_fraud"],
     ),
     "stream": (
@@ -142,6 +158,21 @@ _DETAILS = {
             "farout stream metrics.csv -o scored.csv --time-column timestamp",
             "tail -f app.csv | farout stream - -o - --time-column ts --save-state s.farout",
             "farout stream more.csv -m s.farout -o more-scored.csv   # resume",
+        ],
+    ),
+    "audit": (
+        "A data-quality report before anything is fitted: every column's type, "
+        "missing share, distinct values, most common value and min / median / max; "
+        "exact duplicate rows; suspect values (codes such as -999 or 9999 beyond the "
+        "robust range, text among numbers, stray negatives) to clean rather than "
+        "learn; with --time-column unparseable, duplicate and out-of-order "
+        "timestamps and gaps; with --label the anomaly share and whether it is "
+        "enough to evaluate on. Row numbers are 0-based data rows (row 0 is line 2 "
+        "of a CSV file).",
+        [
+            "farout audit history.csv --time-column timestamp --label is_fraud",
+            "farout audit history.csv --json | jq .suspects",
+            "farout audit sensors.parquet --range temperature=-50:60",
         ],
     ),
     "demo": (
@@ -174,7 +205,7 @@ def build_parser():
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def data_args(p):
+    def data_args(p, quiet=True):
         p.add_argument(
             "data", metavar="DATA", help="CSV, Parquet or JSON Lines file, or - for stdin"
         )
@@ -188,7 +219,8 @@ def build_parser():
             help="CSV field delimiter, e.g. ';' or '\\t' (default ','); output CSV is "
             "comma-separated",
         )
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        if quiet:
+            p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     p = _command(sub, "fit", "fit a model on DATA and save it")
     data_args(p)
@@ -384,6 +416,11 @@ def build_parser():
     p.add_argument("--time-column", help="adds scores and alert rate over time")
     p.add_argument("--fp-cost", type=float, help="cost of a false alarm (with --fn-cost)")
     p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly (with --fp-cost)")
+    p.add_argument(
+        "--audit",
+        action="store_true",
+        help="open the report with a data audit of DATA (as farout audit)",
+    )
 
     p = _command(sub, "stream", "score DATA row by row with an online detector")
     data_args(p)
@@ -435,6 +472,20 @@ def build_parser():
         type=float,
         help="flag rows whose anomaly_likelihood reaches this (default 0.9999)",
     )
+
+    p = _command(sub, "audit", "a data-quality report of DATA, before fitting")
+    data_args(p, quiet=False)
+    p.add_argument("--time-column", help="check this column's timestamps: order, duplicates, gaps")
+    p.add_argument("--label", help="label column: the anomaly share, and whether it is enough")
+    p.add_argument(
+        "--range",
+        type=_range,
+        action="append",
+        metavar="COLUMN=LOW:HIGH",
+        help="a plausible range (repeatable; an end may be empty); values outside it "
+        "are reported as suspects",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON alone on stdout")
 
     p = _command(sub, "demo", "generate card transactions, fit, score, evaluate")
     p.add_argument("--out", default="farout-demo", help="output folder (default farout-demo)")

@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from ..baselines import BASELINES
 from ..comparison import compare
+from ..data_audit import audit
 from ..demo import run_demo
 from ..detector import KMeansAnomalyDetector, load
 from ..evaluation import evaluate, evaluate_by, threshold_sweep
@@ -33,6 +34,7 @@ from .arguments import csv_list
 
 __all__ = [
     "TARGETS",
+    "cmd_audit",
     "cmd_compare",
     "cmd_demo",
     "cmd_evaluate",
@@ -340,9 +342,21 @@ def cmd_report(args):
         time_column=args.time_column,
         fp_cost=args.fp_cost,
         fn_cost=args.fn_cost,
+        audit=args.audit,
     )
     write_report(args.output, page)
     print(f"report written to {args.output}")
+
+
+def cmd_audit(args):
+    frame = read_table(args.data, fmt=args.format, sep=args.sep)
+    result = audit(
+        frame, time_column=args.time_column, label=args.label, ranges=dict(args.range or [])
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    else:
+        print(result.to_text())
 
 
 def cmd_demo(args):
