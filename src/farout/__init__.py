@@ -19,6 +19,7 @@ __all__ = [
     "__version__",
     "audit",
     "load",
+    "tune",
 ]
 
 # Imported on first use (PEP 562): scikit-learn and pandas take a second to
@@ -28,6 +29,7 @@ _LAZY = {
     "SecondaryCheck": "secondary",
     "audit": "data_audit",
     "load": "loading",
+    "tune": "tuning",
 }
 
 

@@ -175,6 +175,23 @@ _DETAILS = {
             "farout audit sensors.parquet --range temperature=-50:60",
         ],
     ),
+    "tune": (
+        "Chooses the detector's parameters (k or k-range, metric, score mode, scaling, "
+        "the ensemble's size and sample) by cross-validation on a validation split "
+        "of labelled DATA: --budget candidates, the default always among them, "
+        "judged by --metric against --label (the detectors never see the labels). "
+        "The test split (the last --test-size of the time order with --time-column, "
+        "else stratified) is read only once the choice is made, to score the chosen "
+        "configuration beside the default. A winner inside the fold noise is no "
+        "winner: the default is kept, with a warning. Writes the chosen model, "
+        "fitted on the training and validation rows; its file records the search "
+        "(farout info shows it).",
+        [
+            "farout tune labelled.csv --label is_fraud --exclude fraud_type -o tuned.farout",
+            "farout tune metrics.csv --label incident --time-column ts --budget 40 "
+            "--metric precision_at_budget --alert-rate 0.005 -o tuned.farout",
+        ],
+    ),
     "demo": (
         "Generates card transactions with planted fraud, fits a model, scores and "
         "evaluates it, and writes the model and the scored rows under --out.",
@@ -486,6 +503,48 @@ def build_parser():
         "are reported as suspects",
     )
     p.add_argument("--json", action="store_true", help="print JSON alone on stdout")
+
+    p = _command(sub, "tune", "choose a model's parameters on a validation split")
+    data_args(p)
+    p.add_argument("--label", required=True, help="label column (judges the candidates only)")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="MODEL", help="model file to write (the chosen)"
+    )
+    p.add_argument("--time-column", help="split and fold by time on this column (else stratified)")
+    p.add_argument(
+        "--budget", type=int, default=20, help="candidates tried, the default included (default 20)"
+    )
+    p.add_argument(
+        "--metric",
+        default="average_precision",
+        choices=names.TUNING_METRICS,
+        help="what judges a candidate (default average_precision)",
+    )
+    p.add_argument(
+        "--alert-rate",
+        type=float,
+        default=0.01,
+        help="the alert budget of --metric precision_at_budget, a fraction (default 0.01)",
+    )
+    p.add_argument("--folds", type=int, default=3, help="validation folds (default 3)")
+    p.add_argument(
+        "--test-size",
+        type=float,
+        default=0.2,
+        help="share held out as the test split (default 0.2)",
+    )
+    p.add_argument(
+        "--threshold",
+        default="percentile:99",
+        help="the written model's threshold (default percentile:99)",
+    )
+    p.add_argument("--columns", type=csv_list, help="comma-separated feature columns to use")
+    p.add_argument(
+        "--exclude", type=csv_list, help="comma-separated columns to leave out (ids, other labels)"
+    )
+    p.add_argument(
+        "--random-state", type=int, default=0, help="seed of the split, folds and candidates"
+    )
 
     p = _command(sub, "demo", "generate card transactions, fit, score, evaluate")
     p.add_argument("--out", default="farout-demo", help="output folder (default farout-demo)")

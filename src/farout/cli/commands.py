@@ -30,6 +30,7 @@ from ..thresholds import (
     TargetRecall,
     parse_threshold,
 )
+from ..tuning import tune
 from .arguments import csv_list
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "cmd_report",
     "cmd_score",
     "cmd_threshold",
+    "cmd_tune",
     "rate_warning",
 ]
 
@@ -291,14 +293,21 @@ def cmd_explain(args):
             print(f"  - {part}")
 
 
-def cmd_compare(args):
+def read_labelled(args):
+    """DATA with the chosen feature columns, the label and the time column
+    always kept."""
     frame = read_table(args.data, fmt=args.format, sep=args.sep)
     keep = [args.label] + ([args.time_column] if args.time_column else [])
     if args.exclude and set(keep) & set(args.exclude):
         raise InputError("--exclude must not name the --label or --time-column column.")
-    if args.columns:
-        args.columns = list(dict.fromkeys(list(args.columns) + keep))
-    frame = select_columns(frame, args.columns, args.exclude)
+    columns = args.columns
+    if columns:
+        columns = list(dict.fromkeys(list(columns) + keep))
+    return select_columns(frame, columns, args.exclude)
+
+
+def cmd_compare(args):
+    frame = read_labelled(args)
     detector = KMeansAnomalyDetector(
         n_clusters=_k(args.k),
         score_mode=args.score_mode,
@@ -326,6 +335,30 @@ def cmd_compare(args):
     print(result.table.to_string(float_format=lambda v: f"{v:.3f}"))
     if args.report:
         print(f"report written to {args.report}")
+
+
+def cmd_tune(args):
+    frame = read_labelled(args)
+    base = KMeansAnomalyDetector(
+        threshold=parse_threshold(args.threshold), random_state=args.random_state
+    )
+    result = tune(
+        frame,
+        args.label,
+        time_column=args.time_column,
+        detector=base,
+        budget=args.budget,
+        metric=args.metric,
+        alert_rate=args.alert_rate,
+        n_splits=args.folds,
+        test_size=args.test_size,
+        random_state=args.random_state,
+        progress=progress(args),
+    )
+    result.save(args.output)
+    print(result.to_text())
+    rows = result.split["rows"]["development"]
+    print(f"model written to {args.output} (fitted on the {rows:,} training and validation rows)")
 
 
 def cmd_report(args):
