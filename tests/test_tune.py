@@ -189,6 +189,17 @@ def test_bad_arguments_name_what_to_fix():
         tune(few, "label")
 
 
+def test_text_times_are_read_as_times_and_a_bad_one_is_named():
+    frame = labelled(time=True)
+    # as a CSV file gives them: text
+    frame["ts"] = frame["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    as_text = tune(frame, "label", time_column="ts", budget=2, space=SMALL)
+    assert set(as_text.test_rows) == set(range(480, 600))  # the last fifth in time
+    frame.loc[33, "ts"] = "yesterday"
+    with pytest.raises(ValueError, match="time column 'ts': row 33 holds 'yesterday'"):
+        tune(frame, "label", time_column="ts", budget=2, space=SMALL)
+
+
 def test_save_records_the_search_and_info_shows_it(tmp_path, capsys):
     result = tune(labelled(), "label", budget=3, space=SMALL)
     path = result.save(tmp_path / "tuned.farout")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from tqdm.auto import tqdm
@@ -230,6 +231,8 @@ def tune(
     if features.shape[1] == 0:
         raise InputError(f"no feature columns: the data holds only {label!r} and the time.")
     frame = frame.reset_index(drop=True)  # positions from here on
+    if time_column is not None:
+        frame[time_column] = _times(frame[time_column], time_column)
     development, test = _split(frame, truth, time_column, test_size, random_state)
     folds, used = _folds(frame, truth, development, time_column, n_splits, random_state)
     rng = np.random.default_rng(random_state)
@@ -316,6 +319,25 @@ def tune(
 
 
 # ------------------------------------------------------------ the split
+def _times(values, name):
+    """A time column as times to order rows by: numbers and datetimes as
+    they are, text (as read from CSV) parsed as ISO 8601."""
+    if ptypes.is_numeric_dtype(values.dtype) or ptypes.is_datetime64_any_dtype(values.dtype):
+        return values
+    try:
+        parsed = pd.to_datetime(values, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError):  # offsets that differ from row to row
+        parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
+    bad = np.flatnonzero((parsed.isna() & values.notna()).to_numpy())
+    if bad.size:
+        raise InputError(
+            f"time column {name!r}: row {bad[0]} holds {values.iloc[bad[0]]!r}, not an ISO 8601 "
+            f"time such as 2024-03-01 12:00:00 ({bad.size:,} such rows; farout audit "
+            f"--time-column {name} lists them); fix them, or give times as numbers."
+        )
+    return parsed
+
+
 def _split(frame, truth, time_column, test_size, random_state):
     """(development, test) positions: the test split is the last
     ``test_size`` of the time order, or a stratified random share."""
