@@ -18,48 +18,24 @@ the default is kept, with a warning that says so.
 """
 
 import contextlib
-import itertools
-import math
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
-from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from tqdm.auto import tqdm
 
-from . import names
 from .detector import KMeansAnomalyDetector
-from .ensemble import BaggedKMeans
 from .exceptions import FaroutWarning, InputError
 from .features.labels import as_anomaly_labels
 from .features.schema import require_column
 from .model_selection import TemporalFolds, anomaly_scores, make_anomaly_scorer, temporal_split
-from .params import check_params
 from .persistence import jsonable, write_state
+from .search_space import DEFAULT_SPACE, configured, draw_candidates, knobs, params_text
 
 __all__ = ["DEFAULT_SPACE", "Tuning", "tune"]
-
-#: The grid candidates are drawn from: the detector's parameters that
-#: change its scores (``ensemble__*`` are the ensemble's, for
-#: ``score_mode="ensemble"``). Parameters that a candidate's other choices
-#: make irrelevant (k under the ensemble's score, the ensemble under the
-#: others, ``k_range`` for a fixed k, the scaling under mahalanobis, which
-#: whitens the features anyway) take the default's value, so no two
-#: candidates differ in name only.
-DEFAULT_SPACE = {
-    "score_mode": names.SCORE_MODES,
-    "metric": names.METRICS,
-    "scaling": ("standard", "robust", "minmax", None),
-    "n_clusters": ("auto", 2, 4, 8, 16),
-    "k_range": ((2, 10), (2, 20)),
-    "ensemble__n_estimators": (10, 25, 50),
-    "ensemble__max_samples": (64, 128, 256, 512),
-}
-_KNOBS = tuple(DEFAULT_SPACE)
-_ENSEMBLE = ("ensemble__n_estimators", "ensemble__max_samples")
 
 
 @dataclass
@@ -236,8 +212,10 @@ def tune(
     development, test = _split(frame, truth, time_column, test_size, random_state)
     folds, used = _folds(frame, truth, development, time_column, n_splits, random_state)
     rng = np.random.default_rng(random_state)
-    default = _knobs(base)
-    candidates = _candidates(DEFAULT_SPACE if space is None else space, default, budget, rng, base)
+    default = knobs(base)
+    candidates = draw_candidates(
+        DEFAULT_SPACE if space is None else space, default, budget, rng, base
+    )
 
     # The search: development rows only.
     X_dev = features.iloc[development]
@@ -251,7 +229,7 @@ def tune(
         for i, params in enumerate(candidates):
             for j, (train, val) in enumerate(folds):
                 try:
-                    fitted = _detector(base, params, verbose=0).fit(X_dev.iloc[train])
+                    fitted = configured(base, params, verbose=0).fit(X_dev.iloc[train])
                     scores[i, j] = scorer(fitted, X_dev.iloc[val], y_dev[val])
                 except ValueError as exc:  # InputError included: this one cannot fit here
                     errors[i] = f"{type(exc).__name__}: {exc}"
@@ -272,7 +250,7 @@ def tune(
         chosen = 0
         warning = (
             f"the default is as good; keep it: the best candidate (#{best}: "
-            f"{_params_text(candidates[best], default)}) leads it by {margin:.4f} {metric} on "
+            f"{params_text(candidates[best], default)}) leads it by {margin:.4f} {metric} on "
             f"the validation folds, inside their noise (sd {noise:.4f} of the per-fold "
             "differences); the model is fitted with the default's parameters"
         )
@@ -283,7 +261,7 @@ def tune(
     fitted, test_scores = {}, {}
     with _warned_once():
         for which in dict.fromkeys((chosen, 0, best)):
-            fitted[which] = _detector(base, candidates[which]).fit(X_dev)
+            fitted[which] = configured(base, candidates[which]).fit(X_dev)
             test_scores[which] = scorer.score(y_test, anomaly_scores(fitted[which], X_test))
     table = _table(candidates, scores, mean, sd, errors, used)
     split = {
@@ -398,90 +376,6 @@ def _folds(frame, truth, development, time_column, n_splits, random_state):
     return kept, used
 
 
-# ---------------------------------------------------------- candidates
-def _knobs(det):
-    """The searched parameters of detector ``det``."""
-    ensemble = BaggedKMeans() if det.ensemble is None else det.ensemble
-    return {
-        "score_mode": det.score_mode,
-        "metric": det.metric,
-        "scaling": det.scaling,
-        "n_clusters": det.n_clusters,
-        "k_range": tuple(det.k_range),
-        "ensemble__n_estimators": ensemble.n_estimators,
-        "ensemble__max_samples": ensemble.max_samples,
-    }
-
-
-def _relevant(params, default):
-    """``params`` with the knobs its other choices make irrelevant set to
-    the default's (see :data:`DEFAULT_SPACE`)."""
-    params = dict(params)
-    if params["score_mode"] == "ensemble":
-        params["n_clusters"], params["k_range"] = default["n_clusters"], default["k_range"]
-    else:
-        params.update({k: default[k] for k in _ENSEMBLE})
-    if params["n_clusters"] != "auto":
-        params["k_range"] = default["k_range"]
-    if params["metric"] == "mahalanobis":
-        params["scaling"] = default["scaling"]
-    return params
-
-
-_MAX_GRID = 100_000
-
-
-def _candidates(space, default, budget, rng, base):
-    """The default, then ``budget - 1`` distinct configurations drawn at
-    random from the grid ``space``."""
-    if not isinstance(space, dict):
-        raise InputError(f"space must be a dict of parameter -> values, got {space!r}.")
-    unknown = [k for k in space if k not in _KNOBS]
-    if unknown:
-        raise InputError(
-            f"space: unknown parameter(s) {', '.join(map(repr, unknown))}; tune searches "
-            + ", ".join(map(repr, _KNOBS))
-        )
-    options = []
-    for knob in _KNOBS:
-        values = space.get(knob, (default[knob],))
-        if not isinstance(values, (list, tuple)) or not values:
-            raise InputError(f"space[{knob!r}] must be a non-empty list, got {values!r}.")
-        options.append([tuple(v) if knob == "k_range" else v for v in values])
-    size = math.prod(len(v) for v in options)
-    if size > _MAX_GRID:
-        raise InputError(f"space holds {size:,} combinations, more than {_MAX_GRID:,}; narrow it.")
-    grid = {}
-    for combo in itertools.product(*options):
-        params = _relevant(dict(zip(_KNOBS, combo, strict=True)), default)
-        grid.setdefault(tuple(params.items()), params)
-    grid.pop(tuple(default.items()), None)
-    others = list(grid.values())
-    candidates = [default] + [others[i] for i in rng.permutation(len(others))[: budget - 1]]
-    for params in candidates:
-        try:
-            check_params(_detector(base, params))
-        except InputError as exc:
-            raise InputError(f"space: {_params_text(params, default)}: {exc}") from None
-    return candidates
-
-
-def _detector(base, params, verbose=None):
-    """An unfitted clone of ``base`` with the candidate's parameters."""
-    det = clone(base)
-    plain = {k: v for k, v in params.items() if k not in _ENSEMBLE}
-    ensemble = det.ensemble  # a clone already
-    if params["score_mode"] == "ensemble":
-        current = BaggedKMeans() if ensemble is None else ensemble
-        wanted = {k.split("__", 1)[1]: params[k] for k in _ENSEMBLE}
-        if any(current.get_params()[k] != v for k, v in wanted.items()):
-            ensemble = clone(current).set_params(**wanted)
-    det.set_params(ensemble=ensemble, **plain)
-    if verbose is not None:
-        det.set_params(verbose=verbose)
-    return det
-
-
 @contextlib.contextmanager
 def _warned_once():
     """Each distinct warning of the block once, not once per fit (the
@@ -506,7 +400,7 @@ def _table(candidates, scores, mean, sd, errors, used):
         row["error"] = errors[i]
         rows.append(row)
     table = pd.DataFrame(rows).rename_axis("candidate")
-    for knob in _KNOBS:  # as given: None stays None (a scaling), tuples stay tuples
+    for knob in DEFAULT_SPACE:  # as given: None stays None (a scaling), tuples stay tuples
         table[knob] = pd.Series([p[knob] for p in candidates], dtype=object)
     return table
 
@@ -517,12 +411,6 @@ def _number(value):
 
 def _params_json(params):
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
-
-
-def _params_text(params, default):
-    """The parameters where ``params`` differs from the default."""
-    changed = [f"{k}={v!r}" for k, v in params.items() if v != default[k]]
-    return ", ".join(changed) or "the default"
 
 
 def _k_text(params):
@@ -588,7 +476,7 @@ def _text(result):
     )
     if result.chosen != default:
         lines.append(
-            f"chosen: #{best} ({_params_text(params, result.candidates[default])}): {ahead}"
+            f"chosen: #{best} ({params_text(params, result.candidates[default])}): {ahead}"
         )
     elif best == default:
         lines.append("chosen: the default; no candidate beat it on the validation folds")
