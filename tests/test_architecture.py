@@ -73,12 +73,17 @@ def test_the_light_names_are_the_registries_names():
     from farout.cli.commands import TARGETS
     from farout.core.metric import METRICS
     from farout.core.scoring import SCORE_MODES
+    from farout.model_selection import METRICS as TUNING_METRICS
     from farout.params import choices
+    from farout.tuning import DEFAULT_SPACE
 
     assert tuple(METRICS) == names.METRICS
     assert tuple(SCORE_MODES) == names.SCORE_MODES
     assert tuple(BASELINES) == names.BASELINES
     assert tuple(TARGETS) == names.THRESHOLD_TARGETS
+    assert TUNING_METRICS == names.TUNING_METRICS
+    assert set(DEFAULT_SPACE["metric"]) == set(names.METRICS)
+    assert set(DEFAULT_SPACE["score_mode"]) == set(names.SCORE_MODES)
     for param, listed in [
         ("metric", names.METRICS),
         ("score_mode", names.SCORE_MODES),

@@ -391,7 +391,15 @@ def _modules_after(code):
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["--version"], ["score", "--help"], ["fit", "--help"], ["info", "MODEL"]],
+    [
+        ["--help"],
+        ["--version"],
+        ["score", "--help"],
+        ["fit", "--help"],
+        ["audit", "--help"],
+        ["tune", "--help"],
+        ["info", "MODEL"],
+    ],
 )
 def test_help_version_and_info_import_no_heavy_library(files, argv):
     argv = [str(files / "m.farout") if a == "MODEL" else a for a in argv]

@@ -17,7 +17,9 @@ __all__ = [
     "ModelFileError",
     "SecondaryCheck",
     "__version__",
+    "audit",
     "load",
+    "tune",
 ]
 
 # Imported on first use (PEP 562): scikit-learn and pandas take a second to
@@ -25,7 +27,9 @@ __all__ = [
 _LAZY = {
     "KMeansAnomalyDetector": "detector",
     "SecondaryCheck": "secondary",
+    "audit": "data_audit",
     "load": "loading",
+    "tune": "tuning",
 }
 
 

@@ -1,7 +1,13 @@
-"""Choosing k: silhouette on a sample, or the knee of the inertia curve.
+"""Model selection: choosing k (silhouette on a sample, or the knee of the
+inertia curve), splits in time, and scorers for scikit-learn's searches.
 
-Both criteria are usable on their own and return the per-k table that a
-plot draws.
+Both k criteria are usable on their own and return the per-k table that a
+plot draws. The scorers (:data:`average_precision_scorer`,
+:data:`roc_auc_scorer`, :func:`make_anomaly_scorer`) judge an anomaly
+detector's scores against labels where 1 (or True, or -1 in scikit-learn's
+outlier convention) is an anomaly; ``GridSearchCV`` and
+``RandomizedSearchCV`` take them as ``scoring``. :func:`farout.tune` runs a
+whole search with a held-out test split.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -10,20 +16,33 @@ plot draws.
 3
 """
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import average_precision_score, roc_auc_score, silhouette_score
 from tqdm.auto import tqdm
 
 from . import names
 from ._kernels.distance import nearest_centers, unit_rows
 from ._kernels.kmeans import as_generator, count_distinct_rows, kmeans
 from .exceptions import InputError, shown
+from .features.labels import as_anomaly_labels
 from .features.schema import require_column
 
-__all__ = ["KSelection", "TemporalFolds", "elbow_knee", "select_k", "temporal_split"]
+__all__ = [
+    "AnomalyScorer",
+    "KSelection",
+    "TemporalFolds",
+    "average_precision_scorer",
+    "elbow_knee",
+    "make_anomaly_scorer",
+    "precision_at_budget_scorer",
+    "roc_auc_scorer",
+    "select_k",
+    "temporal_split",
+]
 
 K_SELECTIONS = names.K_SELECTIONS
 
@@ -217,3 +236,118 @@ class TemporalFolds:
         order = _time_order(X, self.time_column)
         for train, test in TimeSeriesSplit(self.n_splits).split(order):
             yield order[train], order[test]
+
+
+# ------------------------------------------------------------- scorers
+def anomaly_scores(estimator, X):
+    """The fitted ``estimator``'s anomaly scores of ``X``, higher = more
+    anomalous: ``anomaly_score`` where it has one, else minus
+    scikit-learn's ``score_samples`` (lower = more abnormal)."""
+    if hasattr(estimator, "anomaly_score"):
+        scores = estimator.anomaly_score(X)
+    elif hasattr(estimator, "score_samples"):
+        scores = -np.asarray(estimator.score_samples(X), dtype=np.float64)
+    else:
+        raise InputError(
+            f"{type(estimator).__name__} has neither anomaly_score nor score_samples; "
+            "an anomaly scorer needs one of them."
+        )
+    return np.asarray(scores, dtype=np.float64).ravel()
+
+
+def _precision_at_budget(truth, scores, alert_rate):
+    n_alerts = max(1, math.ceil(alert_rate * truth.shape[0]))
+    top = np.argsort(-scores, kind="stable")[:n_alerts]
+    return float(truth[top].mean())
+
+
+_METRICS = {
+    "average_precision": lambda truth, scores, rate: float(average_precision_score(truth, scores)),
+    "roc_auc": lambda truth, scores, rate: float(roc_auc_score(truth, scores)),
+    "precision_at_budget": _precision_at_budget,
+}
+METRICS = tuple(_METRICS)  # names.TUNING_METRICS, checked by the tests
+
+
+class AnomalyScorer:
+    """A scorer for scikit-learn's searches: the ``metric`` of a fitted
+    detector's anomaly scores (higher = more anomalous) against labels
+    ``y`` (1, True or -1 = anomaly; 0, False or +1 = normal).
+
+    Parameters
+    ----------
+    metric : {"average_precision", "roc_auc", "precision_at_budget"}
+        ``"precision_at_budget"`` is the share of anomalies among the
+        ``ceil(alert_rate * n)`` highest scores (at least one), as if an
+        analyst could look at that many alerts.
+    alert_rate : float in (0, 1), default=0.01
+        The alert budget of ``"precision_at_budget"``.
+
+    A detector is not a classifier, so ``cv=5`` would cut unshuffled folds,
+    some without anomalies: pass stratified folds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    >>> from farout import KMeansAnomalyDetector
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(size=(300, 2)), rng.uniform(-8, 8, size=(15, 2))]
+    >>> y = np.r_[np.zeros(300), np.ones(15)]  # 1 = anomaly
+    >>> search = GridSearchCV(
+    ...     KMeansAnomalyDetector(random_state=0),
+    ...     {"score_mode": ["ensemble", "distance"]},
+    ...     scoring=average_precision_scorer,
+    ...     cv=StratifiedKFold(3, shuffle=True, random_state=0),
+    ... ).fit(X, y)
+    >>> search.best_params_, round(float(search.best_score_), 2)
+    ({'score_mode': 'ensemble'}, 0.92)
+    """
+
+    def __init__(self, metric="average_precision", alert_rate=0.01):
+        self.metric = metric
+        self.alert_rate = alert_rate
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        if sample_weight is not None:
+            raise InputError("anomaly scorers do not take sample weights.")
+        return self.score(y, anomaly_scores(estimator, X))
+
+    def score(self, y, scores):
+        """The metric of known ``scores`` against labels ``y``."""
+        if self.metric not in _METRICS:
+            raise InputError(f"metric must be one of {METRICS}, got {self.metric!r}.")
+        if not 0 < self.alert_rate < 1:
+            raise InputError(f"alert_rate must be in (0, 1), got {self.alert_rate!r}.")
+        truth = as_anomaly_labels(y)
+        scores = np.asarray(scores, dtype=np.float64).ravel()
+        if scores.shape[0] != truth.shape[0]:
+            raise InputError(f"{truth.shape[0]} labels but {scores.shape[0]} scores.")
+        if truth.all() or not truth.any():
+            raise InputError(
+                f"these {truth.shape[0]:,} rows hold only one class; {self.metric} needs "
+                "both normal rows and anomalies (fewer folds, or more labelled anomalies)."
+            )
+        return _METRICS[self.metric](truth, scores, self.alert_rate)
+
+    def __repr__(self):
+        rate = f", alert_rate={self.alert_rate!r}" if self.metric == "precision_at_budget" else ""
+        return f"AnomalyScorer({self.metric!r}{rate})"
+
+
+def make_anomaly_scorer(metric="average_precision", alert_rate=0.01):
+    """An :class:`AnomalyScorer` for ``metric`` (checked here, by name)."""
+    if metric not in _METRICS:
+        raise InputError(f"metric must be one of {METRICS}, got {metric!r}.")
+    if not 0 < alert_rate < 1:
+        raise InputError(f"alert_rate must be in (0, 1), got {alert_rate!r}.")
+    return AnomalyScorer(metric, alert_rate)
+
+
+#: Average precision of the anomaly scores (the area under the
+#: precision-recall curve, the metric for rare anomalies).
+average_precision_scorer = AnomalyScorer("average_precision")
+#: ROC-AUC of the anomaly scores.
+roc_auc_scorer = AnomalyScorer("roc_auc")
+#: Precision among the top 1% of the anomaly scores.
+precision_at_budget_scorer = AnomalyScorer("precision_at_budget", 0.01)

@@ -16,6 +16,7 @@ __all__ = [
     "SCALINGS",
     "SCORE_MODES",
     "THRESHOLD_TARGETS",
+    "TUNING_METRICS",
 ]
 
 METRICS = ("euclidean", "manhattan", "cosine", "mahalanobis")
@@ -29,3 +30,5 @@ REASONS = ("flagged", "all", "none")
 BASELINES = ("zscore", "iqr", "iforest", "lof", "ocsvm", "autoencoder")
 #: What ``farout threshold`` can fit a cut to.
 THRESHOLD_TARGETS = ("cost", "precision", "recall", "fpr")
+#: What ``farout tune`` (and the anomaly scorers) can judge candidates by.
+TUNING_METRICS = ("average_precision", "roc_auc", "precision_at_budget")

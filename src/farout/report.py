@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import plots
+from .data_audit import audit as audit_data
 from .evaluation import evaluate, threshold_sweep
 from .exceptions import InputError
 from .features.schema import model_columns
@@ -141,19 +142,24 @@ def model_report(
     fn_cost=None,
     top=10,
     max_plot_rows=20_000,
+    audit=False,
 ):
     """HTML describing ``detector`` on ``frame`` (the model's columns, plus
     optional label and time columns). Returns the page as a string.
 
     Every row is scored; the cluster scatter draws at most
     ``min(5_000, max_plot_rows)`` of them and the time plot
-    ``10 * max_plot_rows``.
+    ``10 * max_plot_rows``. With ``audit=True`` the page opens with a data
+    audit of ``frame`` (:func:`farout.audit`, one pass over each column).
     """
     features = model_columns(detector, frame)
     result = detector.detect(features, reasons="none")
     scores = result["anomaly_score"].to_numpy()
     flags = result["is_anomaly"].to_numpy()
-    parts = ["<h2>The model</h2>", _model_table(detector)]
+    parts = []
+    if audit:
+        parts += _audit_section(audit_data(frame, time_column=time_column, label=label))
+    parts += ["<h2>The model</h2>", _model_table(detector)]
 
     if detector.k_selection_ is not None:
         parts += [
@@ -214,6 +220,50 @@ def model_report(
             ),
         ]
     return _page("farout report", "".join(parts))
+
+
+def _audit_section(result):
+    """The data audit: its problems, then the column table."""
+    problems = result.problems
+    listed = (
+        "<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in problems) + "</ul>"
+        if problems
+        else "<p>No problems found.</p>"
+    )
+    table = result.columns
+    shown = pd.DataFrame(
+        {
+            "type": table["type"],
+            "kind": table["kind"],
+            "missing": table["missing_share"],
+            "distinct": table["distinct"],
+            "top share": table["top_share"],
+            "min": table["min"].map(_audit_value),
+            "median": table["median"].map(_audit_value),
+            "max": table["max"].map(_audit_value),
+        },
+        index=table.index,
+    )
+    return [
+        '<h2 data-section="audit">The data</h2>',
+        f"<p>{result.n_rows:,} rows x {len(table)} columns; row numbers are 0-based data "
+        "rows (row 0 is line 2 of a CSV file).</p>",
+        f'<div class="{"warning" if problems else "note"}" data-problems="{len(problems)}">'
+        f"{listed}</div>",
+        _table(shown, {"missing": _share, "top share": _share}),
+    ]
+
+
+def _share(value):
+    return "" if value is None or np.isnan(value) else f"{value:.1%}"
+
+
+def _audit_value(value):
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def _model_table(detector):

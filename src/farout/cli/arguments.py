@@ -44,6 +44,21 @@ def _int_list(text):
         ) from None
 
 
+def _range(text):
+    """``COLUMN=LOW:HIGH`` (either end may be empty) as (column, (low, high))."""
+    name, sep, bounds = text.rpartition("=")
+    low, colon, high = bounds.partition(":")
+    try:
+        if not (sep and name and colon):
+            raise ValueError
+        pair = tuple(None if not v.strip() else float(v) for v in (low, high))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must look like COLUMN=LOW:HIGH, e.g. temperature=-50:60 or amount=0:, got {text!r}"
+        ) from None
+    return name, pair
+
+
 def _half_life(text):
     try:
         return float(text)
@@ -128,7 +143,8 @@ _DETAILS = {
     ),
     "report": (
         "A self-contained HTML page (no network) of the model on DATA: scores, "
-        "clusters, reasons, and with --label the metrics and curves.",
+        "clusters, reasons, with --label the metrics and curves, and with --audit a "
+        "data audit of DATA first.",
         ["farout report new.csv -m fraud.farout -o report.html --label is_fraud"],
     ),
     "stream": (
@@ -160,6 +176,38 @@ _DETAILS = {
             "farout keys create --scope admin --name alice",
             "farout keys list",
             "farout keys revoke 3f9a0c1b2d4e",
+        ],
+    ),
+    "audit": (
+        "A data-quality report before anything is fitted: every column's type, "
+        "missing share, distinct values, most common value and min / median / max; "
+        "exact duplicate rows; suspect values (codes such as -999 or 9999 beyond the "
+        "robust range, text among numbers, stray negatives) to clean rather than "
+        "learn; with --time-column unparseable, duplicate and out-of-order "
+        "timestamps and gaps; with --label the anomaly share and whether it is "
+        "enough to evaluate on. Row numbers are 0-based data rows (row 0 is line 2 "
+        "of a CSV file).",
+        [
+            "farout audit history.csv --time-column timestamp --label is_fraud",
+            "farout audit history.csv --json | jq .suspects",
+            "farout audit sensors.parquet --range temperature=-50:60",
+        ],
+    ),
+    "tune": (
+        "Chooses the detector's parameters (k or k-range, metric, score mode, scaling, "
+        "the ensemble's size and sample) by cross-validation on a validation split "
+        "of labelled DATA: --budget candidates, the default always among them, "
+        "judged by --metric against --label (the detectors never see the labels). "
+        "The test split (the last --test-size of the time order with --time-column, "
+        "else stratified) is read only once the choice is made, to score the chosen "
+        "configuration beside the default. A winner inside the fold noise is no "
+        "winner: the default is kept, with a warning. Writes the chosen model, "
+        "fitted on the training and validation rows; its file records the search "
+        "(farout info shows it).",
+        [
+            "farout tune labelled.csv --label is_fraud --exclude fraud_type -o tuned.farout",
+            "farout tune metrics.csv --label incident --time-column ts --budget 40 "
+            "--metric precision_at_budget --alert-rate 0.005 -o tuned.farout",
         ],
     ),
     "demo": (
@@ -218,7 +266,7 @@ def build_parser():
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def data_args(p):
+    def data_args(p, quiet=True):
         p.add_argument(
             "data", metavar="DATA", help="CSV, Parquet or JSON Lines file, or - for stdin"
         )
@@ -232,7 +280,8 @@ def build_parser():
             help="CSV field delimiter, e.g. ';' or '\\t' (default ','); output CSV is "
             "comma-separated",
         )
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        if quiet:
+            p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     p = _command(sub, "fit", "fit a model on DATA and save it")
     data_args(p)
@@ -433,6 +482,11 @@ def build_parser():
     p.add_argument("--time-column", help="adds scores and alert rate over time")
     p.add_argument("--fp-cost", type=float, help="cost of a false alarm (with --fn-cost)")
     p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly (with --fp-cost)")
+    p.add_argument(
+        "--audit",
+        action="store_true",
+        help="open the report with a data audit of DATA (as farout audit)",
+    )
 
     p = _command(sub, "stream", "score DATA row by row with an online detector")
     data_args(p)
@@ -517,6 +571,62 @@ def build_parser():
         help="score: score and read; admin: also upload models and move aliases (default score)",
     )
     p.add_argument("--name", default="key", help="a name for the key, shown in the audit")
+
+    p = _command(sub, "audit", "a data-quality report of DATA, before fitting")
+    data_args(p, quiet=False)
+    p.add_argument("--time-column", help="check this column's timestamps: order, duplicates, gaps")
+    p.add_argument("--label", help="label column: the anomaly share, and whether it is enough")
+    p.add_argument(
+        "--range",
+        type=_range,
+        action="append",
+        metavar="COLUMN=LOW:HIGH",
+        help="a plausible range (repeatable; an end may be empty); values outside it "
+        "are reported as suspects",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON alone on stdout")
+
+    p = _command(sub, "tune", "choose a model's parameters on a validation split")
+    data_args(p)
+    p.add_argument("--label", required=True, help="label column (judges the candidates only)")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="MODEL", help="model file to write (the chosen)"
+    )
+    p.add_argument("--time-column", help="split and fold by time on this column (else stratified)")
+    p.add_argument(
+        "--budget", type=int, default=20, help="candidates tried, the default included (default 20)"
+    )
+    p.add_argument(
+        "--metric",
+        default="average_precision",
+        choices=names.TUNING_METRICS,
+        help="what judges a candidate (default average_precision)",
+    )
+    p.add_argument(
+        "--alert-rate",
+        type=float,
+        default=0.01,
+        help="the alert budget of --metric precision_at_budget, a fraction (default 0.01)",
+    )
+    p.add_argument("--folds", type=int, default=3, help="validation folds (default 3)")
+    p.add_argument(
+        "--test-size",
+        type=float,
+        default=0.2,
+        help="share held out as the test split (default 0.2)",
+    )
+    p.add_argument(
+        "--threshold",
+        default="percentile:99",
+        help="the written model's threshold (default percentile:99)",
+    )
+    p.add_argument("--columns", type=csv_list, help="comma-separated feature columns to use")
+    p.add_argument(
+        "--exclude", type=csv_list, help="comma-separated columns to leave out (ids, other labels)"
+    )
+    p.add_argument(
+        "--random-state", type=int, default=0, help="seed of the split, folds and candidates"
+    )
 
     p = _command(sub, "demo", "generate card transactions, fit, score, evaluate")
     p.add_argument("--out", default="farout-demo", help="output folder (default farout-demo)")

@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from ..baselines import BASELINES
 from ..comparison import compare
+from ..data_audit import audit
 from ..demo import run_demo
 from ..detector import KMeansAnomalyDetector, load
 from ..evaluation import evaluate, evaluate_by, threshold_sweep
@@ -29,10 +30,12 @@ from ..thresholds import (
     TargetRecall,
     parse_threshold,
 )
+from ..tuning import tune
 from .arguments import csv_list
 
 __all__ = [
     "TARGETS",
+    "cmd_audit",
     "cmd_compare",
     "cmd_demo",
     "cmd_evaluate",
@@ -41,6 +44,7 @@ __all__ = [
     "cmd_report",
     "cmd_score",
     "cmd_threshold",
+    "cmd_tune",
     "rate_warning",
 ]
 
@@ -359,14 +363,21 @@ def cmd_explain(args):
             print(f"  - {part}")
 
 
-def cmd_compare(args):
+def read_labelled(args):
+    """DATA with the chosen feature columns, the label and the time column
+    always kept."""
     frame = read_table(args.data, fmt=args.format, sep=args.sep)
     keep = [args.label] + ([args.time_column] if args.time_column else [])
     if args.exclude and set(keep) & set(args.exclude):
         raise InputError("--exclude must not name the --label or --time-column column.")
-    if args.columns:
-        args.columns = list(dict.fromkeys(list(args.columns) + keep))
-    frame = select_columns(frame, args.columns, args.exclude)
+    columns = args.columns
+    if columns:
+        columns = list(dict.fromkeys(list(columns) + keep))
+    return select_columns(frame, columns, args.exclude)
+
+
+def cmd_compare(args):
+    frame = read_labelled(args)
     detector = KMeansAnomalyDetector(
         n_clusters=_k(args.k),
         score_mode=args.score_mode,
@@ -396,6 +407,30 @@ def cmd_compare(args):
         print(f"report written to {args.report}")
 
 
+def cmd_tune(args):
+    frame = read_labelled(args)
+    base = KMeansAnomalyDetector(
+        threshold=parse_threshold(args.threshold), random_state=args.random_state
+    )
+    result = tune(
+        frame,
+        args.label,
+        time_column=args.time_column,
+        detector=base,
+        budget=args.budget,
+        metric=args.metric,
+        alert_rate=args.alert_rate,
+        n_splits=args.folds,
+        test_size=args.test_size,
+        random_state=args.random_state,
+        progress=progress(args),
+    )
+    result.save(args.output)
+    print(result.to_text())
+    rows = result.split["rows"]["development"]
+    print(f"model written to {args.output} (fitted on the {rows:,} training and validation rows)")
+
+
 def cmd_report(args):
     detector = load(args.model)
     frame = read_for_model(detector, args)
@@ -410,9 +445,21 @@ def cmd_report(args):
         time_column=args.time_column,
         fp_cost=args.fp_cost,
         fn_cost=args.fn_cost,
+        audit=args.audit,
     )
     write_report(args.output, page)
     print(f"report written to {args.output}")
+
+
+def cmd_audit(args):
+    frame = read_table(args.data, fmt=args.format, sep=args.sep)
+    result = audit(
+        frame, time_column=args.time_column, label=args.label, ranges=dict(args.range or [])
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    else:
+        print(result.to_text())
 
 
 def cmd_demo(args):

@@ -79,4 +79,54 @@ def describe(manifest, state):
     lines += [
         f"  {j:>7} {n:>10,} {s:>10.4g}" for j, (n, s) in enumerate(zip(sizes, sigma, strict=True))
     ]
+    if manifest.get("search"):
+        lines += search_lines(manifest["search"])
     return lines
+
+
+# Candidates listed by farout info, best first; the file holds them all.
+_SHOWN_CANDIDATES = 10
+
+
+def search_lines(search):
+    """What ``farout tune`` recorded: how it searched, every candidate's
+    validation scores (the best few), the choice and the test scores."""
+    split, candidates = search["split"], search["candidates"]
+    default, best, chosen = search["default"], search["best"], search["chosen"]
+    metric = search["metric"]
+    if metric == "precision_at_budget":
+        metric += f" (alert rate {search['alert_rate']:.2%})"
+    rows, anomalies = split["rows"], split["anomalies"]
+    lines = [
+        f"search     {len(candidates)} candidates by {metric} over "
+        f"{len(split['folds_used'])} {split['folds']['kind']} folds of "
+        f"{rows['development']:,} rows ({anomalies['development']:,} anomalies); label "
+        f"{split['label']!r}; test split {rows['test']:,} rows ({anomalies['test']:,} "
+        "anomalies), held out",
+    ]
+    ranked = sorted(
+        range(len(candidates)),
+        key=lambda i: -candidates[i]["mean"] if candidates[i]["mean"] is not None else 1.0,
+    )
+    for i in ranked[:_SHOWN_CANDIDATES]:
+        c = candidates[i]
+        score = "failed" if c["mean"] is None else f"{c['mean']:.4f} \u00b1 {c['sd'] or 0:.4f}"
+        marks = [n for n, j in (("default", default), ("best", best), ("chosen", chosen)) if i == j]
+        changed = _changed(c["params"], candidates[default]["params"]) or "the default"
+        lines.append(
+            f"  #{i:<3} {score:<18} {changed}" + (f"  [{', '.join(marks)}]" if marks else "")
+        )
+    if len(candidates) > _SHOWN_CANDIDATES:
+        lines.append(f"  ... {len(candidates) - _SHOWN_CANDIDATES} more in the manifest")
+    test = search["test"]
+    line = f"  test split: chosen {test['chosen']:.4f}, default {test['default']:.4f}"
+    if best != chosen:
+        line += f", #{best} (best on the validation folds) {test['best']:.4f}"
+    lines.append(line)
+    if search.get("warning"):
+        lines.append(f"  warning: {search['warning']}")
+    return lines
+
+
+def _changed(params, default):
+    return ", ".join(f"{k}={v!r}" for k, v in params.items() if v != default.get(k))

@@ -67,10 +67,31 @@ def tree_to_state(tree, arrays, path=()):
     return {"meta": tree.get("meta", {}), "arrays": own, "parts": parts}
 
 
-def write_state(path, estimator, state):
-    """Write an estimator's state tree as a model file at ``path``."""
+_OWN_KEYS = {
+    "estimator",
+    "state",
+    "arrays",
+    "format",
+    "format_version",
+    "farout_version",
+    "created",
+}
+
+
+def write_state(path, estimator, state, extra=None):
+    """Write an estimator's state tree as a model file at ``path``.
+
+    ``extra`` adds JSON-ready sections to the manifest beside the state
+    (such as ``{"search": ...}``, how the model was chosen), for readers
+    of the file; the estimator is rebuilt from the state alone.
+    """
+    extra = dict(extra or {})
+    clash = sorted(_OWN_KEYS & set(extra))
+    if clash:
+        raise ValueError(f"extra manifest sections must not be named {', '.join(clash)}")
     tree, arrays = state_to_tree(state)
-    container.write_model(path, {"estimator": estimator, "state": tree}, arrays)
+    manifest = {"estimator": estimator, "state": tree, **jsonable(extra)}
+    container.write_model(path, manifest, arrays)
 
 
 def read_state(path, estimator):
