@@ -9,6 +9,7 @@ import textwrap
 
 from .. import names
 from ..formats import FORMATS
+from .service_arguments import SERVICE_DETAILS, add_service_commands
 
 __all__ = ["build_parser"]
 
@@ -160,24 +161,6 @@ _DETAILS = {
             "farout stream more.csv -m s.farout -o more-scored.csv   # resume",
         ],
     ),
-    "serve": (
-        "Every prediction is logged in the database before it is answered. Models are "
-        "uploaded to the registry (POST /v1/models) and served by their champion alias; a "
-        "challenger is scored in shadow. Requests need an API key (farout keys create).",
-        [
-            "farout serve --demo            # demo model, a key and a curl line",
-            "farout serve --registry models --port 8000",
-            "farout serve --db postgresql+psycopg://farout@localhost/farout",
-        ],
-    ),
-    "keys": (
-        "Keys are stored only as hashes; a new key is printed once, alone on the last line.",
-        [
-            "farout keys create --scope admin --name alice",
-            "farout keys list",
-            "farout keys revoke 3f9a0c1b2d4e",
-        ],
-    ),
     "audit": (
         "A data-quality report before anything is fitted: every column's type, "
         "missing share, distinct values, most common value and min / median / max; "
@@ -220,7 +203,7 @@ _DETAILS = {
 
 def _command(sub, name, help):
     """A subcommand with its one-line help, a description and examples."""
-    detail, examples = _DETAILS[name]
+    detail, examples = _DETAILS[name] if name in _DETAILS else SERVICE_DETAILS[name]
     command = sub.add_parser(
         name,
         help=help,
@@ -230,21 +213,6 @@ def _command(sub, name, help):
     )
     command.set_defaults(parser=command)  # so that a usage error shows this usage
     return command
-
-
-def service_args(p):
-    p.add_argument(
-        "--registry",
-        default="farout-registry",
-        metavar="DIR",
-        help="folder of the model versions and the default database (default farout-registry)",
-    )
-    p.add_argument(
-        "--db",
-        metavar="URL",
-        help="database URL, e.g. postgresql+psycopg://user@host/db "
-        "(default: SQLite farout.db in the registry)",
-    )
 
 
 def _dask_arg(p):
@@ -487,6 +455,11 @@ def build_parser():
         action="store_true",
         help="open the report with a data audit of DATA (as farout audit)",
     )
+    p.add_argument(
+        "--feedback",
+        metavar="EXPORT",
+        help="adds precision by tier from analysts' verdicts (farout feedback export)",
+    )
 
     p = _command(sub, "stream", "score DATA row by row with an online detector")
     data_args(p)
@@ -539,38 +512,7 @@ def build_parser():
         help="flag rows whose anomaly_likelihood reaches this (default 0.9999)",
     )
 
-    p = _command(sub, "serve", "run the scoring service: HTTP API, registry, prediction log")
-    service_args(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    p.add_argument(
-        "--demo",
-        action="store_true",
-        help="fit and register the demo model if the registry is empty, make an admin key "
-        "and print a curl line",
-    )
-    p.add_argument(
-        "--busy-timeout",
-        type=float,
-        default=5.0,
-        metavar="SECONDS",
-        help="how long a write waits on a locked database before answering 503 (default 5)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no access log")
-
-    p = _command(sub, "keys", "make, list or revoke the service's API keys")
-    p.add_argument(
-        "action", choices=("create", "list", "revoke"), help="make a key, list them, or revoke one"
-    )
-    p.add_argument("key_id", nargs="?", help="the key to revoke (its id, from keys list)")
-    service_args(p)
-    p.add_argument(
-        "--scope",
-        choices=("score", "admin"),
-        default="score",
-        help="score: score and read; admin: also upload models and move aliases (default score)",
-    )
-    p.add_argument("--name", default="key", help="a name for the key, shown in the audit")
+    add_service_commands(sub, _command)
 
     p = _command(sub, "audit", "a data-quality report of DATA, before fitting")
     data_args(p, quiet=False)

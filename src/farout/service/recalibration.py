@@ -44,8 +44,10 @@ class RecalibrateRequest(BaseModel):
     value: float | None = Field(None, description="The precision or the alert rate, in (0, 1).")
     fp_cost: float | None = Field(None, description="Cost of a false alarm (target cost).")
     fn_cost: float | None = Field(None, description="Cost of a missed anomaly (target cost).")
-    since: str | None = Field(None, description="Only predictions scored from then (ISO 8601).")
-    until: str | None = Field(None, description="Only predictions scored before then.")
+    since: str | float | None = Field(
+        None, description="Only predictions scored from then (ISO 8601, or Unix seconds)."
+    )
+    until: str | float | None = Field(None, description="Only predictions scored before then.")
 
 
 def _threshold(body):
