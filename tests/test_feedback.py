@@ -251,7 +251,12 @@ def test_feedback_refuses_unknown_ids_bad_verdicts_and_stores_nothing_of_them(se
         "field": "prediction_id",
         "row": 1,
     }
-    for body in ({}, [], {"prediction_id": good, "verdict": "anomaly"}, [{"x": 1}], "text"):
+    nul = {
+        "prediction_id": good,
+        "verdict": "anomaly",
+        "analyst": "a\x00b",
+    }  # PostgreSQL refuses NUL
+    for body in ({}, [], {"prediction_id": good, "verdict": "anomaly"}, [{"x": 1}], "text", nul):
         with pytest.raises(APIError) as caught:
             analyst._request("POST", "/v1/feedback", body)
         assert caught.value.status == 422, body

@@ -11,7 +11,7 @@ from typing import Literal
 
 import orjson
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import and_, func, insert, or_, select
 
 from ..exceptions import InputError
@@ -47,6 +47,29 @@ class FeedbackItem(BaseModel):
     verdict: Literal["anomaly", "normal", "unsure"]
     analyst: str = Field(min_length=1, max_length=64, description="Who judged it.")
     note: str | None = Field(None, max_length=2000, description="Why, in the analyst's words.")
+
+    @field_validator("prediction_id", "analyst", "note")
+    @classmethod
+    def _text(cls, value):
+        # PostgreSQL stores no NUL character, and no database a lone surrogate
+        return _check_text(value)
+
+
+def _check_text(value, field=None):
+    if value is None:
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        bad = True
+    else:
+        bad = "\x00" in value
+    if bad:
+        message = "must be text without NUL characters or lone surrogates"
+        if field is None:
+            raise ValueError(message)
+        raise Invalid(f"{field} {message}.", field=field)
+    return value
 
 
 def parse(raw):
@@ -157,6 +180,7 @@ def parse_window(text):
 def _model_filter(model):
     if model is None:
         return []
+    _check_text(model, "model")
     name, _, version = model.partition("/")
     where = [predictions.c.model_name == name]
     if version:
