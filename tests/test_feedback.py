@@ -406,6 +406,7 @@ def test_recalibrate_writes_a_challenger_that_reaches_the_target(service, tmp_pa
     )
     assert "model written" in done.stdout
     assert fo.load(new_model).threshold_.cut_ == pytest.approx(cut)
+    assert "recalibrated TargetPrecision" in farout("info", str(new_model)).stdout
     # an alert rate from every logged score
     with pytest.raises(APIError) as caught:  # 5% of 205 rows: too few above the cut
         admin.recalibrate("payments", "alert_rate", 0.05, since=since)
