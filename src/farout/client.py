@@ -49,8 +49,9 @@ class Client:
     url : str
         The service's address, e.g. ``http://127.0.0.1:8000``.
     api_key : str, optional
-        A key from ``farout keys create``; ``score`` scope to score and
-        read, ``admin`` to upload and move aliases.
+        A key from ``farout keys create``; ``score`` scope to score, read
+        and give feedback, ``admin`` also to upload, move aliases and
+        recalibrate.
     timeout : float, default=30
         Seconds to wait for an answer.
     """
@@ -64,8 +65,10 @@ class Client:
         return f"Client({self.url!r})"
 
     # ----------------------------------------------------------- HTTP
-    def _request(self, method, path, body=None, query=None, content_type="application/json"):
-        url = self.url + path
+    def _request(
+        self, method, path, body=None, query=None, content_type="application/json", raw=False
+    ):
+        binary, url = raw, self.url + path
         if query:
             query = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in query.items()}
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
@@ -90,6 +93,8 @@ class Client:
             code, message = detail.pop("code", "error"), detail.pop("message", "")
             retry = error.headers.get("Retry-After")
             raise APIError(error.code, code, message, detail, retry) from None
+        if binary:
+            return raw
         return json.loads(raw) if kind.startswith("application/json") else raw.decode()
 
     # -------------------------------------------------------- scoring
@@ -171,6 +176,51 @@ class Client:
     def prediction(self, prediction_id):
         """The whole log row of one prediction, with its input."""
         return self._request("GET", f"/v1/predictions/{prediction_id}")
+
+    # ------------------------------------------------------- feedback
+    def feedback(self, prediction_id=None, verdict=None, analyst=None, note=None, items=None):
+        """Record an analyst's verdict (``"anomaly"``, ``"normal"`` or
+        ``"unsure"``) on a prediction, or ``items``, a list of dicts with
+        those keys, in one request. Returns the stored verdicts."""
+        if items is None:
+            items = {"prediction_id": prediction_id, "verdict": verdict, "analyst": analyst}
+            if note is not None:
+                items["note"] = note
+        return self._request("POST", "/v1/feedback", items)["feedback"]
+
+    def feedback_summary(
+        self, since=None, until=None, by=None, window=None, model=None, shadow=None
+    ):
+        """Precision of the alerts by tier, version, ``by`` and window, the
+        review backlog and the analysts' agreement."""
+        query = {"since": since, "until": until, "by": by, "window": window, "model": model}
+        return self._request("GET", "/v1/feedback/summary", query={**query, "shadow": shadow})
+
+    def export(
+        self, path, since=None, until=None, model=None, shadow=None, flagged=None, history=None
+    ):
+        """Write the predictions with their verdicts to ``path``, CSV or
+        Parquet by its extension (under a temporary name, then renamed).
+        Returns the path."""
+        from .outputs import write_bytes
+
+        fmt = "parquet" if str(path).lower().endswith((".parquet", ".pq")) else "csv"
+        query = {"format": fmt, "since": since, "until": until, "model": model}
+        query.update(shadow=shadow, flagged=flagged, history=history)
+        data = self._request("GET", "/v1/feedback/export", query=query, raw=True)
+        return write_bytes(path, data)
+
+    def recalibrate(
+        self, name, target, value=None, fp_cost=None, fn_cost=None, since=None, until=None
+    ):
+        """Fit a new threshold to the feedback on ``name``'s champion
+        (``target`` ``"precision"`` or ``"alert_rate"`` with ``value``, or
+        ``"cost"`` with ``fp_cost`` and ``fn_cost``); the new version is set
+        as challenger. Returns ``{"version", "recalibration"}``."""
+        body = {"target": target, "value": value, "fp_cost": fp_cost, "fn_cost": fn_cost}
+        body.update(since=since, until=until)
+        body = {k: v for k, v in body.items() if v is not None}
+        return self._request("POST", f"/v1/models/{name}/recalibrate", body)
 
     def health(self):
         return self._request("GET", "/healthz")

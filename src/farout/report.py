@@ -143,6 +143,7 @@ def model_report(
     top=10,
     max_plot_rows=20_000,
     audit=False,
+    feedback=None,
 ):
     """HTML describing ``detector`` on ``frame`` (the model's columns, plus
     optional label and time columns). Returns the page as a string.
@@ -151,6 +152,9 @@ def model_report(
     ``min(5_000, max_plot_rows)`` of them and the time plot
     ``10 * max_plot_rows``. With ``audit=True`` the page opens with a data
     audit of ``frame`` (:func:`farout.audit`, one pass over each column).
+    ``feedback``, an export of the scoring service's log with analysts'
+    verdicts (:func:`farout.feedback.read_feedback`), adds their precision
+    by tier.
     """
     features = model_columns(detector, frame)
     result = detector.detect(features, reasons="none")
@@ -207,6 +211,8 @@ def model_report(
 
     if label is not None:
         parts += _label_section(frame, label, scores, flags, fp_cost, fn_cost)
+    if feedback is not None:
+        parts += _feedback_section(feedback)
     if time_column is not None:
         if time_column not in frame.columns:
             raise InputError(f"no time column {time_column!r} in the data.")
@@ -373,6 +379,38 @@ def _label_section(frame, label, scores, flags, fp_cost, fn_cost):
             f"{current:,.0f} at the model's threshold.</p>"
         )
     return parts
+
+
+def _feedback_section(frame):
+    """Precision by tier from analysts' verdicts on the service's alerts."""
+    from .feedback import summarize
+
+    found = summarize(frame, source="the feedback export")
+    tiers = pd.DataFrame.from_dict(found["precision_by_tier"], orient="index")
+    if tiers.empty:
+        tiers = pd.DataFrame(columns=["flagged", "reviewed", "anomaly", "normal", "precision"])
+    tiers = tiers.rename_axis("tier")[
+        ["flagged", "reviewed", "anomaly", "normal", "unsure", "precision"]
+    ]
+    agreement = found["agreement"]
+    kappa = agreement["kappa"]
+    share = found["unreviewed_share"]
+    return [
+        '<h2 data-section="feedback">Analysts\' verdicts</h2>',
+        f"<p>{found['flagged']:,} alerts in the export, {found['reviewed']:,} reviewed "
+        f"({'' if share is None else f'{1 - share:.1%}'}); precision "
+        f'<b data-metric="feedback_precision">{_fmt(found["precision"])}</b> ("anomaly" '
+        'among the "anomaly" and "normal" verdicts, each analyst\'s latest; "unsure" left '
+        "out).</p>",
+        _table(tiers, {"precision": lambda v: "" if v is None or v != v else f"{v:.3f}"}),
+        f"<p>Agreement between the {agreement['analysts']:,} analysts: "
+        + (
+            f"{agreement['method']} kappa {kappa:.3f} on {agreement['predictions']:,} alerts "
+            "judged more than once.</p>"
+            if kappa is not None
+            else "not measured (no alert was judged by two analysts).</p>"
+        ),
+    ]
 
 
 def comparison_report(result):

@@ -10,6 +10,7 @@ import textwrap
 from .. import names
 from ..formats import FORMATS
 from .details import DETAILS
+from .service_arguments import SERVICE_DETAILS, add_service_commands
 
 __all__ = ["build_parser"]
 
@@ -82,7 +83,7 @@ class _Version(argparse.Action):
 
 def _command(sub, name, help):
     """A subcommand with its one-line help, a description and examples."""
-    detail, examples = DETAILS[name]
+    detail, examples = DETAILS[name] if name in DETAILS else SERVICE_DETAILS[name]
     command = sub.add_parser(
         name,
         help=help,
@@ -92,21 +93,6 @@ def _command(sub, name, help):
     )
     command.set_defaults(parser=command)  # so that a usage error shows this usage
     return command
-
-
-def service_args(p):
-    p.add_argument(
-        "--registry",
-        default="farout-registry",
-        metavar="DIR",
-        help="folder of the model versions and the default database (default farout-registry)",
-    )
-    p.add_argument(
-        "--db",
-        metavar="URL",
-        help="database URL, e.g. postgresql+psycopg://user@host/db "
-        "(default: SQLite farout.db in the registry)",
-    )
 
 
 def _dask_arg(p):
@@ -349,6 +335,11 @@ def build_parser():
         action="store_true",
         help="open the report with a data audit of DATA (as farout audit)",
     )
+    p.add_argument(
+        "--feedback",
+        metavar="EXPORT",
+        help="adds precision by tier from analysts' verdicts (farout feedback export)",
+    )
 
     p = _command(sub, "stream", "score DATA row by row with an online detector")
     data_args(p)
@@ -401,38 +392,7 @@ def build_parser():
         help="flag rows whose anomaly_likelihood reaches this (default 0.9999)",
     )
 
-    p = _command(sub, "serve", "run the scoring service: HTTP API, registry, prediction log")
-    service_args(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    p.add_argument(
-        "--demo",
-        action="store_true",
-        help="fit and register the demo model if the registry is empty, make an admin key "
-        "and print a curl line",
-    )
-    p.add_argument(
-        "--busy-timeout",
-        type=float,
-        default=5.0,
-        metavar="SECONDS",
-        help="how long a write waits on a locked database before answering 503 (default 5)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no access log")
-
-    p = _command(sub, "keys", "make, list or revoke the service's API keys")
-    p.add_argument(
-        "action", choices=("create", "list", "revoke"), help="make a key, list them, or revoke one"
-    )
-    p.add_argument("key_id", nargs="?", help="the key to revoke (its id, from keys list)")
-    service_args(p)
-    p.add_argument(
-        "--scope",
-        choices=("score", "admin"),
-        default="score",
-        help="score: score and read; admin: also upload models and move aliases (default score)",
-    )
-    p.add_argument("--name", default="key", help="a name for the key, shown in the audit")
+    add_service_commands(sub, _command)
 
     p = _command(sub, "audit", "a data-quality report of DATA, before fitting")
     data_args(p, quiet=False)

@@ -17,6 +17,7 @@ from ..evaluation import evaluate, evaluate_by, threshold_sweep
 from ..exceptions import InputError
 from ..features.schema import model_columns, read_dtypes, require_column
 from ..features.windows import WindowFeatures
+from ..feedback import read_feedback
 from ..io import TableWriter, read_table, select_columns
 from ..jobs import fit_file, score_file, stream_file
 from ..loading import load as load_any
@@ -41,6 +42,7 @@ __all__ = [
     "cmd_evaluate",
     "cmd_explain",
     "cmd_fit",
+    "cmd_recalibrate",
     "cmd_report",
     "cmd_score",
     "cmd_threshold",
@@ -332,6 +334,39 @@ def cmd_threshold(args):
     )
 
 
+def cmd_recalibrate(args):
+    from ..outputs import check_not_input
+    from ..persistence import write_state
+    from ..recalibration import recalibrate_on_export, target_threshold
+
+    check_not_input(args.output, args.model, args.feedback)
+    threshold = target_threshold(args.target, args.value, args.fp_cost, args.fn_cost)
+    detector = load(args.model)
+    new, details = recalibrate_on_export(detector, read_feedback(args.feedback), threshold)
+    target = {"target": args.target}
+    target.update(
+        {"value": args.value}
+        if args.target != "cost"
+        else {"fp_cost": args.fp_cost, "fn_cost": args.fn_cost}
+    )
+    provenance = {
+        "kind": "recalibration",
+        "from": {"file": args.model},
+        "target": target,
+        **{k: details[k] for k in ("threshold", "cut", "previous_cut")},
+        "feedback": {**details["feedback"], "export": args.feedback},
+    }
+    write_state(args.output, type(new).__name__, new.get_state(), extra={"provenance": provenance})
+    precision = details["reviewed_precision_after"]
+    print(
+        f"{threshold!r}: cut {details['previous_cut']:.4g} -> {details['cut']:.4g} from "
+        f"{details['flagged_labelled']:,} judged alerts; alert rate on the export "
+        f"{details['alert_rate_before']:.2%} -> {details['alert_rate_after']:.2%}, reviewed "
+        f"precision {'n/a' if precision is None else f'{precision:.3f}'}; model written to "
+        f"{args.output}"
+    )
+
+
 def cmd_explain(args):
     if args.n < 1:
         raise InputError(f"-n must be at least 1 (rows to explain), got {args.n}.")
@@ -446,6 +481,7 @@ def cmd_report(args):
         fp_cost=args.fp_cost,
         fn_cost=args.fn_cost,
         audit=args.audit,
+        feedback=None if args.feedback is None else read_feedback(args.feedback),
     )
     write_report(args.output, page)
     print(f"report written to {args.output}")

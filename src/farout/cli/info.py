@@ -81,7 +81,21 @@ def describe(manifest, state):
     ]
     if manifest.get("search"):
         lines += search_lines(manifest["search"])
+    if manifest.get("provenance"):
+        lines += provenance_lines(manifest["provenance"])
     return lines
+
+
+def provenance_lines(provenance):
+    """Where a recalibrated model's threshold came from."""
+    target = ", ".join(f"{k}={v}" for k, v in provenance.get("target", {}).items())
+    fed = provenance.get("feedback", {})
+    return [
+        f"recalibrated {provenance.get('threshold')} ({target}): cut "
+        f"{provenance.get('previous_cut', float('nan')):.4g} -> {provenance.get('cut', float('nan')):.4g}",
+        f"  from {fed.get('verdicts', 0):,} verdicts by {fed.get('analysts', 0):,} analysts on "
+        f"{fed.get('predictions', 0):,} predictions (verdicts sha256 {str(fed.get('sha256'))[:12]}...)",
+    ]
 
 
 # Candidates listed by farout info, best first; the file holds them all.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..exceptions import FaroutError, InputError
 
-__all__ = ["cmd_keys", "cmd_serve"]
+__all__ = ["cmd_feedback", "cmd_keys", "cmd_serve"]
 
 DEMO_MODEL = "transactions"
 
@@ -71,6 +71,29 @@ def cmd_keys(args):
         raise InputError(error.message) from None
     finally:
         db.close()
+
+
+def cmd_feedback(args):
+    *_, ServiceError = _service()
+    from ..service.feedback import export
+
+    db, _ = _open(args)
+    try:
+        written = export(
+            db,
+            args.output,
+            since=args.since,
+            until=args.until,
+            model=args.model,
+            shadow=args.shadow,
+            flagged=True if args.flagged else None,
+            history=args.history,
+        )
+    except ServiceError as error:
+        raise InputError(error.message) from None
+    finally:
+        db.close()
+    print(f"{written:,} rows (predictions with their verdicts) written to {args.output}")
 
 
 def _demo(args, app):

@@ -10,25 +10,28 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from . import predictions
+from . import feedback, predictions
 from .batcher import Batcher
 from .database import DB_ERRORS, Database
 from .errors import Invalid, ServiceError, Unavailable
 from .keys import Keys
 from .metrics import Metrics
+from .recalibration import RecalibrateRequest, recalibrate_champion
 from .registry import Registry
 from .scoring import Scorer
 from .settings import Settings
@@ -294,6 +297,103 @@ def create_app(settings):
 
     @app.get("/v1/predictions/{prediction_id}", tags=["predictions"])
     def one(prediction_id: str, key=reader):
-        return predictions.get(db, prediction_id)
+        """The whole log row, with its input and every verdict on it."""
+        return {
+            **predictions.get(db, prediction_id),
+            "feedback": feedback.history(db, prediction_id),
+        }
 
+    _feedback_routes(app, db, registry, settings, reader, admin)
     return app
+
+
+_FEEDBACK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        feedback.FeedbackItem.model_json_schema(),
+                        {
+                            "type": "array",
+                            "items": feedback.FeedbackItem.model_json_schema(),
+                            "minItems": 1,
+                            "maxItems": feedback.MAX_ITEMS,
+                        },
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+def _feedback_routes(app, db, registry, settings, reader, admin):
+    """Analysts' verdicts, their summary and export, and recalibration."""
+
+    @app.post("/v1/feedback", tags=["feedback"], status_code=201, openapi_extra=_FEEDBACK_BODY)
+    async def give_feedback(request: Request, key=reader):
+        """One verdict, or a list of them; each is kept, and each analyst's
+        latest on a prediction counts."""
+        items = feedback.parse(await request.body())
+        return {"feedback": await run_in_threadpool(feedback.record, db, items, key[0])}
+
+    @app.get("/v1/feedback/summary", tags=["feedback"])
+    def feedback_summary(
+        since: str | None = None,
+        until: str | None = None,
+        by: str | None = None,
+        window: str = "1d",
+        model: str | None = None,
+        shadow: bool = False,
+        key=reader,
+    ):
+        """Precision of the alerts by tier, model version, ``by`` and time
+        window; the review backlog; the analysts' agreement."""
+        return feedback.summary(db, since, until, by, window, model, shadow)
+
+    @app.get("/v1/feedback/export", tags=["feedback"])
+    def feedback_export(
+        format: Literal["csv", "parquet"] = "csv",
+        since: str | None = None,
+        until: str | None = None,
+        model: str | None = None,
+        shadow: bool = False,
+        flagged: bool | None = None,
+        history: bool = False,
+        key=reader,
+    ):
+        """The predictions with their verdicts (each analyst's latest, or
+        with ``history`` every one), as CSV or Parquet."""
+        folder = tempfile.mkdtemp(prefix="export-", dir=_incoming(settings))
+        path = os.path.join(folder, f"feedback.{format}")
+        try:
+            feedback.export(db, path, since, until, model, shadow, flagged, history)
+        except BaseException:
+            _remove(folder)
+            raise
+        return FileResponse(
+            path,
+            media_type=feedback.EXPORT_TYPES[format],
+            filename=f"feedback.{format}",
+            background=BackgroundTask(_remove, folder),
+        )
+
+    @app.post("/v1/models/{name}/recalibrate", tags=["registry"], status_code=201)
+    def recalibrate(name: str, body: RecalibrateRequest, key=admin):
+        """A new version with a threshold fitted to the feedback, set as
+        challenger (never champion)."""
+        return recalibrate_champion(registry, db, name, body, actor=f"key {key[0]} ({key[1]})")
+
+
+def _incoming(settings):
+    folder = Path(settings.registry) / "incoming"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _remove(folder):
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)

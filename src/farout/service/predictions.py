@@ -14,7 +14,7 @@ from sqlalchemy import and_, select
 from .errors import Invalid, NotFound
 from .tables import predictions
 
-__all__ = ["COLUMNS", "PAGE", "compare", "get", "page", "parse_time", "record"]
+__all__ = ["COLUMNS", "PAGE", "compare", "get", "iso", "page", "parse_time", "record"]
 
 #: Rows a page of ``GET /v1/predictions`` holds by default, and at most.
 PAGE, MAX_PAGE = 100, 1000
@@ -40,13 +40,13 @@ def record(connection, rows):
         )
 
 
-def _iso(seconds):
+def iso(seconds):
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _shown(row, with_input=False):
     out = {c.name: getattr(row, c.name) for c in _SUMMARY}
-    out["scored_at"] = _iso(row.scored_at)
+    out["scored_at"] = iso(row.scored_at)
     if with_input:
         out["input"] = orjson.loads(row.input)
     return out
@@ -167,7 +167,7 @@ def compare(db, name, champion, challenger, since=None):
         "name": name,
         "champion": {"version": champion},
         "challenger": {"version": challenger},
-        "since": _iso(since),
+        "since": iso(since),
         "rows": n,
     }
     if n == 0:

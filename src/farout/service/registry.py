@@ -104,10 +104,12 @@ class Registry:
         self._pointers = (-1e9, {}, ())
 
     # ----------------------------------------------------------- writes
-    def add(self, source, name, actor):
+    def add(self, source, name, actor, provenance=None):
         """Register the model file at ``source`` as the next version of
         ``name``. The file is checked as :func:`farout.load` checks it; the
-        first version of a model becomes its champion.
+        first version of a model becomes its champion. ``provenance``, a
+        JSON-ready dict, says where the version came from (a recalibration
+        records its feedback and target).
 
         Returns the version's description (:meth:`version`).
         """
@@ -151,6 +153,7 @@ class Registry:
                     uploaded_by=actor,
                     uploaded_at=now,
                     status="ready",
+                    provenance=None if provenance is None else json.dumps(provenance),
                 )
             )
             self._audit(connection, actor, "register", name, to_version=version)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
+    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -21,6 +22,7 @@ from sqlalchemy import (
 
 __all__ = [
     "api_keys",
+    "feedback",
     "metadata",
     "model_aliases",
     "model_versions",
@@ -104,4 +106,21 @@ predictions = Table(
     Index("ix_predictions_scored_at", "scored_at"),
     Index("ix_predictions_request", "request_id"),
     Index("ix_predictions_model", "model_name", "model_version"),
+)
+
+#: Analysts' verdicts on logged predictions. Every verdict is a row, never
+#: updated: each analyst's latest (highest ``id``) on a prediction counts,
+#: and the earlier ones stay as its history.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(32), ForeignKey("predictions.prediction_id"), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("analyst", String(64), nullable=False),
+    Column("note", Text),
+    Column("created_at", Float, nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Index("ix_feedback_prediction", "prediction_id", "analyst", "id"),
+    Index("ix_feedback_created_at", "created_at"),
 )
