@@ -241,7 +241,7 @@ def test_service_pages_the_log_for_audits(service):
     assert caught.value.status == 404
 
 
-def test_service_schemathesis_finds_no_server_error(service):
+def test_service_schemathesis_finds_no_server_error(service, tmp_path):
     """A property-based run over the OpenAPI schema (schemathesis): no
     request, however odd, gets a 500."""
     server, admin, reader, db = service
@@ -262,6 +262,7 @@ def test_service_schemathesis_finds_no_server_error(service):
             "--no-color",
         ],
         capture_output=True,
+        cwd=tmp_path,  # its cache stays out of the work tree
         text=True,
         timeout=300,
     )

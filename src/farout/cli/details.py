@@ -84,6 +84,38 @@ DETAILS = {
             "farout stream more.csv -m s.farout -o more-scored.csv   # resume",
         ],
     ),
+    "audit": (
+        "A data-quality report before anything is fitted: every column's type, "
+        "missing share, distinct values, most common value and min / median / max; "
+        "exact duplicate rows; suspect values (codes such as -999 or 9999 beyond the "
+        "robust range, text among numbers, stray negatives) to clean rather than "
+        "learn; with --time-column unparseable, duplicate and out-of-order "
+        "timestamps and gaps; with --label the anomaly share and whether it is "
+        "enough to evaluate on. Row numbers are 0-based data rows (row 0 is line 2 "
+        "of a CSV file).",
+        [
+            "farout audit history.csv --time-column timestamp --label is_fraud",
+            "farout audit history.csv --json | jq .suspects",
+            "farout audit sensors.parquet --range temperature=-50:60",
+        ],
+    ),
+    "tune": (
+        "Chooses the detector's parameters (k or k-range, metric, score mode, scaling, "
+        "the ensemble's size and sample) by cross-validation on a validation split "
+        "of labelled DATA: --budget candidates, the default always among them, "
+        "judged by --metric against --label (the detectors never see the labels). "
+        "The test split (the last --test-size of the time order with --time-column, "
+        "else stratified) is read only once the choice is made, to score the chosen "
+        "configuration beside the default. A winner inside the fold noise is no "
+        "winner: the default is kept, with a warning. Writes the chosen model, "
+        "fitted on the training and validation rows; its file records the search "
+        "(farout info shows it).",
+        [
+            "farout tune labelled.csv --label is_fraud --exclude fraud_type -o tuned.farout",
+            "farout tune metrics.csv --label incident --time-column ts --budget 40 "
+            "--metric precision_at_budget --alert-rate 0.005 -o tuned.farout",
+        ],
+    ),
     "demo": (
         "Generates card transactions with planted fraud, fits a model, scores and "
         "evaluates it, and writes the model and the scored rows under --out.",
