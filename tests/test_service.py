@@ -2,6 +2,7 @@
 on 127.0.0.1, against SQLite and a real PostgreSQL server."""
 
 import concurrent.futures
+import http.client
 import json
 import pathlib
 import sqlite3
@@ -283,7 +284,7 @@ def _load_until_killed(server, key, rows, after):
             return
         try:
             answer = client.score(rows)
-        except (APIError, OSError):
+        except (APIError, OSError, http.client.HTTPException):  # cut off by the kill
             return
         with lock:
             answered.extend(p["prediction_id"] for p in answer["predictions"])
@@ -486,4 +487,49 @@ def test_requests_scored_together_answer_as_alone(tmp_path, model_files):
     with db.reading() as c:
         logged = c.execute(sa.text("SELECT count(*) FROM predictions")).scalar()
     assert logged == 2 * sum(map(len, good))  # the failed requests logged nothing
+    db.close()
+
+
+def test_one_odd_request_or_challenger_never_fails_the_others(tmp_path, model_files):
+    """Found in review: a version like '²' or 2**70, or a challenger fitted on
+    other columns, turned a whole batch into 500s."""
+    import time
+
+    from farout.service.database import Database
+    from farout.service.metrics import Metrics
+    from farout.service.predictions import parse_time
+    from farout.service.registry import Registry
+    from farout.service.scoring import Scorer
+
+    db = Database(f"sqlite:///{tmp_path / 'farout.db'}")
+    db.upgrade()
+    registry = Registry(tmp_path, db)
+    registry.add(model_files[0], "payments", actor="k" * 200)  # a long actor is cut, not refused
+    other = _frame(300, 8).rename(columns={"hour": "minute"})
+    path = tmp_path / "other.farout"
+    fo.KMeansAnomalyDetector(n_clusters=2, random_state=0).fit(other).save(path)
+    registry.add(path, "payments", actor="test")
+    registry.set_alias("payments", "challenger", 2, actor="test")
+    scorer = Scorer(registry, db, Metrics())
+    now = time.perf_counter()
+    answers = scorer.score_many(
+        [
+            (ROWS, None, now),
+            (ROWS, "payments/²", now),
+            (ROWS, f"payments/{2**70}", now),
+            ([{**ROWS[0], "kind": "a\x00b"}], None, now),
+            (ROWS, None, now),
+        ]
+    )
+    assert answers[0]["predictions"] and answers[4]["predictions"]
+    assert [a.status for a in answers[1:4]] == [422, 422, 422]
+    assert answers[3].fields == {"row": 0, "column": "kind"}
+    with db.reading() as c:
+        shadow = c.execute(sa.text("SELECT count(*) FROM predictions WHERE shadow")).scalar()
+    assert shadow == 0  # the challenger lacks 'minute' in these rows: not shadowed, not fatal
+    for bad in ("nan", "inf", "1e20", "0001-01-01T00:00:00+14:00"):
+        with pytest.raises(Exception) as caught:
+            parse_time(bad, "since")
+        assert caught.value.status == 422
+    assert len(registry.audit("payments")[0]["actor"]) == 64
     db.close()

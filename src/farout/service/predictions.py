@@ -58,20 +58,24 @@ def parse_time(value, field):
     if value is None:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = None
     try:
+        if seconds is not None:
+            datetime.fromtimestamp(seconds, timezone.utc)  # finite and a real date
+            return seconds
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        datetime.fromtimestamp(moment.timestamp(), timezone.utc)  # shown back in UTC later
+        return moment.timestamp()
+    except (ValueError, OverflowError, OSError):
         raise Invalid(
             f"{field} must be an ISO 8601 time such as 2026-12-03T14:00:00Z, or Unix seconds; "
             f"got {value!r}.",
             field=field,
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
 
 
 def page(
@@ -91,7 +95,7 @@ def page(
         raise Invalid(f"limit must be between 1 and {MAX_PAGE}, got {limit}.", field="limit")
     where = []
     if cursor is not None:
-        if not cursor.isdigit():
+        if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
             raise Invalid(f"cursor {cursor!r} is not one this service gave.", field="cursor")
         where.append(predictions.c.seq > int(cursor))
     if since is not None:
@@ -108,7 +112,7 @@ def page(
         name, _, version = model.partition("/")
         where.append(predictions.c.model_name == name)
         if version:
-            if not version.isdigit():
+            if not (version.isascii() and version.isdigit()) or int(version) > 2**31 - 1:
                 raise Invalid(f"model must be NAME or NAME/VERSION, got {model!r}.", field="model")
             where.append(predictions.c.model_version == int(version))
     query = (

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, exc, func, insert, select, update
 
 from ..exceptions import ModelFileError
 from .errors import Conflict, Invalid, NotFound, Unavailable
@@ -56,9 +56,10 @@ def parse_model(spec):
         return _check_name(name), _check_alias(alias), None
     if "/" in spec:
         name, version = spec.split("/", 1)
-        if not version.isdigit():
+        if not (version.isascii() and version.isdigit()) or not 1 <= int(version) <= 2**31 - 1:
             raise Invalid(
-                f"model version must be a number, got {version!r} in {spec!r}.", field="model"
+                f"model version must be a number from 1, got {version!r} in {spec!r}.",
+                field="model",
             )
         return _check_name(name), None, int(version)
     return _check_name(spec), "champion", None
@@ -81,6 +82,7 @@ class Registry:
         self._models = {}  # (name, version) -> loaded estimator
         self._loading = threading.Lock()
         self._pointers = (-1e9, {}, ())  # (loaded at, {name: {alias: version}}, names)
+        self._generation = 0  # bumped by every change, so a read racing one is not cached
 
     #: Seconds the aliases are cached. Changes made through this registry
     #: take effect at once; changes made by another process within this.
@@ -89,6 +91,7 @@ class Registry:
     def _cached_pointers(self):
         loaded, pointers, names = self._pointers
         if time.monotonic() - loaded > self.POINTER_TTL:
+            generation = self._generation
             with self.db.reading() as connection:
                 rows = connection.execute(select(model_aliases)).all()
                 names = tuple(
@@ -97,10 +100,12 @@ class Registry:
             pointers = {}
             for r in rows:
                 pointers.setdefault(r.name, {})[r.alias] = r.version
-            self._pointers = (time.monotonic(), pointers, names)
+            if generation == self._generation:  # no change landed while reading
+                self._pointers = (time.monotonic(), pointers, names)
         return pointers, names
 
     def _forget_pointers(self):
+        self._generation += 1
         self._pointers = (-1e9, {}, ())
 
     # ----------------------------------------------------------- writes
@@ -132,57 +137,81 @@ class Registry:
         folder.mkdir(parents=True, exist_ok=True)
         features = json.dumps(model.feature_schema())
         sha, size = _sha256(source), os.path.getsize(source)
-        with self.db.writing() as connection:
-            version = 1 + (
-                connection.execute(
-                    select(func.max(model_versions.c.version)).where(model_versions.c.name == name)
-                ).scalar()
-                or 0
-            )
-            file = f"{name}-v{version}.farout"
-            now = time.time()
-            connection.execute(
-                insert(model_versions).values(
-                    name=name,
-                    version=version,
-                    sha256=sha,
-                    size=size,
-                    file=file,
-                    estimator=type(model).__name__,
-                    features=features,
-                    uploaded_by=actor,
-                    uploaded_at=now,
-                    status="ready",
-                    provenance=None if provenance is None else json.dumps(provenance),
-                )
-            )
-            self._audit(connection, actor, "register", name, to_version=version)
-            if version == 1:
-                self._point(connection, name, "champion", 1, actor)
-            # copied under a temporary name, renamed last: a failed commit
-            # removes it, and no reader ever sees half a file
-            final = folder / file
-            fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{file}.", suffix=".part")
+        actor = str(actor)[:64]
+        for attempt in range(5):
             try:
-                with os.fdopen(fd, "wb") as out, open(source, "rb") as f:
-                    for block in iter(lambda: f.read(1 << 20), b""):
-                        out.write(block)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.chmod(temporary, 0o444)
-                os.replace(temporary, final)
-            except OSError as error:  # a full disk: nothing is registered
-                Path(temporary).unlink(missing_ok=True)
-                raise Unavailable(
-                    f"could not store the model file ({error.strerror}); nothing was "
-                    "registered. Retry later."
-                ) from error
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+                version, _ = self._store(
+                    source, name, actor, folder, model, features, sha, size, provenance
+                )
+                break
+            except exc.IntegrityError:  # another process took this number: take the next
+                if attempt == 4:
+                    raise Conflict(
+                        f"model {name!r} is being uploaded concurrently; retry.", field="name"
+                    ) from None
         self._models[(name, version)] = model
         self._forget_pointers()
         return self.version(name, version)
+
+    def _store(self, source, name, actor, folder, model, features, sha, size, provenance):
+        """One attempt at the next version: its rows and its file, or neither."""
+        final = None
+        try:
+            with self.db.writing() as connection:
+                version = 1 + (
+                    connection.execute(
+                        select(func.max(model_versions.c.version)).where(
+                            model_versions.c.name == name
+                        )
+                    ).scalar()
+                    or 0
+                )
+                file = f"{name}-v{version}.farout"
+                now = time.time()
+                connection.execute(
+                    insert(model_versions).values(
+                        name=name,
+                        version=version,
+                        sha256=sha,
+                        size=size,
+                        file=file,
+                        estimator=type(model).__name__,
+                        features=features,
+                        uploaded_by=actor,
+                        uploaded_at=now,
+                        status="ready",
+                        provenance=None if provenance is None else json.dumps(provenance),
+                    )
+                )
+                self._audit(connection, actor, "register", name, to_version=version)
+                if version == 1:
+                    self._point(connection, name, "champion", 1, actor)
+                # copied under a temporary name, renamed last: a failed commit
+                # removes it, and no reader ever sees half a file
+                final = folder / file
+                fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{file}.", suffix=".part")
+                try:
+                    with os.fdopen(fd, "wb") as out, open(source, "rb") as f:
+                        for block in iter(lambda: f.read(1 << 20), b""):
+                            out.write(block)
+                        out.flush()
+                        os.fsync(out.fileno())
+                    os.chmod(temporary, 0o444)
+                    os.replace(temporary, final)
+                except OSError as error:  # a full disk: nothing is registered
+                    Path(temporary).unlink(missing_ok=True)
+                    raise Unavailable(
+                        f"could not store the model file ({error.strerror}); nothing was "
+                        "registered. Retry later."
+                    ) from error
+                except BaseException:
+                    Path(temporary).unlink(missing_ok=True)
+                    raise
+        except BaseException:
+            if final is not None and final.exists():  # the commit failed after the rename
+                final.unlink()
+            raise
+        return version, final
 
     def set_alias(self, name, alias, version, actor):
         """Point ``alias`` of ``name`` at ``version``; returns the audit row."""
@@ -240,7 +269,7 @@ class Registry:
     def _audit(connection, actor, action, name, alias=None, from_version=None, to_version=None):
         row = dict(
             at=time.time(),
-            actor=actor,
+            actor=str(actor)[:64],
             action=action,
             name=name,
             alias=alias,

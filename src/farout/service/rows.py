@@ -20,6 +20,14 @@ _MISSING = object()
 _NUMBERS = {int, float}
 
 
+def _unencodable(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _bad_number(rows, name, column):
     for i, value in enumerate(column):
         if value is _MISSING:
@@ -79,6 +87,15 @@ def columns_of(rows, schema):
                         row=i,
                         column=name,
                     )
-            values = np.array([str(v) for v in column], dtype=object)
+            text = [str(v) for v in column]
+            for i, value in enumerate(text):
+                # PostgreSQL stores no NUL, and no text holds a lone surrogate
+                if "\x00" in value or not value.isascii() and _unencodable(value):
+                    raise Invalid(
+                        f"rows[{i}] column {name!r} holds a NUL or an invalid character.",
+                        row=i,
+                        column=name,
+                    )
+            values = np.array(text, dtype=object)
         data[name] = values
     return data

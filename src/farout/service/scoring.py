@@ -119,7 +119,7 @@ class Scorer:
                 model = self.registry.load(name, version)
                 columns = columns_of(rows, model.feature_schema())
                 groups.setdefault((name, version, alias), []).append((i, columns))
-            except ServiceError as error:
+            except Exception as error:  # one bad request never fails the others
                 out[i] = error
         log, counted = [], []
         for (name, version, alias), members in groups.items():
@@ -128,10 +128,7 @@ class Scorer:
             challenger = self.registry.aliases(name).get("challenger")
             shadows = [None] * len(members)
             if alias == "champion" and challenger not in (None, version):
-                try:
-                    shadows = _together(self.registry.load(name, challenger), columns)
-                except ServiceError:  # a challenger that cannot load never blocks an answer
-                    shadows = [None] * len(members)
+                shadows = self._shadow(name, challenger, [requests[i][0] for i, _ in members])
             now = time.time()
             for (i, _), answer, shadow in zip(members, answers, shadows, strict=True):
                 if isinstance(answer, BaseException):
@@ -176,6 +173,32 @@ class Scorer:
                 return [error if isinstance(a, dict) else a for a in out]
         for entry in counted:
             self._count(*entry)
+        return out
+
+    def _shadow(self, name, challenger, requests_rows):
+        """The challenger's results for each request's rows, checked against
+        its own columns; None where it cannot score them. A challenger never
+        blocks an answer."""
+        try:
+            model = self.registry.load(name, challenger)
+            schema = model.feature_schema()
+        except Exception:
+            return [None] * len(requests_rows)
+        fit, where = [], []
+        for k, rows in enumerate(requests_rows):
+            try:
+                fit.append(columns_of(rows, schema))
+                where.append(k)
+            except Exception:
+                continue
+        out = [None] * len(requests_rows)
+        if fit:
+            try:
+                results = _together(model, fit)
+            except Exception:
+                return out
+            for k, result in zip(where, results, strict=True):
+                out[k] = result if isinstance(result, dict) else None
         return out
 
     def _count(self, name, version, alias, answer, shadowed, n):
