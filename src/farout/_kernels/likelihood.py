@@ -181,8 +181,9 @@ def history_add(ring, sorted_, means, highs, meta, short, score):
 def _arrival(ring, head, n):
     window = ring.shape[0]
     out = np.empty(n)
-    for i in range(n):
-        out[i] = ring[(head + i) % window]
+    first = min(n, window - head)
+    out[:first] = ring[head : head + first]
+    out[first:] = ring[: n - first]
     return out
 
 
@@ -214,6 +215,35 @@ def _order_pair(values, n, low):
 
 
 @numba.njit(cache=True, nogil=True)
+def _order_pair_hinted(scratch, n, low, window):
+    """:func:`_order_pair` of ``scratch[:n]``, first among the values at
+    least a guess, kept in ``scratch[window - 1]`` (never a stretch's: there
+    are at most ``window - 1``) from the row before: the means move little
+    from row to row. Whenever at least ``n - low`` values reach the guess,
+    the top ``n - low`` are among them, so the pair is exact either way."""
+    top = n - low
+    guess = scratch[window - 1]
+    if n < window and top <= 64:
+        cap = 4 * top + 64
+        found = np.empty(cap)
+        m = 0
+        for i in range(n):
+            if scratch[i] >= guess:
+                if m < cap:
+                    found[m] = scratch[i]
+                m += 1
+        if top <= m <= cap:
+            ordered = np.sort(found[:m])
+            pair = ordered[m - top], ordered[m - top + 1]
+            scratch[window - 1] = 0.9 * pair[0] if pair[0] > 0 else -np.inf
+            return pair
+    pair = _order_pair(scratch, n, low)
+    if n < window:
+        scratch[window - 1] = 0.9 * pair[0] if pair[0] > 0 else -np.inf
+    return pair
+
+
+@numba.njit(cache=True, nogil=True)
 def history_likelihood(ring, sorted_, means, highs, meta, short, q, score, scratch):
     """The two parts of :func:`likelihood_reference` of ``score`` against
     the ring's scores: ``(spike, run, base, run_base, recent, count)``.
@@ -234,15 +264,18 @@ def history_likelihood(ring, sorted_, means, highs, meta, short, q, score, scrat
         return spike, -np.inf, base, 0.0, 0.0, 0
     count = n - w + 1
     c = 1.0 / w
+    s = head  # the slot of stretch i (no modulo in the loop: it cost most of the row)
     for i in range(count):
-        s = (head + i) % window
         if highs[s] <= base:
             scratch[i] = means[s]
         else:
             total = 0.0
-            for k in range(w):
-                total += min(ring[(s + k) % window], base) * c
+            t = s
+            for _ in range(w):
+                total += min(ring[t], base) * c
+                t = t + 1 if t + 1 < window else 0
             scratch[i] = total
+        s = s + 1 if s + 1 < window else 0
     last = np.empty(w - 1)
     for k in range(w - 1):
         last[k] = min(ring[(head + n - w + 1 + k) % window], base)
@@ -255,7 +288,7 @@ def history_likelihood(ring, sorted_, means, highs, meta, short, q, score, scrat
             run_base = max(run_base, scratch[i])
     else:
         low = int(np.floor(virtual))
-        low_value, high_value = _order_pair(scratch, count, low)
+        low_value, high_value = _order_pair_hinted(scratch, count, low, window)
         gamma = virtual - low
         diff = high_value - low_value
         run_base = low_value + diff * gamma
