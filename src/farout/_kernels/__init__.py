@@ -9,5 +9,8 @@ down into these, never the other way.
 - :mod:`.stats`: column statistics for the encoder's scaling
 - :mod:`.csv`: numeric CSV fields in, result columns spliced out
 - :mod:`.cusum`: CUSUM alarm counts, for calibrating drift tests
+- :mod:`.pairwise`: NumPy's pairwise sum, for compiled loops that must match it
+- :mod:`.likelihood`: the stream's anomaly likelihood over a ring of scores
+- :mod:`.stream`: the stream detector's prequential step over a batch
 - :mod:`.compile`: one place for numba's flags and cache rule
 """

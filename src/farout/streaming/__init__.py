@@ -9,9 +9,10 @@ mergeable cluster statistics (``ClusterStats.decay`` and ``merge``).
   recent scores.
 """
 
-from .detector import STREAM_COLUMNS, StreamDetector
+from .detector import StreamDetector
 from .drift import DriftMonitor
 from .history import ScoreHistory
+from .outputs import STREAM_COLUMNS
 from .scaler import OnlineScaler
 
 __all__ = ["STREAM_COLUMNS", "DriftMonitor", "OnlineScaler", "ScoreHistory", "StreamDetector"]

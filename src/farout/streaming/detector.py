@@ -34,11 +34,12 @@ One step, for a row x of p numeric features:
 """
 
 import copy
-import warnings
 
 import numpy as np
 import pandas as pd
 
+from .._kernels.likelihood import MAX_SHORT
+from .._kernels.stream import DONE, DRIFTED, TAILS, stream_rows
 from ..core.stats import ClusterStats
 from ..exceptions import InputError, ModelFileError, shown
 from ..features.windows import WindowFeatures
@@ -46,21 +47,12 @@ from ..persistence import read_state, write_state
 from .clusters import open_cluster, retire, spread
 from .drift import DriftMonitor
 from .history import ScoreHistory
+from .outputs import NO_DRIFT, Outputs
+from .params import check_params, time_span
 from .rows import checked_rows, row_times
 from .scaler import OnlineScaler
 
 __all__ = ["StreamDetector"]
-
-#: The columns :meth:`StreamDetector.process` returns, in order.
-STREAM_COLUMNS = (
-    "anomaly_score",
-    "anomaly_likelihood",
-    "is_anomaly",
-    "severity",
-    "cluster",
-    "reason",
-    "drift",
-)
 
 _MAX_SCORE = 1e100
 
@@ -172,7 +164,7 @@ class StreamDetector:
         # the features' buffer is stream state: this stream's own copy
         self.features = copy.deepcopy(features)
         self.drift = drift
-        self._check_params()
+        check_params(self)
         if drift is True:
             self.drift_ = DriftMonitor()
         elif isinstance(drift, DriftMonitor):
@@ -191,46 +183,6 @@ class StreamDetector:
         self._first_time = self._last_time = None  # seconds, for a time half-life
         self.history_ = ScoreHistory(window, short, q)
         self.feature_names_in_ = None
-
-    # ------------------------------------------------------ parameters
-    def _check_params(self):
-        def positive(name, integer=False):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-                value, bool
-            )
-            if not ok or value <= 0 or not np.isfinite(value) or (integer and value != int(value)):
-                kind = "a positive whole number" if integer else "a positive number"
-                raise InputError(f"{name} must be {kind}, got {shown(value)}.")
-
-        if isinstance(self.half_life, (str, pd.Timedelta, np.timedelta64)):
-            try:
-                span = _time_span(self.half_life)
-            except (ValueError, TypeError):
-                span = pd.NaT
-            if pd.isna(span) or span <= pd.Timedelta(0):
-                raise InputError(
-                    f"half_life must be a number of rows or a positive time span such as "
-                    f"'1h', got {shown(self.half_life)}."
-                )
-        else:
-            positive("half_life")
-        for name in ("max_clusters", "open_after", "window", "short"):
-            positive(name, integer=True)
-        if not (isinstance(self.warmup, (int, np.integer)) and self.warmup >= 0):
-            raise InputError(f"warmup must be a whole number >= 0, got {shown(self.warmup)}.")
-        for name in ("q", "likelihood_cut", "retire_below"):
-            value = getattr(self, name)
-            if not isinstance(value, (float, int)) or not 0 < value < 1:
-                raise InputError(f"{name} must be between 0 and 1, got {shown(value)}.")
-        if self.features is not None and not isinstance(self.features, WindowFeatures):
-            raise InputError(f"features must be a WindowFeatures, got {shown(self.features)}.")
-        cuts = list(self.tier_cuts().values())
-        if any(not 0 < c <= 1 for c in cuts) or cuts != sorted(cuts):
-            raise InputError(
-                f"tiers must map names to likelihood cuts in (0, 1], least severe "
-                f"first; got {shown(self.tiers)}."
-            )
 
     def tier_cuts(self):
         """The severity tiers, name to likelihood cut, least severe first."""
@@ -295,7 +247,7 @@ class StreamDetector:
     def _span(self):
         """The half-life as seconds when it is a time span, else None."""
         if isinstance(self.half_life, (str, pd.Timedelta, np.timedelta64)):
-            return _time_span(self.half_life).total_seconds()
+            return time_span(self.half_life).total_seconds()
         return None
 
     def _equilibrium(self):
@@ -343,27 +295,99 @@ class StreamDetector:
         if self.feature_names_in_ is None:
             self.feature_names_in_ = names
             self._n_features = values.shape[1]
-        make = self.features.step if self.features is not None else (lambda x: x)
-        rows = []
-        for i, x in enumerate(values):
-            gap = None
+        n = len(values)
+        # the features depend on the rows alone, not on the model: all first
+        make = self.features.step if self.features is not None else None
+        rows = values if make is None else np.array([make(x) for x in values]).reshape(n, -1)
+        out = Outputs(n)
+        span = self._span()
+        factors, cuts = self._agings(timing, n)
+        i = 0
+        while i < n:
+            if self.stats_ is not None and self.short <= MAX_SHORT:
+                i, status = self._compiled(rows, values, factors, cuts, i, out)
+                if status == DONE:
+                    break
+                if status == DRIFTED:  # the compiled loop did the row
+                    row = out.row(i)
+                    out.put(i, self._after_drift(row, self.drift_.declare(self.feature_names_in_)))
+                    i += 1
+                    continue
             if timing is not None:
                 if self._first_time is None:
                     self._first_time = float(timing[0][i])
-                self._last_time, gap = float(timing[0][i]), float(timing[1][i])
-            row = self._step(make(x), gap if self._span() is not None else None)
+                self._last_time = float(timing[0][i])
+            row = self._step(rows[i], float(timing[1][i]) if span is not None else None)
             # drift is tested on the input's own columns and the score, and
             # acted on before the next row
-            rows.append(self._drifted(row, x) if self.drift_ is not None else (*row, False))
-        rows = list(zip(*rows, strict=True)) or [()] * 7
-        dtypes = (np.float64, np.float64, bool, object, np.int64, object, bool)
-        return pd.DataFrame(
-            {
-                name: pd.Series(list(column), index=index, dtype=dtype)
-                for name, column, dtype in zip(STREAM_COLUMNS, rows, dtypes, strict=True)
-            },
-            index=index,
-        )
+            out.put(i, self._drifted(row, values[i]) if self.drift_ is not None else (*row, False))
+            i += 1
+        if timing is not None and n:
+            if self._first_time is None:
+                self._first_time = float(timing[0][0])
+            self._last_time = float(timing[0][-1])
+        return out.frame(index)
+
+    def _agings(self, timing, n):
+        """Each row's forgetting factor, and the weight below which a
+        cluster retires after it (both move with the time between rows for
+        a time half-life)."""
+        span = self._span()
+        if span is None:
+            factor = self._factor()
+            cut = min(self.retire_below * self._equilibrium(), self.open_after / 2)
+            return np.full(n, factor), np.full(n, cut)
+        seconds, gaps = timing
+        factors = np.array([self._factor(float(g)) for g in gaps])
+        first = self._first_time if self._first_time is not None else float(seconds[0]) if n else 0
+        cuts = np.empty(n)
+        for i in range(n):
+            seen = self.n_seen_ + i
+            gap = (float(seconds[i]) - first) / seen if seen > 0 else span
+            factor = 0.5 ** (max(gap, span * 1e-9) / span)
+            cuts[i] = min(self.retire_below * (1.0 / (1.0 - factor)), self.open_after / 2)
+        return factors, cuts
+
+    def _compiled(self, rows, values, factors, cuts, start, out):
+        """Rows from ``start`` by the compiled step (:mod:`farout._kernels.stream`),
+        until one needs Python: ``(that row, why)``."""
+        stats, scaler, history = self.stats_, self.scaler_, self.history_
+        arrays = [np.array(a, dtype=np.float64) for a in (stats.size, stats.sums, stats.sumsq)]
+        arrays += [np.array(a, dtype=np.float64) for a in stats.moments]
+        weight = np.array([scaler.weight])
+        mean, m2 = np.array(scaler.mean, dtype=np.float64), np.array(scaler.m2, dtype=np.float64)
+        run = np.zeros((self.open_after, rows.shape[1]))
+        if self._run:
+            run[: len(self._run)] = self._run
+        counters = np.array([self.n_seen_, len(self._run), self.warmup, self.open_after])
+        run_cut = np.array([np.nan if self._run_cut is None else self._run_cut])
+        drift = self.drift_
+        watch = drift.compiled_state(values.shape[1] + 1) if drift is not None else NO_DRIFT
+        nearest = np.zeros(len(rows), dtype=np.int64)
+        given, first = np.nan, start
+        while True:
+            stop, status = stream_rows(
+                rows, values, factors, cuts, start, given, *arrays, self._origin,
+                weight, mean, m2,
+                history.ring, history.sorted, history.means, history.highs, history.meta,
+                history.short, history.q, history.scratch,
+                run, counters, run_cut, self.likelihood_cut, drift is not None, *watch,
+                out.score, out.likelihood, nearest,
+            )  # fmt: skip
+            if status != TAILS:
+                break
+            start, given = stop, history.likelihood(out.score[stop])
+        self.stats_ = ClusterStats(*arrays)
+        scaler.weight, scaler.mean, scaler.m2 = float(weight[0]), mean, m2
+        self.n_seen_ = int(counters[0])
+        self._run = [r.copy() for r in run[: counters[1]]]
+        if run_cut[0] == run_cut[0]:
+            self._run_cut = float(run_cut[0])
+        if drift is not None:
+            drift.after_compiled(watch[1])
+        done = stop + 1 if status == DRIFTED else stop
+        out.cluster[first:done] = self.cluster_ids_[nearest[first:done]]
+        return stop, status
 
     process_one = process
 
@@ -452,6 +476,10 @@ class StreamDetector:
         drifted, text = self.drift_.step(x, row[0], self.feature_names_in_)
         if not drifted:
             return (*row, False)
+        return self._after_drift(row, text)
+
+    def _after_drift(self, row, text):
+        """``row`` on which drift ``text`` was declared, the policy applied."""
         if self.drift_.policy == "refresh":  # the recent scores belong to the old normal
             self.history_ = ScoreHistory(self.window, self.short, self.q)
         reason = f"{row[5]}; {text}" if row[5] else text
@@ -554,11 +582,3 @@ class StreamDetector:
     def load(cls, path):
         """Resume from a checkpoint written by :meth:`save`."""
         return cls.from_state(read_state(path, cls.__name__))
-
-
-def _time_span(value):
-    """A time span from text such as "1h" or "7d" (pandas' deprecation of
-    the lower-case "d" is not the user's to see)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pd.Timedelta(value)

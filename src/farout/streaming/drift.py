@@ -88,7 +88,8 @@ class DriftMonitor:
                 f"policy must be one of {', '.join(POLICIES)} ('refit' is not built yet), "
                 f"got {shown(policy)}."
             )
-        self._rows = []  # the reference window being collected
+        self._reference = None  # the reference window being collected, and
+        self._held = 0  # how many of its rows are in
         self.mean_ = self.sd_ = self.thresholds_ = None
         self._sums = self._counts = self._stat = None
         self._started = 0
@@ -121,7 +122,7 @@ class DriftMonitor:
         return k
 
     def _calibrate(self):
-        rows = np.array(self._rows)
+        rows = self._reference[: self._held].copy()
         self.mean_ = rows.mean(axis=0)
         sd = rows.std(axis=0)
         self.sd_ = np.where(sd > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), sd, np.inf)
@@ -152,15 +153,15 @@ class DriftMonitor:
         self._stat, self._sums, self._counts = np.zeros(m), np.zeros(m), np.zeros(m)
         self._k = k
         self._started = self.n_seen_
-        self._rows = []
+        self._held = 0
 
     def step(self, x, score, names):
         """(drift declared on this row, its description)."""
         self.n_seen_ += 1
         row = np.append(np.asarray(x, dtype=np.float64), score)
         if self.thresholds_ is None:
-            self._rows.append(row)
-            if len(self._rows) >= self.reference:
+            self._hold(row)
+            if self._held >= self.reference:
                 self._calibrate()
             return False, ""
         values = self._values(row)
@@ -169,12 +170,50 @@ class DriftMonitor:
         self._sums = np.where(fresh, values, self._sums + values)
         self._counts = np.where(fresh, 1.0, self._counts + 1.0)
         self._stat = stat
-        alarmed = np.flatnonzero(stat > self.thresholds_)
-        if not alarmed.size:
+        if not (stat > self.thresholds_).any():
             return False, ""
-        text = self._describe(alarmed, names)
-        self.thresholds_ = None  # a new reference window, from the next row
-        return True, text
+        return True, self.declare(names)
+
+    def declare(self, names):
+        """The description of the drift the statistics show (some above
+        their thresholds), and a new reference window from the next row."""
+        text = self._describe(np.flatnonzero(self._stat > self.thresholds_), names)
+        self.thresholds_ = None
+        return text
+
+    def _hold(self, row):
+        if self._reference is None or self._reference.shape[1] != len(row):
+            self._reference = np.empty((self.reference, len(row)))
+        self._reference[self._held] = row
+        self._held += 1
+
+    # ------------------------------------------- the compiled step's view
+    def compiled_state(self, width):
+        """The arrays the compiled step (:func:`farout._kernels.stream.stream_rows`)
+        reads and updates in place, for rows of ``width`` values (the
+        features and the score): the reference window, a counter array
+        (calibrated, rows held, reference size, rows seen), then the
+        standardisation, thresholds, statistics and reference values."""
+        if self._reference is None or self._reference.shape[1] != width:
+            held = self._reference[: self._held] if self._reference is not None else None
+            self._reference = np.empty((self.reference, width))
+            if held is not None and len(held):
+                self._reference[: len(held)] = held
+        meta = np.array(
+            [self.thresholds_ is not None, self._held, self.reference, self.n_seen_],
+            dtype=np.int64,
+        )
+        if self.thresholds_ is None:
+            empty = np.zeros(0)
+            return (self._reference, meta, *(empty,) * 7)
+        for name in ("_stat", "_sums", "_counts"):
+            setattr(self, name, np.array(getattr(self, name), dtype=np.float64))
+        arrays = (self.mean_, self.sd_, self.thresholds_, self._stat, self._sums, self._counts)
+        return (self._reference, meta, *arrays, self._k)
+
+    def after_compiled(self, meta):
+        """Take back the counters of :meth:`compiled_state` after a run."""
+        self._held, self.n_seen_ = int(meta[1]), int(meta[3])
 
     def _describe(self, alarmed, names):
         p = len(names)
@@ -205,7 +244,8 @@ class DriftMonitor:
             "started": self._started,
             "calibrated": self.thresholds_ is not None,
         }
-        arrays = {"rows": np.array(self._rows) if self._rows else np.empty((0, 0))}
+        rows = self._reference[: self._held].copy() if self._held else np.empty((0, 0))
+        arrays = {"rows": rows}
         if self.thresholds_ is not None:
             arrays.update(
                 mean=self.mean_,
@@ -229,7 +269,8 @@ class DriftMonitor:
             seed=meta["seed"],
         )
         monitor.n_seen_, monitor._started = int(meta["n_seen"]), int(meta["started"])
-        monitor._rows = list(np.asarray(arrays["rows"], dtype=np.float64))
+        for row in np.asarray(arrays["rows"], dtype=np.float64):
+            monitor._hold(row)
         if meta["calibrated"]:
             monitor.mean_, monitor.sd_ = arrays["mean"], arrays["sd"]
             monitor.thresholds_, monitor._stat = arrays["thresholds"], arrays["stat"]

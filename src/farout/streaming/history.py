@@ -24,120 +24,95 @@ it follows the recent scores. Both read only scores already seen, so a
 row's values use that row and those before it.
 """
 
-import bisect
-from collections import deque
-
 import numpy as np
+
+from .._kernels.likelihood import (
+    MAX_SHORT,
+    finish_likelihood,
+    history_add,
+    history_likelihood,
+    history_scores,
+    history_usual,
+    likelihood_reference,
+    tail,
+)
+from .._kernels.likelihood import tail_level as _tail_level  # noqa: F401 (its old home)
 
 __all__ = ["ScoreHistory"]
 
-# The spread of the history is at least this share of its mean (at least
-# of a tiny absolute floor), so identical scores divide by no zero.
-_SD_FLOOR = 1e-3
-_ABS_FLOOR = 1e-12
-# Fewer excesses over the q quantile than this: the tail's scale is the
-# window's standard deviation.
-_MIN_EXCESS = 5
-
 
 class ScoreHistory:
-    """The last ``window`` scores, and the last ``short`` of them."""
+    """The last ``window`` scores, and the last ``short`` of them.
+
+    The scores are held in a ring with, beside it, the same scores in
+    order and the mean and maximum of each ``short``-row stretch, so a
+    row's likelihood costs a pass over the window rather than its
+    rebuilding (:mod:`farout._kernels.likelihood`, which holds the NumPy
+    reference that every number equals).
+    """
 
     def __init__(self, window, short, q, scores=()):
         self.window, self.short, self.q = int(window), int(short), float(q)
-        self.recent = deque((float(s) for s in scores), maxlen=self.window)
-        self.sorted = sorted(self.recent)
+        self.ring = np.zeros(self.window)
+        self.sorted = np.zeros(self.window)
+        self.means = np.zeros(self.window)
+        self.highs = np.zeros(self.window)
+        self.meta = np.zeros(2, dtype=np.int64)  # the oldest's slot, the count
+        self.scratch = np.zeros(self.window)
+        for score in scores:
+            self.add(score)
 
     def __len__(self):
-        return len(self.recent)
+        return int(self.meta[1])
+
+    def scores(self):
+        """The window's scores, oldest first."""
+        return history_scores(self.ring, self.meta)
+
+    @property
+    def recent(self):
+        """The window's scores, oldest first (as :meth:`scores`)."""
+        return self.scores()
 
     def usual(self):
         """The ``q`` quantile of the window: above it, a score is far."""
-        return self._base()
-
-    def _base(self):
-        """The ``q`` quantile of the window (linear interpolation, as
-        NumPy's default)."""
-        n = len(self.sorted)
-        position = self.q * (n - 1)
-        low = int(position)
-        high = min(low + 1, n - 1)
-        return self.sorted[low] + (self.sorted[high] - self.sorted[low]) * (position - low)
+        return float(history_usual(self.sorted, len(self), self.q))
 
     def cut(self, likelihood):
         """The dynamic cut: the score whose spike likelihood is
         ``likelihood``, the fitted tail inverted (+inf while the history is
         too short)."""
-        n = len(self.recent)
-        if n < 2:
+        if len(self) < 2:
             return np.inf
-        values = np.fromiter(self.recent, dtype=np.float64, count=n)
-        base = self._base()
+        values = self.scores()
+        base = self.usual()
         if likelihood <= self.q:
             return float(np.quantile(values, likelihood))
         rest = (1.0 - self.q) / (1.0 - likelihood)
-        pareto, parameter = _tail(values, base)
+        pareto, parameter = tail(values, base)
         return base * rest**parameter if pareto else base + parameter * np.log(rest)
 
     def likelihood(self, score):
         """L of a row scoring ``score``, against the scores before it."""
-        n = len(self.recent)
-        if n < 2:
-            return 0.5
-        values = np.fromiter(self.recent, dtype=np.float64, count=n)
-        base = self._base()
-        spike = _tail_level(values, base, self.q, score)
-        w = min(self.short, n)
-        if n <= w or w < 2:
-            return spike
-        # scores clipped at the q quantile: a spike is the spike's to
-        # flag, and must not lift the run of the rows after it
-        averages = np.convolve(np.minimum(values, base), np.full(w, 1.0 / w), mode="valid")
-        recent = (np.minimum(values[n - w + 1 :], base).sum() + min(score, base)) / w
-        run_base = float(np.quantile(averages, self.q))
-        run = _tail_level(averages, run_base, self.q, recent)
-        return max(spike, run)
+        score = float(score)
+        if self.short > MAX_SHORT:  # stretches the compiled means cannot follow
+            return likelihood_reference(self.scores(), self.short, self.q, score)
+        parts = history_likelihood(
+            self.ring, self.sorted, self.means, self.highs, self.meta, self.short, self.q,
+            score, self.scratch,
+        )  # fmt: skip
+        return finish_likelihood(parts, self.scores, self.scratch[: parts[5]], self.q, score)
 
     def add(self, score):
         """Record a row's score."""
-        if len(self.recent) == self.window:
-            gone = self.recent[0]
-            del self.sorted[bisect.bisect_left(self.sorted, gone)]
-        self.recent.append(float(score))
-        bisect.insort(self.sorted, float(score))
+        history_add(self.ring, self.sorted, self.means, self.highs, self.meta, self.short,
+                    float(score))  # fmt: skip
 
     def get_state(self):
         meta = {"window": self.window, "short": self.short, "q": self.q}
-        return {"meta": meta, "arrays": {"scores": np.array(self.recent, dtype=np.float64)}}
+        return {"meta": meta, "arrays": {"scores": self.scores()}}
 
     @classmethod
     def from_state(cls, state):
         meta = state["meta"]
         return cls(meta["window"], meta["short"], meta["q"], state["arrays"]["scores"])
-
-
-def _tail(values, base):
-    """The tail of ``values`` beyond their quantile ``base``: ``(True,
-    hill)``, a Pareto tail whose index 1 / hill is Hill's estimate from the
-    excesses; or, without enough excesses (or a base at 0), ``(False,
-    scale)``, an exponential tail with the values' standard deviation as
-    its scale."""
-    above = values[values > base]
-    if base > _ABS_FLOOR and above.size >= _MIN_EXCESS:
-        return True, max(float(np.log(above / base).mean()), _ABS_FLOOR)
-    return False, max(float(values.std()), _SD_FLOOR * abs(float(values.mean())), _ABS_FLOOR)
-
-
-def _tail_level(values, base, q, x):
-    """1 minus the tail probability of ``x`` among ``values``: beyond their
-    ``q`` quantile ``base``, the fitted tail (:func:`_tail`), (1 - q) *
-    (x / base) ** (-1 / hill) for a Pareto one; below it, the empirical
-    distribution. A Pareto tail is heavy enough for the spikes of real
-    metrics, and on light-tailed data it errs towards fewer flags."""
-    if x <= base:
-        below = np.count_nonzero(values <= x) / (len(values) + 1)
-        return float(min(below, q))
-    pareto, parameter = _tail(values, base)
-    if pareto:
-        return float(1.0 - (1.0 - q) * (x / base) ** (-1.0 / parameter))
-    return float(1.0 - (1.0 - q) * np.exp(-(x - base) / parameter))
