@@ -18,6 +18,8 @@ import tempfile
 import time
 import urllib.request
 
+import numpy as np
+import pandas as pd
 import pytest
 
 
@@ -150,3 +152,16 @@ class Server:
                 return
         if self.process is not None:
             self._log.close()
+
+
+def payments(n, seed):
+    """Generated payments (amount, hour, kind) that the service tests fit
+    and score."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "amount": rng.lognormal(3, 0.4, n),
+            "hour": rng.integers(0, 24, n).astype(float),
+            "kind": rng.choice(["card", "wire"], n),
+        }
+    )

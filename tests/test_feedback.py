@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from servers import Server, farout, make_key
+from servers import payments as _frame
 from sklearn.metrics import cohen_kappa_score
 
 import farout as fo
@@ -136,17 +137,6 @@ def test_recalibrate_reaches_the_precision_on_the_reviewed_rows():
 
 
 # ---------------------------------------------------------- over HTTP
-
-
-def _frame(n, seed):
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "amount": rng.lognormal(3, 0.4, n),
-            "hour": rng.integers(0, 24, n).astype(float),
-            "kind": rng.choice(["card", "wire"], n),
-        }
-    )
 
 
 @pytest.fixture(scope="module")

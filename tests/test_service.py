@@ -15,21 +15,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from servers import Server, farout, make_key
+from servers import payments as _frame
 
 import farout as fo
 from farout.client import APIError, Client
 from farout.thresholds import Percentile
-
-
-def _frame(n, seed):
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "amount": rng.lognormal(3, 0.4, n),
-            "hour": rng.integers(0, 24, n).astype(float),
-            "kind": rng.choice(["card", "wire"], n),
-        }
-    )
 
 
 @pytest.fixture(scope="module")
