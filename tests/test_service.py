@@ -523,3 +523,83 @@ def test_one_odd_request_or_challenger_never_fails_the_others(tmp_path, model_fi
         assert caught.value.status == 422
     assert len(registry.audit("payments")[0]["actor"]) == 64
     db.close()
+
+
+def _raw(url, method, path, headers, body=b"", chunks=None, timeout=10):
+    """Status and JSON body of a request sent by hand (declared lengths and
+    chunked bodies that a client library would not send)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=timeout)
+    try:
+        if chunks is None:
+            connection.putrequest(method, path)
+            for k, v in headers.items():
+                connection.putheader(k, v)
+            connection.endheaders()
+            if body:
+                connection.send(body)
+        else:
+            connection.request(
+                method, path, body=iter(chunks), headers=headers, encode_chunked=True
+            )
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def test_service_limits_bodies_and_checks_the_key_before_an_upload(tmp_path, model_files):
+    """A declared length over the limit is refused before the body is sent;
+    a chunked body is cut off at the limit; an upload is refused for its key
+    before its bytes are read. Each answer is JSON."""
+    registry = tmp_path / "registry"
+    admin, key = make_key(registry), make_key(registry, scope="score")
+    server = Server(registry, None, "--max-body", "20000", "-q").start()
+    try:
+        Client(server.url, admin).upload(model_files[0])
+        auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        status, body = _raw(server.url, "POST", "/v1/score", {**auth, "Content-Length": "10000000"})
+        assert status == 413 and body["error"]["code"] == "too_large"
+        row = json.dumps(ROWS[0]).encode()
+        chunks = [b'{"rows": [', *([row + b","] * 1000), row, b"]}"]
+        status, body = _raw(server.url, "POST", "/v1/score", auth, chunks=chunks)
+        assert status == 413 and "20,000 bytes" in body["error"]["message"]
+        # 50 MB declared and never sent: the answer comes without waiting for it
+        for headers, expected in (({}, 401), ({"Authorization": f"Bearer {key}"}, 403)):
+            status, body = _raw(
+                server.url,
+                "POST",
+                "/v1/models",
+                {
+                    **headers,
+                    "Content-Type": "multipart/form-data; boundary=x",
+                    "Content-Length": str(50 << 20),
+                },
+                timeout=5,
+            )
+            assert status == expected and body["error"]["code"] in ("unauthorized", "forbidden")
+        assert Client(server.url, key).score(ROWS[:2])["predictions"]  # small bodies still pass
+    finally:
+        server.stop()
+
+
+def test_service_huge_value_names_its_row_and_column(service):
+    """A finite value too large to scale is refused by the library, and the
+    422 still names the row and column as fields."""
+    server, admin, reader, db = service
+    before = _count(db)
+    with pytest.raises(APIError) as caught:
+        reader.score([ROWS[0], {**ROWS[0], "amount": 1e306}])
+    assert caught.value.status == 422
+    assert caught.value.fields == {"row": 1, "column": "amount"}
+    assert _count(db) == before
+
+
+def test_service_compare_of_an_unknown_model_is_404(service):
+    server, admin, reader, db = service
+    with pytest.raises(APIError) as caught:
+        reader._request("GET", "/v1/models/no-such-model/compare")
+    assert caught.value.status == 404

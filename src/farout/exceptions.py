@@ -15,9 +15,17 @@ class FaroutError(Exception):
 
 
 class InputError(FaroutError, ValueError):
-    """Bad data or a bad parameter: names the column, row or parameter."""
+    """Bad data or a bad parameter: names the column, row or parameter.
+
+    ``row`` (the row's index label) and ``column``, where the error is about
+    one cell, let a caller such as the service report them as fields.
+    """
 
     exit_code = 2
+
+    def __init__(self, message, *, row=None, column=None):
+        super().__init__(message)
+        self.row, self.column = row, column
 
 
 class FaroutWarning(UserWarning):

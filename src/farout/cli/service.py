@@ -35,6 +35,8 @@ def _settings(args):
         registry=Path(args.registry),
         db=args.db,
         busy_timeout=getattr(args, "busy_timeout", 5.0),
+        max_body=getattr(args, "max_body", 64 << 20),
+        max_upload=getattr(args, "max_upload", 1 << 30),
     )
 
 

@@ -88,6 +88,20 @@ def add_service_commands(sub, command):
         metavar="SECONDS",
         help="how long a write waits on a locked database before answering 503 (default 5)",
     )
+    p.add_argument(
+        "--max-body",
+        type=int,
+        default=64 << 20,
+        metavar="BYTES",
+        help="largest request body, uploads aside; a larger one gets 413 (default 64 MiB)",
+    )
+    p.add_argument(
+        "--max-upload",
+        type=int,
+        default=1 << 30,
+        metavar="BYTES",
+        help="largest model file POST /v1/models takes (default 1 GiB)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no access log")
 
     p = command(sub, "keys", "make, list or revoke the service's API keys")

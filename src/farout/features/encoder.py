@@ -39,6 +39,14 @@ def _row_label(index, position):
     return shown(index[position]) if index is not None else str(position)
 
 
+def _row_value(index, position):
+    """The row's index label as a plain Python value, for an error's field."""
+    if index is None:
+        return position
+    label = index[position]
+    return label.item() if hasattr(label, "item") else label
+
+
 class FeatureEncoder(TransformerMixin, BaseEstimator):
     """Learns column kinds, imputation values, categories and scaling: a
     scikit-learn transformer from a table to the float64 matrix the
@@ -347,7 +355,9 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                     raise InputError(
                         f"column {name!r} at row {_row_label(index, row)} holds "
                         f"{shown(values[row])}, too large to use after scaling; "
-                        "rescale the column or fix the row."
+                        "rescale the column or fix the row.",
+                        row=_row_value(index, row),
+                        column=name,
                     )
                 Z[:, offset] = scaled
                 numeric_j += 1
@@ -438,7 +448,9 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                     raise InputError(
                         f"column {name!r} must be numeric, but row "
                         f"{_row_label(index, row)} holds {shown(series.iloc[row])}; "
-                        "fix the value or drop the row."
+                        "fix the value or drop the row.",
+                        row=_row_value(index, row),
+                        column=name,
                     )
                 values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
         inf = np.isinf(values)
@@ -447,7 +459,9 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             raise InputError(
                 f"column {name!r} holds inf at row {_row_label(index, row)} "
                 f"({int(inf.sum())} inf value(s) in all); farout cannot use "
-                "infinite values: fix or drop those rows."
+                "infinite values: fix or drop those rows.",
+                row=_row_value(index, row),
+                column=name,
             )
         return values
 
@@ -457,7 +471,9 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             f"column {name!r} has {int(mask.sum())} missing (NaN) value(s), the "
             f"first at row {_row_label(index, row)}. Pass missing='impute' "
             "(CLI: --missing impute) to fill them from the training data, or "
-            "clean the data first."
+            "clean the data first.",
+            row=_row_value(index, row),
+            column=name,
         )
 
     # -------------------------------------------------------------- state

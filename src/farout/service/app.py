@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -22,13 +22,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException
 
 from .. import __version__
 from . import feedback, predictions
 from .batcher import Batcher
 from .database import DB_ERRORS, Database
-from .errors import Invalid, ServiceError, Unavailable
+from .errors import Invalid, NotFound, ServiceError, Unavailable
 from .keys import Keys
 from .metrics import Metrics
 from .recalibration import RecalibrateRequest, recalibrate_champion
@@ -102,7 +103,9 @@ def _handlers(app):
 
     @app.exception_handler(HTTPException)
     def http_error(_request, error):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            error.status_code, "error"
+        )
         return _error(error.status_code, code, str(error.detail), headers=error.headers)
 
     @app.exception_handler(Exception)
@@ -149,6 +152,47 @@ class _Observe:
             self.metrics.latency.labels(route).observe(time.perf_counter() - start)
 
 
+class _Limit:
+    """Refuses a body larger than its route takes, with a 413: at once when
+    ``Content-Length`` says so, else when the bytes read pass the limit.
+    Model uploads may be larger than other bodies; they are read only after
+    their key is checked (the upload route parses its own form).
+
+    Not Starlette's ``RequestBodyLimitMiddleware``: its 413 is plain text,
+    and it turns a 401 on an oversized body into that 413."""
+
+    def __init__(self, app, max_body, max_upload):
+        self.app, self.max_body, self.max_upload = app, max_body, max_upload
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        upload = scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/models"
+        limit = self.max_upload if upload else self.max_body
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            response = _error(413, "too_large", _too_large(limit), field="body")
+            return await response(scope, receive, send)
+        seen = [0]
+
+        async def receiving():
+            message = await receive()
+            if message["type"] == "http.request":
+                seen[0] += len(message.get("body", b""))
+                if seen[0] > limit:
+                    raise HTTPException(413, _too_large(limit))
+            return message
+
+        await self.app(scope, receiving, send)
+
+
+def _too_large(limit):
+    return (
+        f"the body is larger than the {limit:,} bytes this service takes here; split the "
+        "rows over several requests, or score the file with `farout score`."
+    )
+
+
 def create_app(settings):
     """The service's FastAPI app on ``settings`` (:class:`Settings`); the
     database schema is upgraded first."""
@@ -172,17 +216,21 @@ def create_app(settings):
         description="Score rows with farout models; every prediction is logged before it is answered.",
     )
     app.state.db, app.state.registry, app.state.keys = db, registry, keys
+    app.add_middleware(_Limit, max_body=settings.max_body, max_upload=settings.max_upload)
     app.add_middleware(_Observe, metrics=metrics)
     _handlers(app)
     bearer = HTTPBearer(auto_error=False)
 
     def need(scope):
-        # async: a dictionary lookup, not worth a trip to the thread pool
+        # async: a dictionary lookup, not worth a trip to the thread pool,
+        # except when the cache must be read again from the database
         async def check(
             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         ):
             header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
-            return keys.check(header, scope)
+            if keys.stale(header):
+                return await run_in_threadpool(keys.check, header, scope)
+            return keys.check(header, scope, reload=False)
 
         return check
 
@@ -223,33 +271,34 @@ def create_app(settings):
     def models(key=reader):
         return {"models": registry.models()}
 
-    @app.post("/v1/models", tags=["registry"], status_code=201)
-    def upload(
-        file: Annotated[UploadFile, File()], name: Annotated[str | None, Form()] = None, key=admin
-    ):
-        name = name or Path(file.filename or "model").stem
-        incoming = Path(settings.registry) / "incoming"
-        incoming.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=incoming, suffix=".farout")
+    @app.post("/v1/models", tags=["registry"], status_code=201, openapi_extra=_UPLOAD_BODY)
+    async def upload(request: Request, key=admin):
+        """Register a model file (multipart ``file``, optional ``name``) as
+        the next version. The form is read after the key is checked, so an
+        upload without a valid admin key is refused before it is received."""
         try:
-            size = 0
-            with os.fdopen(fd, "wb") as out:
-                for block in iter(lambda: file.file.read(1 << 20), b""):
-                    size += len(block)
-                    if size > settings.max_upload:
-                        raise Invalid(
-                            f"the file is larger than the {settings.max_upload:,} bytes this "
-                            "service takes.",
-                            field="file",
-                        )
-                    out.write(block)
-            return registry.add(temporary, name, actor=f"key {key[0]} ({key[1]})")
-        except OSError as error:
-            raise Unavailable(
-                f"could not receive the file ({error.strerror}); nothing was registered."
-            ) from error
+            form = await request.form(max_files=1, max_fields=2)
+        except HTTPException as error:
+            if error.status_code == 413:
+                raise
+            raise Invalid(
+                f"the body must be a multipart form with a 'file' field: {error.detail}",
+                field="file",
+            ) from None
+        try:
+            file, name = form.get("file"), form.get("name")
+            if not isinstance(file, StarletteUpload):
+                raise Invalid(
+                    "the form needs a 'file' field holding the model file "
+                    "(curl -F file=@model.farout).",
+                    field="file",
+                )
+            if name is not None and not isinstance(name, str):
+                raise Invalid("the 'name' field must be text.", field="name")
+            name = name or Path(file.filename or "model").stem
+            return await run_in_threadpool(_register_upload, settings, registry, file, name, key)
         finally:
-            Path(temporary).unlink(missing_ok=True)
+            await form.close()
 
     @app.get("/v1/models/{name}/versions/{version}", tags=["registry"])
     def version(name: str, version: Version, key=reader):
@@ -270,6 +319,8 @@ def create_app(settings):
     @app.get("/v1/models/{name}/compare", tags=["registry"])
     def compare(name: str, since: str | None = None, key=reader):
         aliases = registry.aliases(name)
+        if not aliases and not registry.exists(name):
+            raise NotFound(f"no model is named {name!r}; GET /v1/models lists them.", field="name")
         if "challenger" not in aliases or "champion" not in aliases:
             raise Invalid(
                 f"model {name!r} needs both a champion and a challenger to compare; "
@@ -385,6 +436,41 @@ def _feedback_routes(app, db, registry, settings, reader, admin):
         """A new version with a threshold fitted to the feedback, set as
         challenger (never champion)."""
         return recalibrate_champion(registry, db, name, body, actor=f"key {key[0]} ({key[1]})")
+
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _register_upload(settings, registry, file, name, key):
+    """The uploaded file copied under a temporary name, then registered."""
+    fd, temporary = tempfile.mkstemp(dir=_incoming(settings), suffix=".farout")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for block in iter(lambda: file.file.read(1 << 20), b""):
+                out.write(block)
+        return registry.add(temporary, name, actor=f"key {key[0]} ({key[1]})")
+    except OSError as error:
+        raise Unavailable(
+            f"could not receive the file ({error.strerror}); nothing was registered."
+        ) from error
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def _incoming(settings):

@@ -90,11 +90,32 @@ class Keys:
             )
             return [dict(r) for r in rows.mappings()]
 
+    @staticmethod
+    def _key_id(authorization):
+        key = (authorization or "").partition(" ")[2].strip()
+        return key[len(_PREFIX) :].partition("_")[0] if key.startswith(_PREFIX) else ""
+
+    def _due(self, force):
+        return time.monotonic() - self._loaded >= (1.0 if force else self.refresh)
+
+    def stale(self, authorization):
+        """Whether :meth:`check` of this header would read the database
+        first (the cache is old, or holds no such key id), so an event loop
+        can run it in a thread instead."""
+        return self._due(False) or (
+            self._key_id(authorization) not in self._keys and self._due(True)
+        )
+
     def _reload(self, force):
-        now = time.monotonic()
-        if now - self._loaded < (1.0 if force else self.refresh):
+        if not self._due(force):
             return
-        with self._lock, self.db.reading() as connection:
+        with self._lock:
+            if self._due(force):  # not reloaded by the thread this one waited for
+                self._read()
+
+    def _read(self):
+        now = time.monotonic()
+        with self.db.reading() as connection:
             rows = connection.execute(
                 select(
                     api_keys.c.key_id, api_keys.c.key_hash, api_keys.c.scope, api_keys.c.name
@@ -103,8 +124,9 @@ class Keys:
             self._keys = {r.key_id: (r.key_hash, r.scope, r.name) for r in rows}
             self._loaded = now
 
-    def check(self, authorization, needed):
-        """The key's ``(key_id, name)`` from an ``Authorization`` header.
+    def check(self, authorization, needed, reload=True):
+        """The key's ``(key_id, name)`` from an ``Authorization`` header;
+        with ``reload=False`` the cache is used as it is.
 
         Raises
         ------
@@ -120,10 +142,11 @@ class Keys:
                 "(make one with `farout keys create`)."
             )
         key = key.strip()
-        key_id = key[len(_PREFIX) :].partition("_")[0] if key.startswith(_PREFIX) else ""
-        self._reload(force=False)
-        if key_id not in self._keys:
-            self._reload(force=True)
+        key_id = self._key_id(authorization)
+        if reload:
+            self._reload(force=False)
+            if key_id not in self._keys:
+                self._reload(force=True)
         stored, scope, name = self._keys.get(key_id, (_DUMMY, None, None))
         if not hmac.compare_digest(_hash(key), stored) or scope is None:
             raise Unauthorized("the API key is not valid for this service (unknown or revoked).")

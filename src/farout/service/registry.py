@@ -16,6 +16,7 @@ import re
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 from sqlalchemy import delete, exc, func, insert, select, update
@@ -79,7 +80,7 @@ class Registry:
     def __init__(self, root, db):
         self.root = Path(root)
         self.db = db
-        self._models = {}  # (name, version) -> loaded estimator
+        self._models = OrderedDict()  # (name, version) -> loaded estimator, newest use last
         self._loading = threading.Lock()
         self._pointers = (-1e9, {}, ())  # (loaded at, {name: {alias: version}}, names)
         self._generation = 0  # bumped by every change, so a read racing one is not cached
@@ -149,14 +150,33 @@ class Registry:
                     raise Conflict(
                         f"model {name!r} is being uploaded concurrently; retry.", field="name"
                     ) from None
-        self._models[(name, version)] = model
+        with self._loading:
+            self._keep((name, version), model)
         self._forget_pointers()
         return self.version(name, version)
 
     def _store(self, source, name, actor, folder, model, features, sha, size, provenance):
-        """One attempt at the next version: its rows and its file, or neither."""
+        """One attempt at the next version: its rows and its file, or neither.
+
+        The copy is written and synced before the transaction starts, so the
+        database's writer lock (which every scoring commit waits for) is held
+        only for the rows and a rename.
+        """
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
         final = None
         try:
+            try:
+                with os.fdopen(fd, "wb") as out, open(source, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        out.write(block)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.chmod(temporary, 0o444)
+            except OSError as error:  # a full disk: nothing is registered
+                raise Unavailable(
+                    f"could not store the model file ({error.strerror}); nothing was "
+                    "registered. Retry later."
+                ) from error
             with self.db.writing() as connection:
                 version = 1 + (
                     connection.execute(
@@ -167,7 +187,6 @@ class Registry:
                     or 0
                 )
                 file = f"{name}-v{version}.farout"
-                now = time.time()
                 connection.execute(
                     insert(model_versions).values(
                         name=name,
@@ -178,7 +197,7 @@ class Registry:
                         estimator=type(model).__name__,
                         features=features,
                         uploaded_by=actor,
-                        uploaded_at=now,
+                        uploaded_at=time.time(),
                         status="ready",
                         provenance=None if provenance is None else json.dumps(provenance),
                     )
@@ -186,28 +205,12 @@ class Registry:
                 self._audit(connection, actor, "register", name, to_version=version)
                 if version == 1:
                     self._point(connection, name, "champion", 1, actor)
-                # copied under a temporary name, renamed last: a failed commit
+                # renamed last, inside the transaction: a failed commit
                 # removes it, and no reader ever sees half a file
                 final = folder / file
-                fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{file}.", suffix=".part")
-                try:
-                    with os.fdopen(fd, "wb") as out, open(source, "rb") as f:
-                        for block in iter(lambda: f.read(1 << 20), b""):
-                            out.write(block)
-                        out.flush()
-                        os.fsync(out.fileno())
-                    os.chmod(temporary, 0o444)
-                    os.replace(temporary, final)
-                except OSError as error:  # a full disk: nothing is registered
-                    Path(temporary).unlink(missing_ok=True)
-                    raise Unavailable(
-                        f"could not store the model file ({error.strerror}); nothing was "
-                        "registered. Retry later."
-                    ) from error
-                except BaseException:
-                    Path(temporary).unlink(missing_ok=True)
-                    raise
+                os.replace(temporary, final)
         except BaseException:
+            Path(temporary).unlink(missing_ok=True)
             if final is not None and final.exists():  # the commit failed after the rename
                 final.unlink()
             raise
@@ -367,17 +370,41 @@ class Registry:
             )
         return name, pointed, alias
 
+    #: Loaded versions kept in memory; the least recently used one beyond
+    #: this is dropped (and loaded again, checked again, if it is asked for).
+    MAX_LOADED = 8
+
+    def _keep(self, key, model):
+        # called holding self._loading
+        self._models[key] = model
+        self._models.move_to_end(key)
+        while len(self._models) > self.MAX_LOADED:
+            self._models.popitem(last=False)
+
+    def exists(self, name):
+        """Whether any version of ``name`` is registered."""
+        with self.db.reading() as connection:
+            found = connection.execute(
+                select(model_versions.c.version).where(model_versions.c.name == name).limit(1)
+            ).first()
+        return found is not None
+
     def load(self, name, version):
         """The estimator of a version, loaded once and checked against its
         recorded SHA-256."""
         key = (name, version)
         model = self._models.get(key)
         if model is not None:
+            try:
+                self._models.move_to_end(key)
+            except KeyError:  # dropped by another thread meanwhile; this one still holds it
+                pass
             return model
         from ..loading import load
 
         with self._loading:
-            if key not in self._models:
+            model = self._models.get(key)
+            if model is None:
                 info = self.version(name, version)
                 path = self.root / "models" / name / info["file"]
                 if not path.exists() or _sha256(path) != info["sha256"]:
@@ -385,5 +412,6 @@ class Registry:
                         f"the file of {name}/{version} is missing or changed since it was "
                         "registered (its SHA-256 differs); restore it from a backup."
                     )
-                self._models[key] = load(path)
-            return self._models[key]
+                model = load(path)
+                self._keep(key, model)
+            return model

@@ -48,7 +48,8 @@ def _alone(model, columns):
     try:
         return _results(model, columns)
     except InputError as error:  # rows are numbered within their request
-        return Invalid(str(error))
+        fields = {k: getattr(error, k) for k in ("row", "column")}
+        return Invalid(str(error), **{k: v for k, v in fields.items() if v is not None})
 
 
 def _together(model, members):
