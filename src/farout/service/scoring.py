@@ -69,6 +69,21 @@ def _together(model, members):
     return out
 
 
+def _predictions(ids, answer):
+    # a dict display per row: a third of the time of dict(zip(...))
+    return [
+        {
+            "prediction_id": p,
+            "anomaly_score": s,
+            "is_anomaly": f,
+            "severity": v,
+            "reason": r,
+            "cluster": c,
+        }
+        for p, s, f, v, r, c in zip(ids, *(answer[k] for k in _ANSWER), strict=True)
+    ]
+
+
 def _ids(request_id, n):
     # the request's random id and the row's number: unique, and far cheaper
     # than a uuid4 per row
@@ -100,6 +115,15 @@ class Scorer:
 
     def __init__(self, registry, db, metrics):
         self.registry, self.db, self.metrics = registry, db, metrics
+        # (name, version) -> feature_schema(), which builds a copy per call;
+        # versions are immutable, so it never goes stale
+        self._schemas = {}
+
+    def _schema(self, name, version, model):
+        schema = self._schemas.get((name, version))
+        if schema is None:
+            schema = self._schemas[(name, version)] = model.feature_schema()
+        return schema
 
     def score(self, rows, spec=None):
         """The answer to one request, after its log rows committed."""
@@ -112,13 +136,19 @@ class Scorer:
         """Answers to ``(rows, spec, started)`` requests, in order: each a
         response body, or the error to answer with. All the log rows go in
         one transaction; if it fails, every request gets its error."""
+        return self.commit(self.prepare(requests))
+
+    def prepare(self, requests):
+        """Everything of :meth:`score_many` but the write: the answers (or
+        errors) of ``requests``, the log rows to commit before any is sent,
+        and what the metrics count once they are committed."""
         out = [None] * len(requests)
         groups = {}
         for i, (rows, spec, _) in enumerate(requests):
             try:
                 name, version, alias = self.registry.resolve(spec)
                 model = self.registry.load(name, version)
-                columns = columns_of(rows, model.feature_schema())
+                columns = columns_of(rows, self._schema(name, version, model))
                 groups.setdefault((name, version, alias), []).append((i, columns))
             except Exception as error:  # one bad request never fails the others
                 out[i] = error
@@ -160,12 +190,15 @@ class Scorer:
                 out[i] = {
                     "request_id": request_id,
                     "model": {"name": name, "version": version, "alias": alias},
-                    "predictions": [
-                        {"prediction_id": pid, **dict(zip(_ANSWER, values, strict=True))}
-                        for pid, *values in zip(ids, *(answer[k] for k in _ANSWER), strict=True)
-                    ],
+                    "predictions": _predictions(ids, answer),
                 }
                 counted.append((name, version, alias, answer, isinstance(shadow, dict), len(rows)))
+        return out, log, counted
+
+    def commit(self, prepared):
+        """The answers of a :meth:`prepare`, once its log rows are
+        committed; if the commit fails, every answer becomes its error."""
+        out, log, counted = prepared
         if log:
             try:
                 with self.db.writing() as connection:
@@ -182,7 +215,7 @@ class Scorer:
         blocks an answer."""
         try:
             model = self.registry.load(name, challenger)
-            schema = model.feature_schema()
+            schema = self._schema(name, challenger, model)
         except Exception:
             return [None] * len(requests_rows)
         fit, where = [], []
