@@ -61,7 +61,7 @@ def _transposed(rows, names):
         values = list(map(operator.itemgetter(*names), rows))
     except (KeyError, TypeError):
         return None
-    return [values] if len(names) == 1 else list(zip(*values))
+    return [values] if len(names) == 1 else list(zip(*values, strict=True))
 
 
 def columns_of(rows, schema):
