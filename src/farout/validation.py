@@ -22,7 +22,11 @@ def check_rows(est, X, reset):
     checked against the fitted names) or a float array. ``reset`` records
     the features, as ``fit`` does."""
     if isinstance(X, pd.DataFrame):
-        validate_data(est, X, reset=reset, skip_check_array=True)
+        fitted = None if reset else getattr(est, "feature_names_in_", None)
+        # the columns exactly as fitted need no more checking: sklearn's own
+        # check costs more than scoring a few rows
+        if fitted is None or X.columns.tolist() != fitted.tolist():
+            validate_data(est, X, reset=reset, skip_check_array=True)
         if X.shape[0] == 0:
             raise InputError(f"Found array with 0 sample(s) (shape={X.shape}); X is empty.")
         if X.shape[1] == 0:

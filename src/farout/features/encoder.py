@@ -402,19 +402,21 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         inf, too large, a category that is not a string), which imputes it
         or names it in an error."""
         numeric = [j for j, c in enumerate(self.columns_) if c["kind"] == "numeric"]
-        dtypes = X.dtypes
-        if not all(
-            isinstance(dtypes.iloc[j], np.dtype) and dtypes.iloc[j].kind in "fiub" for j in numeric
-        ):
+        # each column read once, as a Series: positional .iloc lookups cost
+        # more than the encoding itself on a small table
+        series = [column for _, column in X.items()]
+        dtypes = [column.dtype for column in series]
+        if not all(isinstance(dtypes[j], np.dtype) and dtypes[j].kind in "fiub" for j in numeric):
             return None
         widths = [1 if c["kind"] == "numeric" else len(c["categories"]) for c in self.columns_]
         at = np.concatenate([[0], np.cumsum(widths)[:-1]])
         Z = np.zeros((len(X), len(self.encoded_names_)))
         if numeric:
+            block = np.empty((len(X), len(numeric)))
+            for k, j in enumerate(numeric):
+                block[:, k] = series[j].to_numpy()
             with np.errstate(over="ignore", invalid="ignore"):
-                scaled = (
-                    X.iloc[:, numeric].to_numpy(dtype=np.float64) - self.center_
-                ) / self.scale_
+                scaled = (block - self.center_) / self.scale_
                 if not (np.abs(scaled) < MAX_SCALED).all():
                     return None
             Z[:, at[numeric]] = scaled
@@ -422,7 +424,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         for j, column in enumerate(self.columns_):
             if column["kind"] == "numeric":
                 continue
-            values = X.iloc[:, j].to_numpy(dtype=object)
+            values = series[j].to_numpy(dtype=object)
             if not all(type(v) is str for v in values):
                 return None
             codes = _category_codes(tuple(column["categories"]), values)
