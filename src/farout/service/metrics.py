@@ -40,3 +40,9 @@ class Metrics:
             ["model", "alias"],
             registry=self.registry,
         )
+        self.batch = Histogram(
+            "farout_batch_requests",
+            "Requests scored together in one batch (one findings call per model, one commit).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )

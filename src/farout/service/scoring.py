@@ -142,6 +142,7 @@ class Scorer:
         """Everything of :meth:`score_many` but the write: the answers (or
         errors) of ``requests``, the log rows to commit before any is sent,
         and what the metrics count once they are committed."""
+        self.metrics.batch.observe(len(requests))
         out = [None] * len(requests)
         groups = {}
         for i, (rows, spec, _) in enumerate(requests):
