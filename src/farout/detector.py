@@ -18,6 +18,7 @@ from .core.scoring import score_rows
 from .ensemble import BaggedKMeans
 from .exceptions import InputError
 from .features.encoder import SCALINGS
+from .features.reference import FeatureReference
 from .inference import Inference
 from .names import K_SELECTIONS, METRICS, MISSING, SCORE_MODES  # also the 0.2 names
 from .params import check_params
@@ -169,7 +170,11 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         Quantiles of the training anomaly scores.
     score_reference_ : (ndarray, ndarray)
         Sorted scores and clusters of (a sample of) the rows the threshold
-        was fitted on, for :meth:`predict_proba`.
+        was fitted on, for :meth:`predict_proba` and monitoring.
+    feature_reference_ : farout.features.reference.FeatureReference
+        Each input column's training distribution (a sample of at most
+        4,096 training rows), which monitoring compares live inputs with.
+        None in model files written before farout kept it.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when fitted on a DataFrame with string column names.
@@ -280,6 +285,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         if n < 2:
             raise InputError(f"need at least 2 samples to fit, got {n} sample (n_samples=1).")
         learned = self._adopt(train(self, X, y, feature_labels(X)), n)
+        self.feature_reference_ = FeatureReference.from_rows(self.encoder_, X)  # for monitoring
         self.labels_ = learned.labels
         if learned.rows is not None:
             self.labels_ = score_rows(self.scorer_, X, with_scores=False).labels
@@ -292,6 +298,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         self._check_params()
         sample = check_rows(self, sample, reset=True)
         self._adopt(train_on_sample(self, encoder, sample, rows, None, rng), n_rows)
+        self.feature_reference_ = FeatureReference.from_rows(self.encoder_, sample)
         self.__dict__.pop("labels_", None)  # one per row of the whole table
         return self
 
