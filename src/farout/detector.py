@@ -18,7 +18,6 @@ from .core.scoring import score_rows
 from .ensemble import BaggedKMeans
 from .exceptions import InputError
 from .features.encoder import SCALINGS
-from .features.reference import FeatureReference
 from .inference import Inference
 from .names import K_SELECTIONS, METRICS, MISSING, SCORE_MODES  # also the 0.2 names
 from .params import check_params
@@ -32,7 +31,7 @@ from .validation import check_rows, feature_labels
 __all__ = ["KMeansAnomalyDetector", "load"]
 DEFAULT_THRESHOLD = Percentile(99.0)
 _LEARNED = ("scorer", "ensemble", "trim_cut", "k_selection", "inertia", "n_iter")
-_LEARNED += ("n_trim_rounds", "trimmed", "value_modes")
+_LEARNED += ("n_trim_rounds", "trimmed", "value_modes", "feature_reference")
 
 
 class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
@@ -138,8 +137,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
     ----------
     n_clusters_ : int
     cluster_centers_ : ndarray of shape (n_clusters_, n_encoded_features)
-        Centroids in the encoded, scaled feature space (unit length for
-        cosine).
+        Centroids in the encoded, scaled feature space (unit length: cosine).
     cluster_sizes_ : ndarray of shape (n_clusters_,)
         Training rows absorbed by each cluster (after trimming).
     cluster_sigma_ : ndarray of shape (n_clusters_,)
@@ -171,10 +169,8 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
     score_reference_ : (ndarray, ndarray)
         Sorted scores and clusters of (a sample of) the rows the threshold
         was fitted on, for :meth:`predict_proba` and monitoring.
-    feature_reference_ : farout.features.reference.FeatureReference
-        Each input column's training distribution (a sample of at most
-        4,096 training rows), which monitoring compares live inputs with.
-        None in model files written before farout kept it.
+    feature_reference_ : FeatureReference or None
+        Each column's training distribution (:mod:`farout.features.reference`).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when fitted on a DataFrame with string column names.
@@ -285,7 +281,6 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         if n < 2:
             raise InputError(f"need at least 2 samples to fit, got {n} sample (n_samples=1).")
         learned = self._adopt(train(self, X, y, feature_labels(X)), n)
-        self.feature_reference_ = FeatureReference.from_rows(self.encoder_, X)  # for monitoring
         self.labels_ = learned.labels
         if learned.rows is not None:
             self.labels_ = score_rows(self.scorer_, X, with_scores=False).labels
@@ -298,7 +293,6 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         self._check_params()
         sample = check_rows(self, sample, reset=True)
         self._adopt(train_on_sample(self, encoder, sample, rows, None, rng), n_rows)
-        self.feature_reference_ = FeatureReference.from_rows(self.encoder_, sample)
         self.__dict__.pop("labels_", None)  # one per row of the whole table
         return self
 

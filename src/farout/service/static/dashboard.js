@@ -249,7 +249,7 @@ async function judge(li, predictionId, verdict) {
     li.classList.add("judged");
     li.setAttribute("data-verdict", verdict);
     li.querySelector(".verdicts").appendChild(el("span", { class: "recorded" }, ` recorded: ${verdict}`));
-    drawPrecision(await api("/v1/feedback/summary"));
+    drawPrecision(await api("/v1/feedback/summary?model=" + encodeURIComponent($("model").value)));
     setStatus(`Verdict "${verdict}" recorded for ${predictionId}.`);
   } catch (error) {
     buttons.forEach((b) => (b.disabled = false));
@@ -267,11 +267,18 @@ async function refresh() {
   const since = until - Number($("range").value);
   const window_ = $("window").value;
   try {
-    const [monitoring, summary, models, queue] = await Promise.all([
-      api(`/v1/monitoring?window=${encodeURIComponent(window_)}&since=${since}&until=${until}`),
-      api("/v1/feedback/summary"),
-      api("/v1/models"),
-      api(`/v1/predictions?flagged=true&shadow=false&reviewed=false&limit=50&since=${since}`),
+    const models = await api("/v1/models");
+    const name = pickModel(models.models);
+    if (name === null) {
+      $("panels").hidden = true;
+      return setStatus("No model is registered yet: upload one (POST /v1/models).");
+    }
+    const only = "&model=" + encodeURIComponent(name);
+    const [monitoring, summary, queue] = await Promise.all([
+      api(`/v1/monitoring?window=${encodeURIComponent(window_)}&since=${since}&until=${until}` +
+          `&model=${encodeURIComponent(name + "@champion")}`),
+      api("/v1/feedback/summary?" + only.slice(1)),
+      api(`/v1/predictions?flagged=true&shadow=false&reviewed=false&limit=50&since=${since}${only}`),
     ]);
     $("panels").hidden = false;
     $("model-name").textContent =
@@ -292,6 +299,18 @@ async function refresh() {
     }
     setStatus(error.message, true);
   }
+}
+
+function pickModel(models) {
+  // the menu lists the models; the choice stays what it was when it still exists
+  const select = $("model");
+  const chosen = select.value;
+  const names = models.filter((m) => m.aliases.champion).map((m) => m.name);
+  clear(select);
+  for (const name of names) select.appendChild(el("option", { value: name }, name));
+  if (!names.length) return null;
+  select.value = names.includes(chosen) ? chosen : names[0];
+  return select.value;
 }
 
 function showSetup() {
@@ -315,5 +334,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("refresh").addEventListener("click", refresh);
   $("window").addEventListener("change", refresh);
   $("range").addEventListener("change", refresh);
+  $("model").addEventListener("change", refresh);
   refresh();
 });
