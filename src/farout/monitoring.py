@@ -85,12 +85,10 @@ def _live_values(inputs, column):
     raw = inputs[column["name"]]
     if column["kind"] == "numeric":
         return pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    values = raw.to_numpy(dtype=object)
-    return np.array([None if _is_missing(v) else str(v) for v in values], dtype=object)
-
-
-def _is_missing(value):
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    missing = raw.isna().to_numpy()
+    values = raw.astype(str).to_numpy(dtype=object)  # categories are compared as text
+    values[missing] = None
+    return values
 
 
 def _feature_shift(reference, column, values, alpha):

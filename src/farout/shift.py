@@ -114,16 +114,14 @@ def categorical_shift(categories, reference_counts, reference_missing, live, alp
     >>> categorical_shift(["a", "b"], [500, 500], 0, live)["status"]
     'drift'
     """
+    import pandas as pd
     from scipy.stats import chi2_contingency
 
     categories = [str(c) for c in categories]
     expected = np.append(np.asarray(reference_counts, dtype=np.int64), int(reference_missing))
-    index = {c: i for i, c in enumerate(categories)}
     live = np.asarray(live, dtype=object)
-    codes = np.array(
-        [index.get(v, len(categories)) if isinstance(v, str) else len(categories) for v in live],
-        dtype=np.intp,
-    )
+    codes = pd.Index(categories, dtype=object).get_indexer(live).astype(np.intp)
+    codes[codes < 0] = len(categories)  # unseen and missing: "other"
     actual = np.bincount(codes, minlength=len(categories) + 1)
     out = {"status": None, "rows": int(live.size), "reference_rows": int(expected.sum())}
     if expected.sum() < MIN_ROWS:

@@ -6,6 +6,7 @@ model; what the numbers mean is the library's :mod:`farout.monitoring`.
 import time
 from typing import Literal
 
+import numpy as np
 import orjson
 import pandas as pd
 from pydantic import BaseModel, Field
@@ -182,8 +183,28 @@ def _read(db, name, version, since, until, limit):
         .limit(limit + 1)
     )
     with db.reading() as connection:
-        rows = connection.execute(query).all()[::-1]
-    return rows
+        result = connection.execute(query)
+        # the driver's plain tuples: SQLAlchemy's rows cost more than the read
+        rows = result.cursor.fetchall() if result.cursor is not None else result.all()
+    return rows[::-1]
+
+
+def _inputs(rows, columns):
+    """The model's columns of the logged inputs (JSON objects), as a
+    DataFrame; a column an input lacks is missing there."""
+    parsed = orjson.loads(b"[" + b",".join(r[4].encode() for r in rows) + b"]")
+    out = {}
+    for column in columns:
+        values = [row.get(column["name"]) for row in parsed]
+        if column["kind"] == "numeric":
+            try:  # None becomes NaN; the scoring door let only numbers through
+                values = np.array(values, dtype=np.float64)
+            except (TypeError, ValueError):
+                values = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+        else:
+            values = np.array(values, dtype=object)
+        out[column["name"]] = values
+    return pd.DataFrame(out)
 
 
 def alert_storm(db, name, version, since, until):
@@ -211,7 +232,8 @@ def monitoring(db, registry, model=None, since=None, until=None, window="1h", pe
     log = pd.DataFrame(
         [r[:4] for r in rows], columns=["scored_at", "anomaly_score", "is_anomaly", "severity"]
     )
-    inputs = pd.DataFrame.from_records([orjson.loads(r[4]) for r in rows]) if rows else None
+    log["is_anomaly"] = log["is_anomaly"].astype(bool)  # SQLite's driver gives 0 / 1
+    inputs = _inputs(rows, reference.columns) if rows else None
     try:
         out = monitor(
             reference,
