@@ -161,7 +161,8 @@ class Client:
     # ---------------------------------------------------- predictions
     def predictions(self, **filters):
         """One page of the log: ``since``, ``until``, ``flagged``,
-        ``severity``, ``model``, ``shadow``, ``limit``, ``cursor``."""
+        ``severity``, ``model``, ``shadow``, ``limit``, ``cursor``,
+        ``reviewed`` (False: the review queue)."""
         return self._request("GET", "/v1/predictions", query=filters)
 
     def iter_predictions(self, **filters):
@@ -176,6 +177,13 @@ class Client:
     def prediction(self, prediction_id):
         """The whole log row of one prediction, with its input."""
         return self._request("GET", f"/v1/predictions/{prediction_id}")
+
+    # ----------------------------------------------------- monitoring
+    def monitoring(self, model=None, since=None, until=None, window=None, persist=None):
+        """Score and feature drift against the model's training reference,
+        the alert rate by ``window``, and the retrain recommendation."""
+        query = {"model": model, "since": since, "until": until, "window": window}
+        return self._request("GET", "/v1/monitoring", query={**query, "persist": persist})
 
     # ------------------------------------------------------- feedback
     def feedback(self, prediction_id=None, verdict=None, analyst=None, note=None, items=None):

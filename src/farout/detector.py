@@ -31,7 +31,7 @@ from .validation import check_rows, feature_labels
 __all__ = ["KMeansAnomalyDetector", "load"]
 DEFAULT_THRESHOLD = Percentile(99.0)
 _LEARNED = ("scorer", "ensemble", "trim_cut", "k_selection", "inertia", "n_iter")
-_LEARNED += ("n_trim_rounds", "trimmed", "value_modes")
+_LEARNED += ("n_trim_rounds", "trimmed", "value_modes", "feature_reference")
 
 
 class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
@@ -137,8 +137,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
     ----------
     n_clusters_ : int
     cluster_centers_ : ndarray of shape (n_clusters_, n_encoded_features)
-        Centroids in the encoded, scaled feature space (unit length for
-        cosine).
+        Centroids in the encoded, scaled feature space (unit length: cosine).
     cluster_sizes_ : ndarray of shape (n_clusters_,)
         Training rows absorbed by each cluster (after trimming).
     cluster_sigma_ : ndarray of shape (n_clusters_,)
@@ -169,7 +168,9 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
         Quantiles of the training anomaly scores.
     score_reference_ : (ndarray, ndarray)
         Sorted scores and clusters of (a sample of) the rows the threshold
-        was fitted on, for :meth:`predict_proba`.
+        was fitted on, for :meth:`predict_proba` and monitoring.
+    feature_reference_ : FeatureReference or None
+        Each column's training distribution (:mod:`farout.features.reference`).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when fitted on a DataFrame with string column names.

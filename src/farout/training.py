@@ -18,6 +18,7 @@ from .ensemble import BaggedKMeans
 from .exceptions import InputError
 from .explain import ValueModes
 from .features.encoder import FeatureEncoder
+from .features.reference import FeatureReference
 from .model_selection import select_k
 
 __all__ = ["Training", "fit_sample_rows", "train", "train_on_sample", "trim_fraction"]
@@ -31,7 +32,8 @@ class Training:
     """What :func:`train` learned. ``scores`` and ``labels`` are those of
     the rows the model learned from (``rows``: their positions in X, or
     None for all), for the thresholds; ``y`` is cut to the same rows;
-    ``value_modes`` are counted on the rows the clustering learned from."""
+    ``value_modes`` are counted on the rows the clustering learned from,
+    ``feature_reference`` sampled from the rows the model learned from."""
 
     scorer: Scorer
     ensemble: object
@@ -46,6 +48,7 @@ class Training:
     labels: np.ndarray
     y: object
     value_modes: ValueModes = None
+    feature_reference: FeatureReference = None
 
 
 def trim_fraction(est):
@@ -137,6 +140,7 @@ def train_on_sample(est, encoder, X_fit, rows, y, rng):
         labels=found.labels,
         y=y,
         value_modes=value_modes,
+        feature_reference=FeatureReference.from_rows(encoder, X_fit),  # for monitoring
     )
 
 

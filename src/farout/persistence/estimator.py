@@ -12,6 +12,7 @@ from ..ensemble import BaggedKMeans
 from ..exceptions import ModelFileError
 from ..explain import ValueModes
 from ..features.encoder import FeatureEncoder
+from ..features.reference import FeatureReference
 from ..params import check_params
 from ..thresholds import Threshold, validate_tiers
 
@@ -54,6 +55,9 @@ def detector_state(det):
         parts["score_reference"] = {
             "arrays": dict(zip(("scores", "labels"), reference, strict=True))
         }
+    features = det.__dict__.get("feature_reference_")
+    if features is not None:
+        parts["feature_reference"] = features.get_state()
     arrays = {"trimmed": det.trimmed_}
     table = det.k_selection_
     if table is not None:
@@ -130,6 +134,12 @@ def _build(cls, state):
         if det.value_modes_.value.shape != (k, n_numeric):
             raise ModelFileError("the model file's value modes do not match its feature schema.")
     det.score_reference_ = _score_reference(parts, k)
+    # files written before farout kept it have none: monitoring says so
+    det.feature_reference_ = None
+    if "feature_reference" in parts:
+        det.feature_reference_ = FeatureReference.from_state(
+            parts["feature_reference"], encoder.columns_
+        )
     mode = make_score_mode(det.score_mode, det.ensemble_)
     det.scorer_ = Scorer(encoder, clusters, mode)
     det.trimmed_ = arrays["trimmed"]

@@ -28,10 +28,12 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from . import feedback, predictions
 from .batcher import Batcher
+from .dashboard import dashboard_routes
 from .database import DB_ERRORS, Database
 from .errors import Invalid, NotFound, ServiceError, Unavailable
 from .keys import Keys
 from .metrics import Metrics
+from .monitoring import Monitoring, monitoring
 from .recalibration import RecalibrateRequest, recalibrate_champion
 from .registry import Registry
 from .scoring import Scorer
@@ -339,10 +341,13 @@ def create_app(settings):
         shadow: bool | None = None,
         limit: Annotated[int, Query(ge=1, le=predictions.MAX_PAGE)] = predictions.PAGE,
         cursor: str | None = None,
+        reviewed: bool | None = None,
         key=reader,
     ):
+        """Log rows, oldest first; ``reviewed=false`` keeps those no analyst
+        has judged yet (the review queue)."""
         rows, following = predictions.page(
-            db, since, until, flagged, severity, model, shadow, limit, cursor
+            db, since, until, flagged, severity, model, shadow, limit, cursor, reviewed
         )
         return {"predictions": rows, "next_cursor": following}
 
@@ -354,7 +359,21 @@ def create_app(settings):
             "feedback": feedback.history(db, prediction_id),
         }
 
+    @app.get("/v1/monitoring", tags=["monitoring"], response_model=Monitoring)
+    def monitor(
+        model: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        window: str = "1h",
+        persist: int = 3,
+        key=reader,
+    ):
+        """The served model's live scores and features against its training
+        reference, its alert rate by window, and whether to retrain."""
+        return monitoring(db, registry, model, since, until, window, persist)
+
     _feedback_routes(app, db, registry, settings, reader, admin)
+    dashboard_routes(app)
     return app
 
 

@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 
 import numpy as np
 import orjson
-from sqlalchemy import and_, select
+from sqlalchemy import and_, exists, select
 
 from .errors import Invalid, NotFound
-from .tables import predictions
+from .tables import feedback, predictions
 
 __all__ = ["COLUMNS", "PAGE", "compare", "get", "iso", "page", "parse_time", "record"]
 
@@ -88,9 +88,11 @@ def page(
     shadow=None,
     limit=PAGE,
     cursor=None,
+    reviewed=None,
 ):
     """A page of log rows, oldest first, and the cursor of the next page
-    (None on the last)."""
+    (None on the last). ``reviewed``: only rows with (True) or without
+    (False) a verdict."""
     if not 1 <= limit <= MAX_PAGE:
         raise Invalid(f"limit must be between 1 and {MAX_PAGE}, got {limit}.", field="limit")
     where = []
@@ -108,6 +110,9 @@ def page(
         where.append(predictions.c.severity == severity)
     if shadow is not None:
         where.append(predictions.c.shadow == shadow)
+    if reviewed is not None:
+        judged = exists().where(feedback.c.prediction_id == predictions.c.prediction_id)
+        where.append(judged if reviewed else ~judged)
     if model is not None:
         name, _, version = model.partition("/")
         where.append(predictions.c.model_name == name)
