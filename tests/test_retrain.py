@@ -158,6 +158,9 @@ def test_a_file_window_from_python_and_the_cli(champion, tmp_path):
     ]
     assert table[3].split()[2:] == ["0.0300", "fail"]
     assert "rejected by gates max_alert_rate_change" in done.stderr
+    shown = farout("info", str(registry / "models" / "payments" / "payments-v3.farout")).stdout
+    assert "retrained from payments/1 on the file" in shown and "bad.parquet" in shown
+    assert "rejected (failed max_alert_rate_change" in shown
 
     broken = good.copy()
     broken.loc[[7, 70, 700], "amount"] = 9999.0

@@ -181,7 +181,7 @@ def file_window(path, detector, time_column=None, fmt=None, sep=","):
         times=times,
         source={
             "source": "file",
-            "path": str(path),
+            "path": str(path) if str(path) == "-" else str(Path(path).resolve()),
             "sha256": _sha256(path) if str(path) != "-" else None,
             "rows": int(len(frame)),
             "time_column": time_column,
