@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .data_audit import audit
-from .exceptions import InputError
+from .exceptions import InputError, shown
 from .gates import GateResult, Gates
 
 __all__ = ["AuditFailed", "Retraining", "TooFewRows", "Window", "retrain_detector"]
@@ -161,7 +161,7 @@ def audit_window(window, detector):
                     name,
                     n - row["missing"],
                     [],
-                    f"column {name!r} holds one value in every row ({row['top']!r}): a source "
+                    f"column {name!r} holds one value in every row ({shown(row['top'])}): a source "
                     "stuck at one reading",
                 )
             )
@@ -185,7 +185,7 @@ def audit_window(window, detector):
                 s.count,
                 s.rows,
                 f"column {s.column!r}: "
-                + (f"value {s.value!r}" if s.value is not None else s.kind.replace("_", " "))
+                + (f"value {shown(s.value)}" if s.value is not None else s.kind.replace("_", " "))
                 + f" in {_row_text(s.rows, s.count)} ({s.reason})",
             )
         )
