@@ -304,7 +304,7 @@ def test_a_poisoned_window_is_rejected_with_its_gate(service):
 
 
 def test_from_log_leaves_out_rows_analysts_marked_and_precision_gates(service):
-    admin, analyst, registry, _ = service
+    admin, analyst, registry, db = service
     early, late = payments(600, 14), payments(200, 15)
     early.loc[:19, "amount"] = 4000.0
     late.loc[:59, "amount"] = np.linspace(150, 3000, 60)
@@ -324,8 +324,12 @@ def test_from_log_leaves_out_rows_analysts_marked_and_precision_gates(service):
         for k, i in enumerate(held)
     ]
     analyst.feedback(items=verdicts)
-    loose = {"max_alert_rate_change": None, "max_score_drift": None}
-    done = admin.retrain("payments", since, until, gates={**loose, "min_precision": 0.9})
+    args = ["retrain", "--registry", str(registry), *(["--db", db] if db else [])]
+    args += ["--from-log", str(since), "--until", str(until), "--json", "--min-precision", "0.9"]
+    args += ["--max-alert-rate-change", "off", "--max-score-drift", "off"]
+    ran = farout(*args, check=False)
+    assert ran.returncode == 3, ran.stderr
+    done = json.loads(ran.stdout)
     rows = done["retraining"]["rows"]
     assert rows == {"window": 800, "marked": 15 + 30, "fitted": 600 - 15, "held_out": 200}
     assert done["outcome"] == "rejected" and done["retraining"]["failed"] == ["min_precision"]
@@ -334,6 +338,7 @@ def test_from_log_leaves_out_rows_analysts_marked_and_precision_gates(service):
     assert measured["precision_new"] == pytest.approx(0.5, abs=0.05)
     path = registry / "models" / "payments" / done["version"]["file"]
     assert fo.load(path).training_summary_["n_rows"] == 585
+    loose = {"max_alert_rate_change": None, "max_score_drift": None}
     passed = admin.retrain("payments", since, until, gates={**loose, "min_precision": 0.4})
     assert passed["outcome"] == "challenger"
     gate = {g["gate"]: g for g in passed["retraining"]["gates"]}["min_precision"]
