@@ -19,6 +19,7 @@ __all__ = [
     "__version__",
     "audit",
     "load",
+    "retrain",
     "tune",
 ]
 
@@ -29,6 +30,7 @@ _LAZY = {
     "SecondaryCheck": "secondary",
     "audit": "data_audit",
     "load": "loading",
+    "retrain": "service.retraining",
     "tune": "tuning",
 }
 

@@ -51,7 +51,7 @@ class Client:
     api_key : str, optional
         A key from ``farout keys create``; ``score`` scope to score, read
         and give feedback, ``admin`` also to upload, move aliases and
-        recalibrate.
+        recalibrate and retrain.
     timeout : float, default=30
         Seconds to wait for an answer.
     """
@@ -229,6 +229,17 @@ class Client:
         body.update(since=since, until=until)
         body = {k: v for k, v in body.items() if v is not None}
         return self._request("POST", f"/v1/models/{name}/recalibrate", body)
+
+    def retrain(self, name, since, until=None, gates=None, holdout=None):
+        """Retrain ``name`` on its logged inputs since ``since`` (ISO 8601,
+        Unix seconds or a span such as ``"30d"``) behind ``gates`` (a dict
+        of :mod:`farout.gates` fields). Returns ``{"outcome", "version",
+        "champion", "retraining"}``: ``outcome`` ``"challenger"`` or
+        ``"rejected"``; an audit that fails is an :class:`APIError` 422
+        with code ``audit_failed`` and the problems in its ``fields``."""
+        body = {"since": since, "until": until, "gates": gates, "holdout": holdout}
+        body = {k: v for k, v in body.items() if v is not None}
+        return self._request("POST", f"/v1/models/{name}/retrain", body)
 
     def health(self):
         return self._request("GET", "/healthz")

@@ -107,7 +107,7 @@ def _command(name):
         from .info import cmd_info
 
         return cmd_info
-    if name in ("serve", "keys", "feedback"):
+    if name in ("serve", "keys", "feedback", "retrain"):
         from . import service
 
         return getattr(service, f"cmd_{name}")

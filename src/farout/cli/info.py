@@ -87,7 +87,10 @@ def describe(manifest, state):
 
 
 def provenance_lines(provenance):
-    """Where a recalibrated model's threshold came from."""
+    """Where a recalibrated model's threshold, or a retrained model, came
+    from."""
+    if provenance.get("kind") == "retraining":
+        return retraining_lines(provenance)
     target = ", ".join(f"{k}={v}" for k, v in provenance.get("target", {}).items())
     fed = provenance.get("feedback", {})
     return [
@@ -96,6 +99,30 @@ def provenance_lines(provenance):
         f"  from {fed.get('verdicts', 0):,} verdicts by {fed.get('analysts', 0):,} analysts on "
         f"{fed.get('predictions', 0):,} predictions (verdicts sha256 {str(fed.get('sha256'))[:12]}...)",
     ]
+
+
+def retraining_lines(provenance):
+    """What ``farout retrain`` recorded: the champion, the window, the
+    outcome and each gate."""
+    source, window = provenance.get("from", {}), provenance.get("window", {})
+    where = (
+        f"the log of {window.get('model')} from {window.get('since')}"
+        if window.get("source") == "log"
+        else f"the file {window.get('path')}"
+    )
+    lines = [
+        f"retrained from {source.get('name')}/{source.get('version')} on {where}: "
+        f"{provenance.get('outcome')}"
+        + (f" (failed {', '.join(provenance['failed'])})" if provenance.get("failed") else ""),
+        f"  fitted on {window.get('fitted', 0):,} rows ({window.get('marked', 0):,} marked as "
+        f"anomalies kept out), judged on {window.get('held_out', 0):,} held-out rows",
+    ]
+    for gate in provenance.get("gates", []):
+        measured, limit = gate.get("measured"), gate.get("limit")
+        shown = "-" if measured is None else f"{measured:.4g}"
+        bound = "-" if limit is None else f"{limit:.4g}"
+        lines.append(f"  {gate.get('gate'):<22} {shown:>9} limit {bound:>7}  {gate.get('status')}")
+    return lines
 
 
 # Candidates listed by farout info, best first; the file holds them all.

@@ -1,4 +1,5 @@
-"""``farout serve`` and ``farout keys``: the scoring service's commands.
+"""``farout serve``, ``farout keys``, ``farout feedback`` and ``farout
+retrain``: the scoring service's commands.
 FastAPI, SQLAlchemy and uvicorn load only here."""
 
 import json
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from ..exceptions import FaroutError, InputError
 
-__all__ = ["cmd_feedback", "cmd_keys", "cmd_serve"]
+__all__ = ["cmd_feedback", "cmd_keys", "cmd_retrain", "cmd_serve"]
 
 DEMO_MODEL = "transactions"
 
@@ -155,3 +156,72 @@ def cmd_serve(args):
         log_level="warning" if args.quiet else "info",
         access_log=not args.quiet,
     )
+
+
+def _gates(args):
+    from ..gates import GATE_FIELDS, make_gates, read_gates
+
+    base = read_gates(args.gates) if args.gates else None
+    flags = {k: getattr(args, k) for k in GATE_FIELDS if getattr(args, k, None) is not None}
+    return make_gates(flags, base, source="the gate flags")
+
+
+def _audit_failed(args, error):
+    if args.json:
+        print(json.dumps({"outcome": "audit_failed", **error.fields}, indent=2, allow_nan=False))
+        return
+    print("the training window fails its audit; nothing was fitted or registered.")
+    print("row numbers are 0-based rows of the window, oldest first.\n")
+    ids = error.fields.get("prediction_ids") or {}
+    for p in error.fields["problems"]:
+        shown = [f"{r} ({ids[str(r)]})" if str(r) in ids else str(r) for r in p["rows"]]
+        print(
+            f"- {p['check']}: {p['message']}"
+            + (f"; prediction ids: {', '.join(shown)}" if ids and shown else "")
+        )
+    print("\n" + error.report)
+
+
+def cmd_retrain(args):
+    *_, ServiceError = _service()
+    from ..service.registry import Registry
+    from ..service.retraining import (
+        AuditRefused,
+        Rejected,
+        collect,
+        file_window,
+        retrain_version,
+    )
+
+    gates = _gates(args)
+    db, _ = _open(args)
+    try:
+        registry = Registry(Path(args.registry), db)
+
+        def window_of(detector):
+            if args.data is not None:
+                return file_window(args.data, detector, args.time_column, args.format, args.sep)
+            return collect(db, detector, name, args.from_log, args.until)
+
+        name = args.name or registry.resolve(None)[0]
+        done = retrain_version(
+            registry, db, name, window_of, gates, args.holdout, actor="farout retrain"
+        )
+    except AuditRefused as error:
+        _audit_failed(args, error)
+        raise InputError(error.message) from None
+    except ServiceError as error:
+        raise InputError(error.message) from None
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps(done.to_dict(), indent=2, allow_nan=False))
+    else:
+        print(done.to_text())
+    if done.outcome == "rejected":
+        v = done.version
+        failed = done.result.failed
+        raise Rejected(
+            f"{v['name']}/{v['version']} was rejected by gate{'s' if len(failed) > 1 else ''} "
+            f"{', '.join(failed)}."
+        )

@@ -1,6 +1,10 @@
 """The arguments of the service's commands: ``serve``, ``keys``,
-``feedback`` and the offline ``recalibrate``. Light, as
+``feedback``, ``retrain`` and the offline ``recalibrate``. Light, as
 :mod:`.arguments` is: argparse only."""
+
+import argparse
+
+from ..formats import FORMATS
 
 __all__ = ["SERVICE_DETAILS", "add_service_commands", "service_args"]
 
@@ -50,7 +54,85 @@ SERVICE_DETAILS = {
             "--fp-cost 50 --fn-cost 5000",
         ],
     ),
+    "retrain": (
+        "Fits a new version of the registered model with its champion's parameters on a "
+        "window: the inputs it logged (not in shadow) since SINCE, minus the rows an "
+        "analyst's latest verdict calls an anomaly, or a file. The window is audited first "
+        "(a column missing in every row or stuck at one value, missing values the model "
+        "refuses, sentinels such as -999, text among numbers: the job stops, exit 2, with "
+        "each problem's rows). The latest --holdout share is held out; champion and new "
+        "version score it, and the new one must pass the gates (a TOML or JSON file, "
+        "--gates, and the flags over it): a pass registers it as challenger (exit 0), a "
+        "failure stores it with status rejected and the gate it failed (exit 3). Champion "
+        "never moves. Reads the database directly: the service need not run.",
+        [
+            "farout retrain --registry models --from-log 30d --gates gates.toml",
+            "farout retrain --registry models --name fraud --from-log 2026-11-01T00:00:00Z "
+            "--until 2026-12-01T00:00:00Z --min-precision 0.8 --json",
+            "farout retrain --registry models --data november.parquet --time-column at "
+            "--max-score-drift 0.15",
+        ],
+    ),
 }
+
+
+def _limit(text):
+    """A gate's limit: a number, or off."""
+    if text.strip().lower() in ("off", "none", "null"):
+        return False
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or off, got {text!r}") from None
+
+
+def _retrain_args(p):
+    service_args(p)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--from-log",
+        metavar="SINCE",
+        help="learn from the model's logged inputs scored since then: ISO 8601, Unix "
+        "seconds, or a span back from now such as 30d",
+    )
+    source.add_argument(
+        "--data", metavar="FILE", help="learn from a CSV, Parquet or JSON Lines file"
+    )
+    p.add_argument("--until", help="with --from-log: inputs scored before then")
+    p.add_argument("--name", metavar="MODEL", help="the model (default: the only one registered)")
+    p.add_argument("--gates", metavar="GATES", help="a .toml or .json file of gates")
+    p.add_argument("--min-rows", type=int, help="rows to fit on, at least (default 200)")
+    p.add_argument(
+        "--min-precision",
+        type=_limit,
+        help="precision on the labelled held-out alerts, at least (default off)",
+    )
+    p.add_argument(
+        "--max-alert-rate-change",
+        type=_limit,
+        help="change of the held-out alert rate against the champion, as a fraction, at "
+        "most (default 0.03)",
+    )
+    p.add_argument(
+        "--max-score-drift",
+        type=_limit,
+        help="Kolmogorov-Smirnov statistic between the two models' held-out scores, at "
+        "most (default 0.2)",
+    )
+    p.add_argument(
+        "--min-labelled",
+        type=int,
+        help="labelled held-out alerts --min-precision needs to be judged (default 30)",
+    )
+    p.add_argument(
+        "--holdout", type=float, default=0.25, help="share of the window held out (default 0.25)"
+    )
+    p.add_argument("--time-column", help="with --data: the column that orders the rows")
+    p.add_argument(
+        "--format", choices=FORMATS, help="with --data: the format (default: from the extension)"
+    )
+    p.add_argument("--sep", default=",", help="with --data: the CSV delimiter (default ',')")
+    p.add_argument("--json", action="store_true", help="JSON alone on stdout")
 
 
 def service_args(p):
@@ -146,3 +228,6 @@ def add_service_commands(sub, command):
     p.add_argument("--value", type=float, help="the precision, or the alert rate, in (0, 1)")
     p.add_argument("--fp-cost", type=float, help="cost of a false alarm (--target cost)")
     p.add_argument("--fn-cost", type=float, help="cost of a missed anomaly (--target cost)")
+
+    p = command(sub, "retrain", "retrain a registered model on recent data, behind gates")
+    _retrain_args(p)

@@ -36,6 +36,7 @@ from .metrics import Metrics
 from .monitoring import Monitoring, monitoring
 from .recalibration import RecalibrateRequest, recalibrate_champion
 from .registry import Registry
+from .retraining import RetrainRequest, retrain_from_log
 from .scoring import Scorer
 from .settings import Settings
 
@@ -455,6 +456,15 @@ def _feedback_routes(app, db, registry, settings, reader, admin):
         """A new version with a threshold fitted to the feedback, set as
         challenger (never champion)."""
         return recalibrate_champion(registry, db, name, body, actor=f"key {key[0]} ({key[1]})")
+
+    @app.post("/v1/models/{name}/retrain", tags=["registry"], status_code=201)
+    def retrain(name: str, body: RetrainRequest, key=admin):
+        """A new version fitted with the champion's parameters on a window of
+        the log (rows analysts marked as anomalies left out), audited first
+        (422 with the audit when it fails) and judged against the champion on
+        held-out rows: set as challenger if it passes its gates, stored as
+        rejected if not ("outcome" says which). Never champion."""
+        return retrain_from_log(registry, db, name, body, actor=f"key {key[0]} ({key[1]})")
 
 
 _UPLOAD_BODY = {

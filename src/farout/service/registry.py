@@ -25,9 +25,11 @@ from ..exceptions import ModelFileError
 from .errors import Conflict, Invalid, NotFound, Unavailable
 from .tables import model_aliases, model_versions, registry_audit
 
-__all__ = ["ALIASES", "Registry", "parse_model"]
+__all__ = ["ALIASES", "STATUSES", "Registry", "parse_model"]
 
 ALIASES = ("champion", "challenger")
+#: A version's status: ``ready`` to serve, or ``rejected`` by its gates.
+STATUSES = ("ready", "rejected")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -110,18 +112,22 @@ class Registry:
         self._pointers = (-1e9, {}, ())
 
     # ----------------------------------------------------------- writes
-    def add(self, source, name, actor, provenance=None):
+    def add(self, source, name, actor, provenance=None, status="ready"):
         """Register the model file at ``source`` as the next version of
         ``name``. The file is checked as :func:`farout.load` checks it; the
         first version of a model becomes its champion. ``provenance``, a
         JSON-ready dict, says where the version came from (a recalibration
-        records its feedback and target).
+        records its feedback and target). ``status`` ``"rejected"`` stores
+        a version that failed its gates (a retraining's), audited as
+        ``reject``: kept for the record, never pointed at by this call.
 
         Returns the version's description (:meth:`version`).
         """
         from ..loading import load
 
         _check_name(name)
+        if status not in STATUSES:
+            raise Invalid(f"status must be one of {', '.join(STATUSES)}, got {status!r}.")
         try:
             model = load(source)
         except ModelFileError as error:
@@ -142,7 +148,7 @@ class Registry:
         for attempt in range(5):
             try:
                 version, _ = self._store(
-                    source, name, actor, folder, model, features, sha, size, provenance
+                    source, name, actor, folder, model, features, sha, size, provenance, status
                 )
                 break
             except exc.IntegrityError:  # another process took this number: take the next
@@ -155,7 +161,7 @@ class Registry:
         self._forget_pointers()
         return self.version(name, version)
 
-    def _store(self, source, name, actor, folder, model, features, sha, size, provenance):
+    def _store(self, source, name, actor, folder, model, features, sha, size, provenance, status):
         """One attempt at the next version: its rows and its file, or neither.
 
         The copy is written and synced before the transaction starts, so the
@@ -198,12 +204,14 @@ class Registry:
                         features=features,
                         uploaded_by=actor,
                         uploaded_at=time.time(),
-                        status="ready",
+                        status=status,
                         provenance=None if provenance is None else json.dumps(provenance),
                     )
                 )
                 self._audit(connection, actor, "register", name, to_version=version)
-                if version == 1:
+                if status == "rejected":
+                    self._audit(connection, actor, "reject", name, to_version=version)
+                elif version == 1:
                     self._point(connection, name, "champion", 1, actor)
                 # renamed last, inside the transaction: a failed commit
                 # removes it, and no reader ever sees half a file
