@@ -42,6 +42,7 @@ from .._kernels.likelihood import MAX_SHORT
 from .._kernels.stream import DONE, DRIFTED, TAILS, stream_rows
 from ..core.stats import ClusterStats
 from ..exceptions import InputError, ModelFileError, shown
+from ..features.stack import FeatureStack
 from ..features.windows import WindowFeatures
 from ..persistence import read_state, write_state
 from .clusters import open_cluster, retire, spread
@@ -49,7 +50,7 @@ from .drift import DriftMonitor
 from .history import ScoreHistory
 from .outputs import NO_DRIFT, Outputs
 from .params import check_params, time_span
-from .rows import checked_rows, row_times
+from .rows import checked_rows, row_entities, row_times
 from .scaler import OnlineScaler
 
 __all__ = ["StreamDetector"]
@@ -64,6 +65,10 @@ _MIN_ROWS = 10
 # features): with one or two members it would otherwise be near 0 and
 # every next row would score in the millions.
 _SIGMA_FLOOR = 0.01
+
+# The parameters a checkpoint records (the features and drift are parts).
+_PARAMS = "half_life max_clusters open_after retire_below warmup window short q likelihood_cut"
+_PARAMS = (*_PARAMS.split(), "tiers")
 
 
 class StreamDetector:
@@ -106,10 +111,15 @@ class StreamDetector:
         alarms set by an expected run length, :class:`DriftMonitor`); the
         ``drift`` column is true on the row where drift is declared, and its
         reason says what moved. False: no tests.
-    features : farout.features.WindowFeatures or None, default=None
-        Windowed features (lags, rolling statistics, subsequence windows)
-        computed online from each row and the rows before it; the model
-        sees them instead of the raw columns. Saved in checkpoints.
+    features : transformer, list of them, or None, default=None
+        Features computed online from each row and the rows before it, the
+        model seeing them instead of the raw columns (a list: side by side,
+        see :class:`farout.features.FeatureStack`): ``WindowFeatures``
+        (lags, rolling statistics, subsequence windows), ``EntityFeatures``
+        (per-entity aggregates; :meth:`process` then takes ``entities``),
+        ``CalendarFeatures`` (hour of day, day of week; they need the rows'
+        times). Saved in checkpoints. Drift is tested on the input's own
+        columns, never on these derived features.
 
     Attributes
     ----------
@@ -165,6 +175,7 @@ class StreamDetector:
         self.features = copy.deepcopy(features)
         self.drift = drift
         check_params(self)
+        self._stack = FeatureStack.of(self.features)
         if drift is True:
             self.drift_ = DriftMonitor()
         elif isinstance(drift, DriftMonitor):
@@ -273,7 +284,7 @@ class StreamDetector:
             X, self.feature_names_in_, getattr(self, "_n_features", None), self.n_seen_
         )
 
-    def process(self, X, times=None):
+    def process(self, X, times=None, entities=None):
         """Score rows ``X`` in order, learning from each after it is scored.
 
         Parameters
@@ -281,7 +292,10 @@ class StreamDetector:
         X : DataFrame, array of shape (n_rows, n_features), one row, or dict
         times : array-like of datetimes, optional
             When each row happened, in order; needed when ``half_life`` is a
-            time span (a DataFrame's DatetimeIndex is used when not given).
+            time span, or the features need times (a DataFrame's
+            DatetimeIndex is used when not given).
+        entities : array-like, optional
+            Each row's entity (customer, device, host), for ``EntityFeatures``.
 
         Returns
         -------
@@ -291,14 +305,18 @@ class StreamDetector:
         ``cluster`` (the nearest cluster's id), ``reason`` and ``drift``.
         """
         values, index, names = self._rows(X)
-        timing = self._gaps(times, index, len(values))
+        n, stack = len(values), self._stack
+        timing = self._gaps(times, index, n)
+        keys = row_entities(entities, index, n, stack is not None and stack.needs_entities)
         if self.feature_names_in_ is None:
             self.feature_names_in_ = names
             self._n_features = values.shape[1]
-        n = len(values)
         # the features depend on the rows alone, not on the model: all first
-        make = self.features.step if self.features is not None else None
-        rows = values if make is None else np.array([make(x) for x in values]).reshape(n, -1)
+        rows = values
+        if stack is not None:
+            seconds = None if timing is None else timing[0]
+            numbers = np.arange(self.n_seen_, self.n_seen_ + n, dtype=np.float64)
+            rows = stack.online(values, seconds=seconds, rows=numbers, entities=keys)
         out = Outputs(n)
         span = self._span()
         factors, cuts = self._agings(timing, n)
@@ -392,9 +410,11 @@ class StreamDetector:
     process_one = process
 
     def _gaps(self, times, index, n):
-        if times is None and self._span() is None:
+        timed = self._stack is not None and self._stack.needs_times
+        if times is None and self._span() is None and not timed:
             return None
-        return row_times(times, index, n, self._last_time)
+        why = "a half_life in time" if self._span() is not None else "these features"
+        return row_times(times, index, n, self._last_time, why)
 
     # ------------------------------------------------------------ step
     def _step(self, x, gap=None):
@@ -488,8 +508,8 @@ class StreamDetector:
     def _reason(self, x, centre, sd, gaps):
         top = np.argsort(-np.abs(gaps), kind="stable")[:3]
         names = self.feature_names_in_
-        if self.features is not None:
-            names = self.features.names(names)
+        if self._stack is not None:
+            names = self._stack.names(names)
         return "; ".join(
             f"{names[j]} {x[j]:.4g} vs this cluster's typical {centre[j]:.4g} ({gaps[j]:+.1f} sd)"
             for j in top
@@ -498,21 +518,7 @@ class StreamDetector:
     # ------------------------------------------------------------ state
     def get_state(self):
         """The whole state as a tree (see :mod:`farout.persistence`)."""
-        params = {
-            name: getattr(self, name)
-            for name in (
-                "half_life",
-                "max_clusters",
-                "open_after",
-                "retire_below",
-                "warmup",
-                "window",
-                "short",
-                "q",
-                "likelihood_cut",
-                "tiers",
-            )
-        }
+        params = {name: getattr(self, name) for name in _PARAMS}
         if isinstance(params["half_life"], (pd.Timedelta, np.timedelta64)):
             params["half_life"] = str(pd.Timedelta(params["half_life"]))
         n_features = getattr(self, "_n_features", None)
@@ -531,8 +537,10 @@ class StreamDetector:
             "run": np.array(self._run) if self._run else np.empty((0, 0)),
         }
         parts = {"history": self.history_.get_state()}
-        if self.features is not None:
+        if isinstance(self.features, WindowFeatures):  # as before the stack
             parts["features"] = self.features.get_state()
+        elif self._stack is not None:
+            parts["features"] = self._stack.get_state()
         if self.drift_ is not None:
             parts["drift"] = self.drift_.get_state()
         if self.stats_ is not None:
@@ -546,7 +554,9 @@ class StreamDetector:
         try:
             meta, arrays, parts = state["meta"], state["arrays"], state["parts"]
             features = None
-            if "features" in parts:
+            if "features" in parts and "kinds" in parts["features"]["meta"]:
+                features = FeatureStack.from_state(parts["features"]).parts
+            elif "features" in parts:
                 features = WindowFeatures.from_state(parts["features"])
             drift = DriftMonitor.from_state(parts["drift"]) if "drift" in parts else False
             stream = cls(**meta["params"], features=features, drift=drift)
