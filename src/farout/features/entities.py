@@ -8,10 +8,11 @@ For each row of entity e, with the stream's columns v:
 - ``entity_since``: the time since e's event before this one, at most the
   horizon H (``idle`` if given, else ``span``); H for a new entity;
 - ``{v}_entity_ratio``: v over e's running mean of v before this row (1
-  when there is none, or when that mean is not positive: the ratio is for
-  positive columns such as amounts);
+  when there is none, or when that mean is not positive): for positive
+  columns such as amounts and counts (``ratio=False`` leaves it out, for
+  columns centred on 0, where it explodes);
 - ``{v}_entity_z``: v minus that mean, over e's running standard deviation
-  before this row (0 with fewer than 2 earlier events or no spread).
+  before this row (0 with fewer than 5 earlier events, or no spread).
 
 The running mean and deviation weigh all of e's earlier events alike, or,
 with ``half_life``, halve an event's weight every ``half_life`` of e's own
@@ -34,6 +35,7 @@ rolling on a whole table (which applies ``idle`` but not the
 """
 
 import math
+import warnings
 from collections import OrderedDict, deque
 
 import numpy as np
@@ -47,6 +49,10 @@ __all__ = ["EntityFeatures"]
 # the stream's squares finite.
 _CLIP = 1e12
 
+# Earlier events a z-score needs: the spread of two or three values is
+# too rough to divide by (their sd is often near 0).
+_MIN_EVENTS = 5
+
 
 def _span(value, name):
     """(seconds or rows, is a time) of a span parameter."""
@@ -56,7 +62,9 @@ def _span(value, name):
         return float(value), False
     if isinstance(value, (str, pd.Timedelta, np.timedelta64)):
         try:
-            seconds = pd.Timedelta(value).total_seconds()
+            with warnings.catch_warnings():  # pandas' deprecation of "7d": not the user's
+                warnings.simplefilter("ignore")
+                seconds = pd.Timedelta(value).total_seconds()
         except (ValueError, TypeError):
             seconds = float("nan")
         if seconds > 0:
@@ -86,6 +94,8 @@ class EntityFeatures:
     half_life : float or None, default=None
         The entity's own events after which an event's weight in its
         running mean and deviation has halved; None weighs all alike.
+    ratio : bool, default=True
+        Give each value's ratio to the entity's mean (for positive columns).
 
     Examples
     --------
@@ -98,9 +108,16 @@ class EntityFeatures:
     """
 
     def __init__(
-        self, *, span=1000, idle=None, max_entities=100_000, max_events=64, half_life=None
+        self,
+        *,
+        span=1000,
+        idle=None,
+        max_entities=100_000,
+        max_events=64,
+        half_life=None,
+        ratio=True,
     ):
-        self.span, self.idle = span, idle
+        self.span, self.idle, self.ratio = span, idle, bool(ratio)
         self.max_entities, self.max_events, self.half_life = max_entities, max_events, half_life
         self._span_s, timed = _span(span, "span")
         self._idle_s = None
@@ -140,7 +157,7 @@ class EntityFeatures:
         """The feature names, in order, for input ``columns``."""
         out = ["entity_count", "entity_since"]
         for c in columns:
-            out += [f"{c}_entity_ratio", f"{c}_entity_z"]
+            out += [f"{c}_entity_ratio", f"{c}_entity_z"] if self.ratio else [f"{c}_entity_z"]
         return out
 
     # ----------------------------------------------------- online path
@@ -152,7 +169,8 @@ class EntityFeatures:
         clock = seconds if self.needs_times else rows
         values = np.asarray(values, dtype=np.float64)
         n, p = values.shape
-        out = np.empty((n, 2 + 2 * p))
+        each = 2 if self.ratio else 1
+        out = np.empty((n, 2 + each * p))
         held, span, idle, horizon = self._entities, self._span_s, self._idle_s, self._horizon
         cap, factor, events = self.max_entities, self._factor, self.max_events
         times = np.asarray(clock, dtype=np.float64).tolist()
@@ -180,17 +198,17 @@ class EntityFeatures:
             row[1] = horizon if last is None else min(t - last, horizon)
             grown = weight * factor + 1.0
             for j, v in enumerate(x):
-                mean = means[j]
-                if weight > 0.0 and mean > 0.0:
-                    row[2 + 2 * j] = min(max(v / mean, -_CLIP), _CLIP)
-                else:
-                    row[2 + 2 * j] = 1.0
+                mean, at = means[j], 2 + each * j
+                if each == 2:
+                    ok = weight > 0.0 and mean > 0.0
+                    row[at] = min(max(v / mean, -_CLIP), _CLIP) if ok else 1.0
+                    at += 1
                 var = m2s[j] / weight if weight > 0.0 else 0.0
                 sd = math.sqrt(var) if var > 0.0 else 0.0
-                if count >= 2 and sd > 1e-12 * max(1.0, abs(mean)):
-                    row[3 + 2 * j] = min(max((v - mean) / sd, -_CLIP), _CLIP)
+                if count >= _MIN_EVENTS and sd > 1e-12 * max(1.0, abs(mean)):
+                    row[at] = min(max((v - mean) / sd, -_CLIP), _CLIP)
                 else:
-                    row[3 + 2 * j] = 0.0
+                    row[at] = 0.0
                 # West's weighted update, the old weights aged by the factor
                 delta = v - mean
                 mean += delta / grown
@@ -242,8 +260,11 @@ class EntityFeatures:
                 sd = g.transform(lambda s, h=h: s.ewm(halflife=h).std(bias=True).shift())
             ratio = np.where((earlier > 0) & (mean > 0), v / mean.where(mean > 0, 1.0), 1.0)
             tiny = 1e-12 * np.maximum(1.0, mean.abs())
-            z = np.where((earlier > 1) & (sd > tiny), (v - mean) / sd.where(sd > tiny, 1.0), 0.0)
-            out[f"{c}_entity_ratio"] = np.clip(ratio, -_CLIP, _CLIP)
+            z = np.where(
+                (earlier >= _MIN_EVENTS) & (sd > tiny), (v - mean) / sd.where(sd > tiny, 1.0), 0.0
+            )
+            if self.ratio:
+                out[f"{c}_entity_ratio"] = np.clip(ratio, -_CLIP, _CLIP)
             out[f"{c}_entity_z"] = np.clip(z, -_CLIP, _CLIP)
         out = out[self.names(columns)]
         out.index = frame.index
@@ -257,6 +278,7 @@ class EntityFeatures:
             "max_entities": int(self.max_entities),
             "max_events": int(self.max_events),
             "half_life": self.half_life,
+            "ratio": self.ratio,
         }
         held = self._entities
         keys = [k.encode("utf-8") for k in held]
@@ -286,6 +308,7 @@ class EntityFeatures:
             max_entities=meta["max_entities"],
             max_events=meta["max_events"],
             half_life=meta["half_life"],
+            ratio=meta["ratio"],
         )
         data = np.asarray(arrays["key_bytes"], dtype=np.uint8).tobytes()
         ends = np.asarray(arrays["key_ends"], dtype=np.int64)
