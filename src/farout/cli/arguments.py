@@ -428,6 +428,13 @@ def build_parser():
         type=float,
         help="flag rows whose anomaly_likelihood reaches this (default 0.9999)",
     )
+    p.add_argument(
+        "--drift-policy",
+        choices=names.DRIFT_POLICIES,
+        help="what a drift event does: alert (default) marks it; refresh also forgets the "
+        "recent scores; refit also learns a model on the next 2000 rows and swaps it in "
+        "once its scores pass a check",
+    )
 
     add_service_commands(sub, _command)
 

@@ -9,7 +9,7 @@ from ..exceptions import InputError
 from ..features import CalendarFeatures, EntityFeatures, FeatureStack, WindowFeatures
 from ..jobs import stream_file
 from ..loading import load as load_any
-from ..streaming import StreamDetector
+from ..streaming import DriftMonitor, StreamDetector
 
 __all__ = ["cmd_stream"]
 
@@ -65,6 +65,8 @@ def _features(args):
 def cmd_stream(args):
     given = {"half_life": args.half_life, "likelihood_cut": args.likelihood_cut}
     params = {k: v for k, v in given.items() if v is not None}
+    if args.drift_policy is not None:
+        params["drift"] = DriftMonitor(policy=args.drift_policy)
     model = None if args.model is None else load_any(args.model)
     if isinstance(model, StreamDetector):
         features = (
@@ -80,7 +82,9 @@ def cmd_stream(args):
         )
         if params or any(features):  # a checkpoint resumes with its own settings
             flags = (
-                ", ".join("--" + k.replace("_", "-") for k in params)
+                ", ".join("--" + k.replace("_", "-") for k in params).replace(
+                    "--drift", "--drift-policy"
+                )
                 or "the feature options (--entity-column alone names its column)"
             )
             raise InputError(

@@ -41,15 +41,16 @@ import pandas as pd
 from .._kernels.likelihood import MAX_SHORT
 from .._kernels.stream import DONE, DRIFTED, TAILS, stream_rows
 from ..core.stats import ClusterStats
-from ..exceptions import InputError, ModelFileError, shown
+from ..exceptions import InputError, shown
 from ..features.stack import FeatureStack
-from ..features.windows import WindowFeatures
 from ..persistence import read_state, write_state
+from .checkpoint import Checkpoint
 from .clusters import open_cluster, retire, spread
 from .drift import DriftMonitor
 from .history import ScoreHistory
 from .outputs import NO_DRIFT, Outputs
 from .params import check_params, time_span
+from .refit import Refit
 from .rows import checked_rows, row_entities, row_times
 from .scaler import OnlineScaler
 
@@ -66,12 +67,8 @@ _MIN_ROWS = 10
 # every next row would score in the millions.
 _SIGMA_FLOOR = 0.01
 
-# The parameters a checkpoint records (the features and drift are parts).
-_PARAMS = "half_life max_clusters open_after retire_below warmup window short q likelihood_cut"
-_PARAMS = (*_PARAMS.split(), "tiers")
 
-
-class StreamDetector:
+class StreamDetector(Checkpoint):
     """Online anomaly detection on a stream of numeric rows.
 
     Parameters
@@ -194,6 +191,7 @@ class StreamDetector:
         self._first_time = self._last_time = None  # seconds, for a time half-life
         self.history_ = ScoreHistory(window, short, q)
         self.feature_names_in_ = None
+        self.refit_ = None  # a model in training after drift (policy "refit")
 
     def tier_cuts(self):
         """The severity tiers, name to likelihood cut, least severe first."""
@@ -318,10 +316,28 @@ class StreamDetector:
             numbers = np.arange(self.n_seen_, self.n_seen_ + n, dtype=np.float64)
             rows = stack.online(values, seconds=seconds, rows=numbers, entities=keys)
         out = Outputs(n)
-        span = self._span()
         factors, cuts = self._agings(timing, n)
         i = 0
-        while i < n:
+        while i < n:  # in stretches that end where a refit is due
+            refit = self.refit_
+            first, end = i, n if refit is None else min(n, i + refit.remaining)
+            i = self._until(rows, values, factors, cuts, timing, i, end, out)
+            if refit is not None:
+                at = None if timing is None else pd.to_datetime(timing[0][first:i], unit="s")
+                refit.feed(rows[first:i], out.score[first:i], at)
+                if refit.remaining == 0:
+                    self._refitted(out, i - 1)
+        if timing is not None and n:
+            if self._first_time is None:
+                self._first_time = float(timing[0][0])
+            self._last_time = float(timing[0][-1])
+        return out.frame(index)
+
+    def _until(self, rows, values, factors, cuts, timing, i, end, out):
+        """Rows ``i:end``, or up to a drift event that starts a refit."""
+        span, waiting = self._span(), self.refit_ is None
+        rows, values, factors, cuts = rows[:end], values[:end], factors[:end], cuts[:end]
+        while i < end:
             if self.stats_ is not None and self.short <= MAX_SHORT:
                 i, status = self._compiled(rows, values, factors, cuts, i, out)
                 if status == DONE:
@@ -330,6 +346,8 @@ class StreamDetector:
                     row = out.row(i)
                     out.put(i, self._after_drift(row, self.drift_.declare(self.feature_names_in_)))
                     i += 1
+                    if waiting and self.refit_ is not None:
+                        break
                     continue
             if timing is not None:
                 if self._first_time is None:
@@ -340,11 +358,22 @@ class StreamDetector:
             # acted on before the next row
             out.put(i, self._drifted(row, values[i]) if self.drift_ is not None else (*row, False))
             i += 1
-        if timing is not None and n:
-            if self._first_time is None:
-                self._first_time = float(timing[0][0])
-            self._last_time = float(timing[0][-1])
-        return out.frame(index)
+            if waiting and self.refit_ is not None:
+                break
+        return i
+
+    def _refitted(self, out, i):
+        """The refit's check after row ``i``; the candidate swapped in if
+        it passes."""
+        refit, self.refit_ = self.refit_, None
+        swap, text = refit.verdict()
+        if swap:
+            new = refit.candidate
+            self.stats_, self.scaler_, self._origin = new.stats_, new.scaler_, new._origin
+            self.cluster_ids_ = new.cluster_ids_ + self._next_id  # ids are never reused
+            self._next_id += new._next_id
+            self.history_, self._run, self._run_cut = new.history_, new._run, new._run_cut
+        out.reason[i] = f"{out.reason[i]}; {text}" if out.reason[i] else text
 
     def _agings(self, timing, n):
         """Each row's forgetting factor, and the weight below which a
@@ -502,6 +531,10 @@ class StreamDetector:
         """``row`` on which drift ``text`` was declared, the policy applied."""
         if self.drift_.policy == "refresh":  # the recent scores belong to the old normal
             self.history_ = ScoreHistory(self.window, self.short, self.q)
+        if self.drift_.policy == "refit" and self.refit_ is None:
+            candidate = type(self)(**self.params(), drift=False)
+            self.refit_ = Refit(candidate, self.drift_.reference, self.n_seen_)
+            text += f"; refitting on the next {self.drift_.reference} rows"
         reason = f"{row[5]}; {text}" if row[5] else text
         return (*row[:5], reason, True)
 
@@ -514,73 +547,6 @@ class StreamDetector:
             f"{names[j]} {x[j]:.4g} vs this cluster's typical {centre[j]:.4g} ({gaps[j]:+.1f} sd)"
             for j in top
         )
-
-    # ------------------------------------------------------------ state
-    def get_state(self):
-        """The whole state as a tree (see :mod:`farout.persistence`)."""
-        params = {name: getattr(self, name) for name in _PARAMS}
-        if isinstance(params["half_life"], (pd.Timedelta, np.timedelta64)):
-            params["half_life"] = str(pd.Timedelta(params["half_life"]))
-        n_features = getattr(self, "_n_features", None)
-        meta = {
-            "params": params,
-            "n_seen": self.n_seen_,
-            "next_id": self._next_id,
-            "run_cut": self._run_cut,
-            "first_time": self._first_time,
-            "last_time": self._last_time,
-            "feature_names": self.feature_names_in_,
-            "n_features": n_features,
-        }
-        arrays = {
-            "cluster_ids": self.cluster_ids_,
-            "run": np.array(self._run) if self._run else np.empty((0, 0)),
-        }
-        parts = {"history": self.history_.get_state()}
-        if isinstance(self.features, WindowFeatures):  # as before the stack
-            parts["features"] = self.features.get_state()
-        elif self._stack is not None:
-            parts["features"] = self._stack.get_state()
-        if self.drift_ is not None:
-            parts["drift"] = self.drift_.get_state()
-        if self.stats_ is not None:
-            arrays["origin"] = self._origin
-            parts["stats"] = self.stats_.get_state()
-            parts["scaler"] = self.scaler_.get_state()
-        return {"meta": meta, "arrays": arrays, "parts": parts}
-
-    @classmethod
-    def from_state(cls, state):
-        try:
-            meta, arrays, parts = state["meta"], state["arrays"], state["parts"]
-            features = None
-            if "features" in parts and "kinds" in parts["features"]["meta"]:
-                features = FeatureStack.from_state(parts["features"]).parts
-            elif "features" in parts:
-                features = WindowFeatures.from_state(parts["features"])
-            drift = DriftMonitor.from_state(parts["drift"]) if "drift" in parts else False
-            stream = cls(**meta["params"], features=features, drift=drift)
-            stream.n_seen_ = int(meta["n_seen"])
-            stream._next_id = int(meta["next_id"])
-            stream._run_cut = meta["run_cut"]
-            stream._first_time, stream._last_time = meta["first_time"], meta["last_time"]
-            stream.feature_names_in_ = meta["feature_names"]
-            if meta["n_features"] is not None:
-                stream._n_features = int(meta["n_features"])
-            stream.cluster_ids_ = np.asarray(arrays["cluster_ids"], dtype=np.int64)
-            stream._run = list(np.asarray(arrays["run"], dtype=np.float64))
-            stream.history_ = ScoreHistory.from_state(parts["history"])
-            if "stats" in parts:
-                stream.stats_ = ClusterStats.from_state(parts["stats"])
-                stream._origin = np.asarray(arrays["origin"], dtype=np.float64)
-                stream.scaler_ = OnlineScaler.from_state(parts["scaler"])
-                if stream.stats_.n_clusters != len(stream.cluster_ids_):
-                    raise ValueError("clusters and their ids differ in number")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(
-                f"the stream checkpoint is inconsistent ({exc}); it may be damaged."
-            ) from None
-        return stream
 
     def save(self, path):
         """Write a checkpoint of the whole state to ``path`` (a model file;
