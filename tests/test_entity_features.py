@@ -322,3 +322,20 @@ def test_entity_options_that_cannot_work_are_refused(
 ):
     assert main(["stream", str(tmp_path / "p.csv"), *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_idle_default_follows_the_span_s_kind(payments_csv, tmp_path):
+    state = tmp_path / "s.farout"
+    args = ["stream", str(tmp_path / "p.csv"), "-o", str(tmp_path / "o.csv"), "--time-column"]
+    args += [
+        "ts",
+        "--entity-column",
+        "customer",
+        "--entity-span",
+        "500",
+        "--save-state",
+        str(state),
+    ]
+    assert main(args) == 0
+    entity = StreamDetector.load(state).features[1]
+    assert (entity.span, entity.idle, entity.max_entities) == (500, 100_000, 100_000)

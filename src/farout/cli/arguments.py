@@ -374,8 +374,8 @@ def build_parser():
         "--entity-idle",
         type=_span,
         metavar="SPAN",
-        help="entities unseen this long are forgotten (default 7d with --time-column, "
-        "else 100000 rows)",
+        help="entities unseen this long are forgotten (default 7d for a time span, "
+        "100000 for rows)",
     )
     p.add_argument(
         "--max-entities",

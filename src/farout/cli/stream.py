@@ -34,7 +34,6 @@ def _features(args):
             raise InputError(f"{given[0]} needs --entity-column.")
     parts = [WindowFeatures(**windows)] if any(windows.values()) else []
     if args.entity_column is not None:
-        defaults = {"span": "24h" if timed else 1000, "idle": "7d" if timed else 100_000}
         chosen = {k: v for k, v in entity.items() if v is not None}
         for name in ("span", "idle"):
             if isinstance(chosen.get(name), str) and not timed:
@@ -42,14 +41,9 @@ def _features(args):
                     f"--entity-{name} {chosen[name]} is a time span: it needs --time-column "
                     "(or give a number of rows)."
                 )
-            if name in chosen and isinstance(chosen[name], int) != isinstance(
-                defaults["span"], int
-            ):
-                # one given in rows, the other's default in time (or the reverse)
-                defaults["idle" if name == "span" else "span"] = None
-        params = {**defaults, **chosen}
-        if params["span"] is None:
-            raise InputError("--entity-idle in rows needs --entity-span in rows too.")
+        # the idle default is of the span's kind: a time span, or rows
+        span = chosen.get("span", "24h" if timed else 1000)
+        params = {"span": span, "idle": "7d" if isinstance(span, str) else 100_000, **chosen}
         parts.append(EntityFeatures(**params))
     if args.calendar:
         parts.append(CalendarFeatures())

@@ -107,6 +107,8 @@ class EntityFeatures:
     [2.0, 1.0, 2.0, 0.0]
     """
 
+    needs_entities = True
+
     def __init__(
         self,
         *,
@@ -146,8 +148,6 @@ class EntityFeatures:
         # least recently seen first
         self._entities = OrderedDict()
 
-    needs_entities = True
-
     @property
     def n_entities_(self):
         """Entities held now."""
@@ -174,7 +174,8 @@ class EntityFeatures:
         held, span, idle, horizon = self._entities, self._span_s, self._idle_s, self._horizon
         cap, factor, events = self.max_entities, self._factor, self.max_events
         times = np.asarray(clock, dtype=np.float64).tolist()
-        for i, (key, t, x) in enumerate(zip(entities, times, values.tolist(), strict=True)):
+        keys = map(str, entities)
+        for i, (key, t, x) in enumerate(zip(keys, times, values.tolist(), strict=True)):
             if idle is not None:  # the least recently seen go first when idle
                 while held:
                     oldest = next(iter(held))
