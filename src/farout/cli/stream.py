@@ -13,6 +13,9 @@ from ..streaming import DriftMonitor, StreamDetector
 
 __all__ = ["cmd_stream"]
 
+# The option of a parameter whose name is not its option's.
+_FLAGS = {"drift": "--drift-policy"}
+
 
 def _features(args):
     """The features the options ask for: None, a WindowFeatures, or the
@@ -76,9 +79,7 @@ def cmd_stream(args):
         )
         if params or any(features):  # a checkpoint resumes with its own settings
             flags = (
-                ", ".join("--" + k.replace("_", "-") for k in params).replace(
-                    "--drift", "--drift-policy"
-                )
+                ", ".join(_FLAGS.get(k, "--" + k.replace("_", "-")) for k in params)
                 or "the feature options (--entity-column alone names its column)"
             )
             raise InputError(

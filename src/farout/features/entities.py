@@ -309,7 +309,7 @@ class EntityFeatures:
             max_entities=meta["max_entities"],
             max_events=meta["max_events"],
             half_life=meta["half_life"],
-            ratio=meta["ratio"],
+            ratio=meta.get("ratio", True),
         )
         data = np.asarray(arrays["key_bytes"], dtype=np.uint8).tobytes()
         ends = np.asarray(arrays["key_ends"], dtype=np.int64)
