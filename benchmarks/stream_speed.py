@@ -13,10 +13,14 @@ river's ``MinMaxScaler() | QuantileFilter(HalfSpaceTrees(), q=0.99)``
 (score_one, then learn_one) on the same rows, in the same run. Each figure
 is the median of ``--repeats`` runs; river's runs alternate with farout's,
 so a busy machine slows both. ``--memory N`` also streams N rows of the
-univariate stream in batches and samples the resident set size.
+univariate stream in batches and samples the resident set size; with
+``--entities E`` the rows belong to E distinct entities (drawn uniformly)
+and the detector adds per-entity features (``EntityFeatures``, at most
+``--max-entities`` held, the least recently seen evicted first).
 
 Run:  python benchmarks/stream_speed.py [--rows 20000] [--river-rows 5000]
       [--cli-rows 1000000] [--repeats 3] [--memory 10000000]
+      [--entities 1000000 --max-entities 100000]
 """
 
 import argparse
@@ -95,23 +99,39 @@ def farout_cli(csv_path, out_path, rows):
     return rows / seconds
 
 
-def memory(rows, size=10_000):
+def memory(rows, size=10_000, entities=0, max_entities=100_000):
     """RSS (MiB) sampled while ``rows`` rows of the univariate stream pass in
-    batches of ``size``: (rows done, RSS) pairs."""
+    batches of ``size``: (rows done, RSS, entities held) triples. With
+    ``entities``, each row belongs to one of that many entities."""
+    from farout.features import EntityFeatures, WindowFeatures
     from farout.streaming import StreamDetector
 
-    detector = StreamDetector()
+    features = None
+    if entities:
+        per_entity = EntityFeatures(span=1000, idle=1_000_000, max_entities=max_entities)
+        features = [WindowFeatures(), per_entity]
+    detector = StreamDetector(features=features)
+    held = detector.features[1] if entities else None
     samples = []
     block = _stream(size * 50, 1)
+    rng = np.random.default_rng(1)
     start = time.perf_counter()
     for done in range(0, rows, size):
         at = (done // size) % 50
-        part = block.iloc[at * size : (at + 1) * size]
-        detector.process(part.set_axis(pd.RangeIndex(done, done + size)))
+        part = block.iloc[at * size : (at + 1) * size].set_axis(pd.RangeIndex(done, done + size))
+        keys = None
+        if entities:
+            keys = np.char.add("e", rng.integers(0, entities, size).astype(str)).tolist()
+        detector.process(part, entities=keys)
         if done % (rows // 20) == 0 or done + size >= rows:
             with open("/proc/self/status") as status:
                 rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
-            samples.append((done + size, rss / 1024))
+            samples.append((done + size, rss / 1024, held.n_entities_ if held else 0))
+            print(
+                f"  {done + size:>11,} rows: RSS {rss / 1024:,.0f} MiB, "
+                f"{samples[-1][2]:,} entities held, {time.perf_counter() - start:,.0f} s",
+                flush=True,
+            )
     return samples, time.perf_counter() - start
 
 
@@ -123,14 +143,18 @@ def main(argv=None):
     parser.add_argument("--cli-rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory", type=int, default=0, help="rows of the memory run")
+    parser.add_argument("--entities", type=int, default=0, help="distinct entities (memory run)")
+    parser.add_argument("--max-entities", type=int, default=100_000)
     parser.add_argument("--cases", default="one,batch,cli")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     cases = args.cases.split(",")
     fig = {"repeats": args.repeats}
+    if args.memory and args.cases == "memory":  # the memory run alone
+        cases = []
     # numba compiles (or loads its cache) once, before any timing
     farout_batch(_stream(3000, 2))
-    for p in (1, 16):
+    for p in (1, 16) if cases else ():
         frame = _stream(max(args.rows, args.one_rows, args.river_rows), p)
         runs = {"river": [], "one": [], "batch": []}
         for _ in range(args.repeats):
@@ -169,12 +193,15 @@ def main(argv=None):
                 flush=True,
             )
     if args.memory:
-        samples, seconds = memory(args.memory)
+        samples, seconds = memory(
+            args.memory, entities=args.entities, max_entities=args.max_entities
+        )
         fig["memory_rows"], fig["memory_seconds"] = args.memory, seconds
+        fig["memory_entities"], fig["memory_max_entities"] = args.entities, args.max_entities
         fig["memory_rss_mib"] = samples
         print(
             f"memory over {args.memory:,} rows ({seconds:.0f} s): RSS "
-            + ", ".join(f"{rss:.0f}" for _, rss in samples)
+            + ", ".join(f"{rss:.0f}" for _, rss, _ in samples)
             + f" MiB; peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB",
             flush=True,
         )

@@ -74,7 +74,7 @@ def test_the_stream_marks_drift_and_says_what_moved(tmp_path):
 
 @pytest.mark.parametrize(
     "params",
-    [{"ert": 10}, {"reference": 50}, {"shift": 0}, {"policy": "refit"}, {"policy": "page"}],
+    [{"ert": 10}, {"reference": 50}, {"shift": 0}, {"policy": "page"}],
 )
 def test_bad_drift_parameters_are_named(params):
     with pytest.raises(InputError, match=next(iter(params))):

@@ -301,6 +301,11 @@ def test_a_poisoned_window_is_rejected_with_its_gate(service):
     assert _aliases(admin) == before  # champion and challenger unchanged
     changes = [(c["action"], c["to_version"]) for c in admin.audit("payments")]
     assert ("register", number) in changes and ("reject", number) in changes
+    # a rejected version cannot be made champion by hand either
+    with pytest.raises(APIError) as caught:
+        admin.set_alias("payments", "champion", number)
+    assert caught.value.status == 409 and "max_alert_rate_change" in caught.value.message
+    assert _aliases(admin) == before
 
 
 def test_from_log_leaves_out_rows_analysts_marked_and_precision_gates(service):

@@ -592,7 +592,8 @@ def test_service_huge_value_names_its_row_and_column(service):
     server, admin, reader, db = service
     before = _count(db)
     with pytest.raises(APIError) as caught:
-        reader.score([ROWS[0], {**ROWS[0], "amount": 1e306}])
+        # pinned: the schemathesis run before may have moved the aliases
+        reader.score([ROWS[0], {**ROWS[0], "amount": 1e306}], model="payments/1")
     assert caught.value.status == 422
     assert caught.value.fields == {"row": 1, "column": "amount"}
     assert _count(db) == before

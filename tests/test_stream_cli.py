@@ -162,9 +162,9 @@ def test_start_from_a_fitted_model_or_resume_a_checkpoint(metrics, tmp_path):
     assert load(state).n_seen_ == len(metrics)
 
 
-def test_not_built_yet_is_said(metrics, tmp_path, capsys):
+def test_an_unknown_entity_column_is_named(metrics, tmp_path, capsys):
     code = main(["stream", str(tmp_path / "m.csv"), "--entity-column", "host"])
-    assert code == 2 and "not built yet" in capsys.readouterr().err
+    assert code == 2 and "no column 'host' (--entity-column)" in capsys.readouterr().err
 
 
 def test_a_json_line_without_a_column_is_named_and_loses_nothing(tmp_path):

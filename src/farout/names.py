@@ -9,6 +9,7 @@ these names; ``tests/test_architecture.py`` checks that they agree.
 
 __all__ = [
     "BASELINES",
+    "DRIFT_POLICIES",
     "K_SELECTIONS",
     "METRICS",
     "MISSING",
@@ -27,6 +28,8 @@ K_SELECTIONS = ("silhouette", "elbow")
 MISSING = ("error", "impute")
 #: Which rows get a reason: the flagged ones, all, or none.
 REASONS = ("flagged", "all", "none")
+#: What a stream's drift event does (``farout.streaming.drift.POLICIES``).
+DRIFT_POLICIES = ("alert", "refresh", "refit")
 BASELINES = ("zscore", "iqr", "iforest", "lof", "ocsvm", "autoencoder")
 #: What ``farout threshold`` can fit a cut to.
 THRESHOLD_TARGETS = ("cost", "precision", "recall", "fpr")

@@ -107,6 +107,10 @@ def _command(name):
         from .info import cmd_info
 
         return cmd_info
+    if name == "stream":
+        from .stream import cmd_stream
+
+        return cmd_stream
     if name in ("serve", "keys", "feedback", "retrain"):
         from . import service
 

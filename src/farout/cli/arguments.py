@@ -68,6 +68,13 @@ def _half_life(text):
         return text  # a time span, checked by the detector
 
 
+def _span(text):
+    try:
+        return int(text)
+    except ValueError:
+        return text  # a time span, checked by the features
+
+
 class _Version(argparse.Action):
     """``--version``, looked up only when asked for."""
 
@@ -350,7 +357,37 @@ def build_parser():
         help="a checkpoint to resume (--save-state), or a model from farout fit to start from",
     )
     p.add_argument("--time-column", help="timestamps: kept, checked to be in order, not a feature")
-    p.add_argument("--entity-column", help="per-entity features (not built yet)")
+    p.add_argument(
+        "--entity-column",
+        help="each row's entity (customer, device, host): kept, not a feature; adds its "
+        "event count in --entity-span, time since its last event, and each value against "
+        "its own running mean (ratio) and spread (z)",
+    )
+    p.add_argument(
+        "--entity-span",
+        type=_span,
+        metavar="SPAN",
+        help="the window of the entity's event count: rows, or a time span with "
+        "--time-column (default 24h with --time-column, else 1000 rows)",
+    )
+    p.add_argument(
+        "--entity-idle",
+        type=_span,
+        metavar="SPAN",
+        help="entities unseen this long are forgotten (default 7d for a time span, "
+        "100000 for rows)",
+    )
+    p.add_argument(
+        "--max-entities",
+        type=int,
+        metavar="N",
+        help="entities held at most; the least recently seen goes first (default 100000)",
+    )
+    p.add_argument(
+        "--calendar",
+        action="store_true",
+        help="hour of day and day of week as features (sin and cos; needs --time-column)",
+    )
     p.add_argument("--columns", type=csv_list, help="comma-separated feature columns")
     p.add_argument("--exclude", type=csv_list, help="comma-separated columns to leave out")
     p.add_argument(
@@ -390,6 +427,13 @@ def build_parser():
         "--likelihood-cut",
         type=float,
         help="flag rows whose anomaly_likelihood reaches this (default 0.9999)",
+    )
+    p.add_argument(
+        "--drift-policy",
+        choices=names.DRIFT_POLICIES,
+        help="what a drift event does: alert (default) marks it; refresh also forgets the "
+        "recent scores; refit also learns a model on the next 2000 rows and swaps it in "
+        "once its scores pass a check",
     )
 
     add_service_commands(sub, _command)

@@ -16,13 +16,10 @@ from ..detector import KMeansAnomalyDetector, load
 from ..evaluation import evaluate, evaluate_by, threshold_sweep
 from ..exceptions import InputError
 from ..features.schema import model_columns, read_dtypes, require_column
-from ..features.windows import WindowFeatures
 from ..feedback import read_feedback
 from ..io import TableWriter, read_table, select_columns
-from ..jobs import fit_file, score_file, stream_file
-from ..loading import load as load_any
+from ..jobs import fit_file, score_file
 from ..report import comparison_report, model_report, write_report
-from ..streaming import StreamDetector
 from ..summary import flag_rate
 from ..thresholds import (
     CostOptimal,
@@ -503,64 +500,3 @@ def cmd_demo(args):
         args.out, n_rows=args.rows, random_state=args.seed, verbose=int(progress(args))
     )
     print(result.summary)
-
-
-# -------------------------------------------------------------- parser
-
-
-def cmd_stream(args):
-    if args.entity_column:
-        raise InputError(
-            "--entity-column: per-entity features are not built yet; stream the "
-            "entity's rows through a detector of their own."
-        )
-    given = {"half_life": args.half_life, "likelihood_cut": args.likelihood_cut}
-    params = {k: v for k, v in given.items() if v is not None}
-    windows = {
-        "lags": args.lags or (),
-        "rolling": args.rolling or (),
-        "diff": args.diff,
-        "deviation": args.deviation or (),
-        "subsequence": args.subsequence,
-    }
-    if any(windows.values()):
-        params["features"] = WindowFeatures(**windows)
-    if args.model is None:
-        detector = StreamDetector(**params)
-    else:
-        model = load_any(args.model)
-        if isinstance(model, StreamDetector):
-            if params:  # a checkpoint resumes with its own settings
-                flags = (
-                    ", ".join("--" + k.replace("_", "-") for k in params if k != "features")
-                    or "the window options"
-                )
-                raise InputError(
-                    f"{args.model} is a checkpoint, which resumes with its own settings; "
-                    f"drop {flags}."
-                )
-            detector = model
-        elif isinstance(model, KMeansAnomalyDetector):
-            detector = StreamDetector.from_detector(model, **params)
-        else:
-            raise InputError(
-                f"{args.model} holds a {type(model).__name__}; -m takes a stream "
-                "checkpoint (--save-state) or a model written by farout fit."
-            )
-    counts = stream_file(
-        detector,
-        args.data,
-        args.output,
-        time_column=args.time_column,
-        columns=args.columns,
-        exclude=args.exclude,
-        save_state=args.save_state,
-        fmt=args.format,
-        sep=args.sep,
-    )
-    if args.output != "-":
-        print(
-            f"streamed {counts['rows']:,} rows, {counts['flagged']:,} flagged; "
-            f"written to {args.output}",
-            file=sys.stderr,
-        )

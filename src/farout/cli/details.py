@@ -77,11 +77,14 @@ DETAILS = {
         "(k-means with forgetting; flagged rows do not train it). Adds "
         "anomaly_score, anomaly_likelihood (0 to 1: how unusual the recent scores "
         "are for this stream), is_anomaly, severity, cluster and reason. To - each "
-        "line is written as soon as it is processed.",
+        "line is written as soon as it is processed. --entity-column adds each row's "
+        "entity's event count, time since its last event, and each value against the "
+        "entity's own running mean and spread.",
         [
             "farout stream metrics.csv -o scored.csv --time-column timestamp",
             "tail -f app.csv | farout stream - -o - --time-column ts --save-state s.farout",
             "farout stream more.csv -m s.farout -o more-scored.csv   # resume",
+            "farout stream pay.csv -o o.csv --time-column ts --entity-column customer --calendar",
         ],
     ),
     "audit": (

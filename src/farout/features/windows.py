@@ -88,8 +88,10 @@ class WindowFeatures:
             out += [f"{c}_shape{i}" for i in range(self.subsequence or 0)]
         return out
 
+    needs_times = needs_entities = False
+
     # ------------------------------------------------------ batch path
-    def transform(self, frame):
+    def transform(self, frame, *, times=None, entities=None):
         """The features of a whole table, row by row in order (pandas)."""
         columns = [str(c) for c in frame.columns]
         parts = []
@@ -115,6 +117,18 @@ class WindowFeatures:
         return pd.DataFrame(values, columns=self.names(columns), index=frame.index)
 
     # ----------------------------------------------------- online path
+    def online(self, values, *, seconds=None, rows=None, entities=None):
+        """The features of rows ``values`` in order, as :meth:`step` gives."""
+        values = np.asarray(values, dtype=np.float64)
+        plain = not (self.lags or self.rolling or self.diff or self.deviation or self.subsequence)
+        if plain and self.keep and len(values):
+            # the columns themselves: no window to compute
+            if self._buffer is None:
+                self._buffer = deque(maxlen=1)
+            self._buffer.append(values[-1].copy())
+            return values
+        return np.array([self.step(x) for x in values]).reshape(len(values), -1)
+
     def step(self, x):
         """The features of one more row ``x`` (an array of the columns),
         from the buffer of the rows before it; then the row joins it."""

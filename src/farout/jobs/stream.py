@@ -6,8 +6,9 @@ file or a pipe, writing each row with its results as it is processed.
   answers each line as it arrives.
 - To standard output each processed line is written and flushed at once;
   to a file, in blocks under a temporary name, renamed when the input ends.
-- A bad row (not a number, missing, or a timestamp before the one above
-  it) stops the stream with an error naming it. Everything before it has
+- A bad row (not a number, missing, a timestamp before the one above it,
+  or no entity with ``entity_column``) stops the stream with an error
+  naming it. Everything before it has
   been processed: it is written (the output file is renamed into place)
   and, with ``save_state``, in the checkpoint, so rerunning from the bad
   row on resumes exactly.
@@ -41,6 +42,7 @@ def stream_file(
     out_path,
     *,
     time_column=None,
+    entity_column=None,
     columns=None,
     exclude=None,
     save_state=None,
@@ -50,19 +52,23 @@ def stream_file(
     """Process ``data_path`` (CSV or JSON Lines, or ``-``) row by row with
     ``detector`` into ``out_path`` (or ``-``). Returns ``{"rows",
     "flagged"}``. ``time_column`` is kept, checked to be in order, and not
-    a feature; ``columns`` / ``exclude`` choose the features."""
+    a feature, and so is ``entity_column``, each row's entity for the
+    detector's ``EntityFeatures``; ``columns`` / ``exclude`` choose the
+    features."""
     check_not_input(out_path, data_path)
     in_fmt = detect_format(data_path, fmt)
     if in_fmt == "parquet" and data_path == "-":
         raise InputError("standard input can be CSV or JSON Lines, not Parquet.")
     counts = {"rows": 0, "flagged": 0}
-    stream = _Stream(detector, time_column, columns, exclude)
+    stream = _Stream(detector, time_column, entity_column, columns, exclude)
     failure = None
     with TableWriter(out_path, "csv" if out_path == "-" else None) as writer:
+        # entities are read as text: "007" is not entity 7
+        text = {entity_column: str} if entity_column else None
         frames = (
-            _lines(sys.stdin, in_fmt, sep)
+            _lines(sys.stdin, in_fmt, sep, entity_column)
             if data_path == "-"
-            else iter_frames(data_path, fmt=in_fmt, chunksize=_BLOCK_ROWS, sep=sep)
+            else iter_frames(data_path, fmt=in_fmt, chunksize=_BLOCK_ROWS, sep=sep, dtypes=text)
         )
         try:
             for frame in frames:
@@ -90,9 +96,9 @@ class _Stream:
     """The checks a stream needs across blocks: the same columns, and
     timestamps in order."""
 
-    def __init__(self, detector, time_column, columns, exclude):
+    def __init__(self, detector, time_column, entity_column, columns, exclude):
         self.detector = detector
-        self.time_column = time_column
+        self.time_column, self.entity_column = time_column, entity_column
         self.columns, self.exclude = columns, exclude
         self.last_time = detector.last_time_  # a resumed stream keeps its order
         self.features = None
@@ -101,13 +107,14 @@ class _Stream:
         """(the rows processed with their results, the error that stopped
         the block or None)."""
         if self.features is None:
-            keep = [self.time_column] if self.time_column else []
-            missing = [c for c in keep if c not in frame.columns]
-            if missing:
-                raise InputError(
-                    f"no column {missing[0]!r} (--time-column); the data has "
-                    f"{', '.join(map(str, frame.columns))}."
-                )
+            given = {"--time-column": self.time_column, "--entity-column": self.entity_column}
+            keep = [c for c in given.values() if c]
+            for flag, name in given.items():
+                if name and name not in frame.columns:
+                    raise InputError(
+                        f"no column {name!r} ({flag}); the data has "
+                        f"{', '.join(map(str, frame.columns))}."
+                    )
             chosen = select_columns(frame, self.columns, (self.exclude or []) + keep)
             self.features = [str(c) for c in chosen.columns]
         absent = [c for c in self.features if c not in frame.columns]
@@ -140,14 +147,26 @@ class _Stream:
                 f"row {frame.index[i]}: column {self.features[j]!r} is missing, not finite "
                 f"or beyond +-{MAX_VALUE:g}; the stream detector needs numbers in every feature."
             )
-        times = None
+        times = entities = None
+        if self.entity_column:
+            keys = frame[self.entity_column].iloc[:stop]
+            empty = (keys.isna() | (keys.astype(str).str.strip() == "")).to_numpy()
+            if empty.any():
+                stop = int(np.flatnonzero(empty)[0])
+                failure = InputError(
+                    f"row {frame.index[stop]}: --entity-column {self.entity_column!r} is "
+                    "empty; every row needs an entity (fill it, or drop the row)."
+                )
+            entities = frame[self.entity_column].iloc[:stop]
         if self.time_column:
             stop, failure = self._in_order(frame, stop, failure)
             times = pd.to_datetime(frame[self.time_column].iloc[:stop], utc=True)
         if stop == 0:
             return None, failure
         part = frame.iloc[:stop]
-        results = self.detector.process(X.iloc[:stop], times=times)
+        if entities is not None:
+            entities = entities.iloc[:stop]
+        results = self.detector.process(X.iloc[:stop], times=times, entities=entities)
         return pd.concat([part, results], axis=1), failure
 
     def _in_order(self, frame, stop, failure):
@@ -174,7 +193,7 @@ class _Stream:
         return stop, failure
 
 
-def _lines(handle, fmt, sep):
+def _lines(handle, fmt, sep, text_column=None):
     """One-row DataFrames from a text stream, as each line arrives."""
     if fmt == "jsonl":
         for number, line in enumerate(handle):
@@ -203,7 +222,7 @@ def _lines(handle, fmt, sep):
         row = {}
         for name, text in zip(names, fields, strict=True):
             try:
-                row[name] = float(text)
+                row[name] = text if name == text_column else float(text)
             except ValueError:
                 row[name] = text
         yield pd.DataFrame([row], index=[number])

@@ -229,7 +229,15 @@ class Registry:
         _check_name(name), _check_alias(alias)
         if not isinstance(version, int) or isinstance(version, bool):
             raise Invalid(f"version must be an integer, got {version!r}.", field="version")
-        self.version(name, version)  # 404 for an unknown one
+        info = self.version(name, version)  # 404 for an unknown one
+        if alias == "champion" and info["status"] == "rejected":
+            failed = (info.get("provenance") or {}).get("failed") or ["its gates"]
+            raise Conflict(
+                f"{name}/{version} was rejected by the retraining job (it failed "
+                f"{', '.join(map(str, failed))}); it cannot be "
+                "champion. Set it as challenger to look at it in shadow, or retrain.",
+                field="version",
+            )
         try:
             with self.db.writing() as connection:
                 return self._point(connection, name, alias, version, actor)

@@ -41,15 +41,17 @@ import pandas as pd
 from .._kernels.likelihood import MAX_SHORT
 from .._kernels.stream import DONE, DRIFTED, TAILS, stream_rows
 from ..core.stats import ClusterStats
-from ..exceptions import InputError, ModelFileError, shown
-from ..features.windows import WindowFeatures
+from ..exceptions import InputError, shown
+from ..features.stack import FeatureStack
 from ..persistence import read_state, write_state
+from .checkpoint import Checkpoint
 from .clusters import open_cluster, retire, spread
 from .drift import DriftMonitor
 from .history import ScoreHistory
 from .outputs import NO_DRIFT, Outputs
 from .params import check_params, time_span
-from .rows import checked_rows, row_times
+from .refit import Refit
+from .rows import checked_rows, row_entities, row_times
 from .scaler import OnlineScaler
 
 __all__ = ["StreamDetector"]
@@ -66,7 +68,7 @@ _MIN_ROWS = 10
 _SIGMA_FLOOR = 0.01
 
 
-class StreamDetector:
+class StreamDetector(Checkpoint):
     """Online anomaly detection on a stream of numeric rows.
 
     Parameters
@@ -106,10 +108,15 @@ class StreamDetector:
         alarms set by an expected run length, :class:`DriftMonitor`); the
         ``drift`` column is true on the row where drift is declared, and its
         reason says what moved. False: no tests.
-    features : farout.features.WindowFeatures or None, default=None
-        Windowed features (lags, rolling statistics, subsequence windows)
-        computed online from each row and the rows before it; the model
-        sees them instead of the raw columns. Saved in checkpoints.
+    features : transformer, list of them, or None, default=None
+        Features computed online from each row and the rows before it, the
+        model seeing them instead of the raw columns (a list: side by side,
+        see :class:`farout.features.FeatureStack`): ``WindowFeatures``
+        (lags, rolling statistics, subsequence windows), ``EntityFeatures``
+        (per-entity aggregates; :meth:`process` then takes ``entities``),
+        ``CalendarFeatures`` (hour of day, day of week; they need the rows'
+        times). Saved in checkpoints. Drift is tested on the input's own
+        columns, never on these derived features.
 
     Attributes
     ----------
@@ -165,6 +172,7 @@ class StreamDetector:
         self.features = copy.deepcopy(features)
         self.drift = drift
         check_params(self)
+        self._stack = FeatureStack.of(self.features)
         if drift is True:
             self.drift_ = DriftMonitor()
         elif isinstance(drift, DriftMonitor):
@@ -183,6 +191,7 @@ class StreamDetector:
         self._first_time = self._last_time = None  # seconds, for a time half-life
         self.history_ = ScoreHistory(window, short, q)
         self.feature_names_in_ = None
+        self.refit_ = None  # a model in training after drift (policy "refit")
 
     def tier_cuts(self):
         """The severity tiers, name to likelihood cut, least severe first."""
@@ -273,7 +282,7 @@ class StreamDetector:
             X, self.feature_names_in_, getattr(self, "_n_features", None), self.n_seen_
         )
 
-    def process(self, X, times=None):
+    def process(self, X, times=None, entities=None):
         """Score rows ``X`` in order, learning from each after it is scored.
 
         Parameters
@@ -281,7 +290,10 @@ class StreamDetector:
         X : DataFrame, array of shape (n_rows, n_features), one row, or dict
         times : array-like of datetimes, optional
             When each row happened, in order; needed when ``half_life`` is a
-            time span (a DataFrame's DatetimeIndex is used when not given).
+            time span, or the features need times (a DataFrame's
+            DatetimeIndex is used when not given).
+        entities : array-like, optional
+            Each row's entity (customer, device, host), for ``EntityFeatures``.
 
         Returns
         -------
@@ -291,19 +303,41 @@ class StreamDetector:
         ``cluster`` (the nearest cluster's id), ``reason`` and ``drift``.
         """
         values, index, names = self._rows(X)
-        timing = self._gaps(times, index, len(values))
+        n, stack = len(values), self._stack
+        timing = self._gaps(times, index, n)
+        keys = row_entities(entities, index, n, stack is not None and stack.needs_entities)
         if self.feature_names_in_ is None:
             self.feature_names_in_ = names
             self._n_features = values.shape[1]
-        n = len(values)
         # the features depend on the rows alone, not on the model: all first
-        make = self.features.step if self.features is not None else None
-        rows = values if make is None else np.array([make(x) for x in values]).reshape(n, -1)
+        rows = values
+        if stack is not None:
+            seconds = None if timing is None else timing[0]
+            numbers = np.arange(self.n_seen_, self.n_seen_ + n, dtype=np.float64)
+            rows = stack.online(values, seconds=seconds, rows=numbers, entities=keys)
         out = Outputs(n)
-        span = self._span()
         factors, cuts = self._agings(timing, n)
         i = 0
-        while i < n:
+        while i < n:  # in stretches that end where a refit is due
+            refit = self.refit_
+            first, end = i, n if refit is None else min(n, i + refit.remaining)
+            i = self._until(rows, values, factors, cuts, timing, i, end, out)
+            if refit is not None:
+                at = None if timing is None else pd.to_datetime(timing[0][first:i], unit="s")
+                refit.feed(rows[first:i], out.score[first:i], at)
+                if refit.remaining == 0:
+                    self._refitted(out, i - 1)
+        if timing is not None and n:
+            if self._first_time is None:
+                self._first_time = float(timing[0][0])
+            self._last_time = float(timing[0][-1])
+        return out.frame(index)
+
+    def _until(self, rows, values, factors, cuts, timing, i, end, out):
+        """Rows ``i:end``, or up to a drift event that starts a refit."""
+        span, waiting = self._span(), self.refit_ is None
+        rows, values, factors, cuts = rows[:end], values[:end], factors[:end], cuts[:end]
+        while i < end:
             if self.stats_ is not None and self.short <= MAX_SHORT:
                 i, status = self._compiled(rows, values, factors, cuts, i, out)
                 if status == DONE:
@@ -312,6 +346,8 @@ class StreamDetector:
                     row = out.row(i)
                     out.put(i, self._after_drift(row, self.drift_.declare(self.feature_names_in_)))
                     i += 1
+                    if waiting and self.refit_ is not None:
+                        break
                     continue
             if timing is not None:
                 if self._first_time is None:
@@ -322,11 +358,22 @@ class StreamDetector:
             # acted on before the next row
             out.put(i, self._drifted(row, values[i]) if self.drift_ is not None else (*row, False))
             i += 1
-        if timing is not None and n:
-            if self._first_time is None:
-                self._first_time = float(timing[0][0])
-            self._last_time = float(timing[0][-1])
-        return out.frame(index)
+            if waiting and self.refit_ is not None:
+                break
+        return i
+
+    def _refitted(self, out, i):
+        """The refit's check after row ``i``; the candidate swapped in if
+        it passes."""
+        refit, self.refit_ = self.refit_, None
+        swap, text = refit.verdict()
+        if swap:
+            new = refit.candidate
+            self.stats_, self.scaler_, self._origin = new.stats_, new.scaler_, new._origin
+            self.cluster_ids_ = new.cluster_ids_ + self._next_id  # ids are never reused
+            self._next_id += new._next_id
+            self.history_, self._run, self._run_cut = new.history_, new._run, new._run_cut
+        out.reason[i] = f"{out.reason[i]}; {text}" if out.reason[i] else text
 
     def _agings(self, timing, n):
         """Each row's forgetting factor, and the weight below which a
@@ -392,9 +439,11 @@ class StreamDetector:
     process_one = process
 
     def _gaps(self, times, index, n):
-        if times is None and self._span() is None:
+        timed = self._stack is not None and self._stack.needs_times
+        if times is None and self._span() is None and not timed:
             return None
-        return row_times(times, index, n, self._last_time)
+        why = "a half_life in time" if self._span() is not None else "these features"
+        return row_times(times, index, n, self._last_time, why)
 
     # ------------------------------------------------------------ step
     def _step(self, x, gap=None):
@@ -482,95 +531,22 @@ class StreamDetector:
         """``row`` on which drift ``text`` was declared, the policy applied."""
         if self.drift_.policy == "refresh":  # the recent scores belong to the old normal
             self.history_ = ScoreHistory(self.window, self.short, self.q)
+        if self.drift_.policy == "refit" and self.refit_ is None:
+            candidate = type(self)(**self.params(), drift=False)
+            self.refit_ = Refit(candidate, self.drift_.reference, self.n_seen_)
+            text += f"; refitting on the next {self.drift_.reference} rows"
         reason = f"{row[5]}; {text}" if row[5] else text
         return (*row[:5], reason, True)
 
     def _reason(self, x, centre, sd, gaps):
         top = np.argsort(-np.abs(gaps), kind="stable")[:3]
         names = self.feature_names_in_
-        if self.features is not None:
-            names = self.features.names(names)
+        if self._stack is not None:
+            names = self._stack.names(names)
         return "; ".join(
             f"{names[j]} {x[j]:.4g} vs this cluster's typical {centre[j]:.4g} ({gaps[j]:+.1f} sd)"
             for j in top
         )
-
-    # ------------------------------------------------------------ state
-    def get_state(self):
-        """The whole state as a tree (see :mod:`farout.persistence`)."""
-        params = {
-            name: getattr(self, name)
-            for name in (
-                "half_life",
-                "max_clusters",
-                "open_after",
-                "retire_below",
-                "warmup",
-                "window",
-                "short",
-                "q",
-                "likelihood_cut",
-                "tiers",
-            )
-        }
-        if isinstance(params["half_life"], (pd.Timedelta, np.timedelta64)):
-            params["half_life"] = str(pd.Timedelta(params["half_life"]))
-        n_features = getattr(self, "_n_features", None)
-        meta = {
-            "params": params,
-            "n_seen": self.n_seen_,
-            "next_id": self._next_id,
-            "run_cut": self._run_cut,
-            "first_time": self._first_time,
-            "last_time": self._last_time,
-            "feature_names": self.feature_names_in_,
-            "n_features": n_features,
-        }
-        arrays = {
-            "cluster_ids": self.cluster_ids_,
-            "run": np.array(self._run) if self._run else np.empty((0, 0)),
-        }
-        parts = {"history": self.history_.get_state()}
-        if self.features is not None:
-            parts["features"] = self.features.get_state()
-        if self.drift_ is not None:
-            parts["drift"] = self.drift_.get_state()
-        if self.stats_ is not None:
-            arrays["origin"] = self._origin
-            parts["stats"] = self.stats_.get_state()
-            parts["scaler"] = self.scaler_.get_state()
-        return {"meta": meta, "arrays": arrays, "parts": parts}
-
-    @classmethod
-    def from_state(cls, state):
-        try:
-            meta, arrays, parts = state["meta"], state["arrays"], state["parts"]
-            features = None
-            if "features" in parts:
-                features = WindowFeatures.from_state(parts["features"])
-            drift = DriftMonitor.from_state(parts["drift"]) if "drift" in parts else False
-            stream = cls(**meta["params"], features=features, drift=drift)
-            stream.n_seen_ = int(meta["n_seen"])
-            stream._next_id = int(meta["next_id"])
-            stream._run_cut = meta["run_cut"]
-            stream._first_time, stream._last_time = meta["first_time"], meta["last_time"]
-            stream.feature_names_in_ = meta["feature_names"]
-            if meta["n_features"] is not None:
-                stream._n_features = int(meta["n_features"])
-            stream.cluster_ids_ = np.asarray(arrays["cluster_ids"], dtype=np.int64)
-            stream._run = list(np.asarray(arrays["run"], dtype=np.float64))
-            stream.history_ = ScoreHistory.from_state(parts["history"])
-            if "stats" in parts:
-                stream.stats_ = ClusterStats.from_state(parts["stats"])
-                stream._origin = np.asarray(arrays["origin"], dtype=np.float64)
-                stream.scaler_ = OnlineScaler.from_state(parts["scaler"])
-                if stream.stats_.n_clusters != len(stream.cluster_ids_):
-                    raise ValueError("clusters and their ids differ in number")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(
-                f"the stream checkpoint is inconsistent ({exc}); it may be damaged."
-            ) from None
-        return stream
 
     def save(self, path):
         """Write a checkpoint of the whole state to ``path`` (a model file;

@@ -30,13 +30,15 @@ import numpy as np
 
 from .._kernels.cusum import cusum_alarms
 from ..exceptions import InputError, shown
+from ..names import DRIFT_POLICIES
 
 __all__ = ["DriftMonitor", "POLICIES"]
 
 #: What a drift event does: ``"alert"`` only marks it; ``"refresh"`` also
 #: forgets the recent scores, so the likelihood and the cut follow the new
-#: normal.
-POLICIES = ("alert", "refresh")
+#: normal; ``"refit"`` also learns a model afresh on the next ``reference``
+#: rows and swaps it in once its scores pass a check (:mod:`.refit`).
+POLICIES = DRIFT_POLICIES
 
 # The spread test watches |z|, whose mean is sqrt(2/pi) = 0.80 for a normal
 # stream and 1.60 once its standard deviation doubles: the reference value
@@ -69,7 +71,8 @@ class DriftMonitor:
         after every event.
     shift : float, default=1.0
         The mean shift, in standard deviations, the mean tests are tuned to.
-    policy : {"alert", "refresh"}, default="alert"
+    policy : {"alert", "refresh", "refit"}, default="alert"
+        What a drift event does (see :data:`POLICIES`).
     seed : int, default=0
         Seed of the calibration's bootstrap.
     """
@@ -84,10 +87,7 @@ class DriftMonitor:
         if not isinstance(shift, (int, float)) or not shift > 0:
             raise InputError(f"shift must be a positive number, got {shown(shift)}.")
         if policy not in POLICIES:
-            raise InputError(
-                f"policy must be one of {', '.join(POLICIES)} ('refit' is not built yet), "
-                f"got {shown(policy)}."
-            )
+            raise InputError(f"policy must be one of {', '.join(POLICIES)}, got {shown(policy)}.")
         self._reference = None  # the reference window being collected, and
         self._held = 0  # how many of its rows are in
         self.mean_ = self.sd_ = self.thresholds_ = None

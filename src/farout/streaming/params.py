@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError, shown
-from ..features.windows import WindowFeatures
 
 __all__ = ["check_params", "time_span"]
 
@@ -44,8 +43,6 @@ def check_params(detector):
         value = getattr(detector, name)
         if not isinstance(value, (float, int)) or not 0 < value < 1:
             raise InputError(f"{name} must be between 0 and 1, got {shown(value)}.")
-    if detector.features is not None and not isinstance(detector.features, WindowFeatures):
-        raise InputError(f"features must be a WindowFeatures, got {shown(detector.features)}.")
     cuts = list(detector.tier_cuts().values())
     if any(not 0 < c <= 1 for c in cuts) or cuts != sorted(cuts):
         raise InputError(

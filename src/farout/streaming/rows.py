@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..exceptions import InputError, shown
 
-__all__ = ["MAX_VALUE", "checked_rows", "row_times"]
+__all__ = ["MAX_VALUE", "checked_rows", "row_entities", "row_times"]
 
 #: Largest magnitude a value may have: its square must stay finite.
 MAX_VALUE = 1e150
@@ -61,7 +61,33 @@ def checked_rows(X, names_in, n_features, n_seen):
     return values, index, names
 
 
-def row_times(times, index, n, last):
+def row_entities(entities, index, n, needed):
+    """Each row's entity as text, or None when no feature ``needed`` them.
+    A missing entity is refused, naming its row."""
+    if entities is None:
+        if needed:
+            raise InputError(
+                "EntityFeatures needs each row's entity: pass entities= "
+                "(farout stream: --entity-column)."
+            )
+        return None
+    if not needed:
+        raise InputError("entities= is given, but no EntityFeatures is among the features.")
+    keys = pd.Series(entities)
+    if len(keys) != n:
+        raise InputError(f"entities must give one entity for each of the {n} rows.")
+    if pd.api.types.is_float_dtype(keys) and (keys.dropna() % 1 == 0).all():
+        keys = keys.astype("Int64")  # 12.0 (a column with gaps) is entity 12
+    missing = keys.isna().to_numpy() | (keys.astype(str).str.strip() == "").to_numpy()
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise InputError(
+            f"row {index[i]!r} has no entity; every row needs one (fill it, or drop the row)."
+        )
+    return keys.astype(str).tolist()
+
+
+def row_times(times, index, n, last, why="a half_life in time"):
     """(each row's time in seconds since the epoch, seconds since the row
     before) of ``n`` rows; ``times`` may be None for rows indexed by time.
     ``last`` is the time of the row before them (None at the start). Rows
@@ -70,7 +96,7 @@ def row_times(times, index, n, last):
         times = index
     if times is None:
         raise InputError(
-            "a half_life in time needs the rows' times: pass times=, or index the "
+            f"{why} needs the rows' times: pass times=, or index the "
             "rows by time (farout stream: --time-column)."
         )
     stamps = pd.to_datetime(pd.Index(times), utc=True)
