@@ -14,6 +14,7 @@ SERVICE_DETAILS = {
             "farout serve --demo            # demo model, a key and a curl line",
             "farout serve --registry models --port 8000",
             "farout serve --db postgresql+psycopg://farout@localhost/farout",
+            "farout serve --alerts alerts.toml  # webhooks (Slack's JSON), grouped, rate-limited",
         ],
     ),
     "keys": (
@@ -87,6 +88,12 @@ def add_service_commands(sub, command):
         default=5.0,
         metavar="SECONDS",
         help="how long a write waits on a locked database before answering 503 (default 5)",
+    )
+    p.add_argument(
+        "--alerts",
+        metavar="FILE",
+        help="send alerts to the webhooks FILE lists (.toml or .json; the README's "
+        "Alerts section shows the format); checked at start",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no access log")
 

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from . import feedback, predictions
+from .alerts.routes import alert_routes
 from .batcher import Batcher
 from .database import DB_ERRORS, Database
 from .errors import Invalid, ServiceError, Unavailable
@@ -159,11 +160,20 @@ def create_app(settings):
     registry = Registry(settings.registry, db)
     keys, metrics = Keys(db), Metrics()
     batcher = Batcher(Scorer(registry, db, metrics))
+    alerting = None
+    if settings.alerts is not None:  # webhooks read the log off the request path
+        from .alerts.worker import AlertWorker
+
+        alerting = AlertWorker(db, registry, settings.alerts, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        if alerting is not None:
+            alerting.start()
         yield
         batcher.stop()  # requests already queued are still logged and answered
+        if alerting is not None:
+            alerting.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -172,6 +182,7 @@ def create_app(settings):
         description="Score rows with farout models; every prediction is logged before it is answered.",
     )
     app.state.db, app.state.registry, app.state.keys = db, registry, keys
+    app.state.settings = settings
     app.add_middleware(_Observe, metrics=metrics)
     _handlers(app)
     bearer = HTTPBearer(auto_error=False)
@@ -304,6 +315,7 @@ def create_app(settings):
         }
 
     _feedback_routes(app, db, registry, settings, reader, admin)
+    alert_routes(app, db, reader)
     return app
 
 

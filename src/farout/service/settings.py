@@ -23,12 +23,16 @@ class Settings:
         Seconds a write waits on a database lock before answering 503.
     max_upload : int, default=1 GiB
         Largest model file ``POST /v1/models`` takes, in bytes.
+    alerts : AlertConfig, optional
+        Webhook destinations (:func:`~farout.service.alerts.config.load_alerts`);
+        without it no alert is sent.
     """
 
     registry: Path
     db: str = None
     busy_timeout: float = 5.0
     max_upload: int = 1 << 30
+    alerts: object = None
 
     @property
     def db_url(self):

@@ -1,0 +1,426 @@
+"""The outbox: the prediction log itself, read after a stored cursor. Each
+pass takes the served predictions of windows that have closed, raises or
+ends alert storms (:mod:`farout.storms`), groups the flagged rows of quiet
+windows per destination (:mod:`.grouping`), applies each destination's
+rate limit, and writes the deliveries in the same transaction that moves
+the cursor. Scoring never waits for it, a restart resumes where the last
+commit left off, and the same rows never make two alerts.
+"""
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ...storms import MIN_BASELINE, StormRule, storm_windows
+from ..errors import Invalid
+from ..predictions import iso
+from ..tables import alert_cursor, alert_storms, alerts, predictions
+from .grouping import Flag, alert_key, at_least, group_flags
+from .messages import alert_message, storm_message
+
+__all__ = ["CURSOR", "STATUSES", "Outbox", "Pass"]
+
+CURSOR = "predictions"
+STATUSES = ("pending", "retrying", "delivered", "failed", "suppressed")
+#: Log rows one pass reads at most (their seq, time, model and flag only).
+SCAN = 50_000
+_CHUNK = 500
+_ENTITY_CHARS = 200
+
+
+@dataclass
+class Pass:
+    """What one pass of :meth:`Outbox.collect` did."""
+
+    rows: int = 0
+    alerts: Counter = None
+    suppressed: Counter = None
+    storm_rows: int = 0
+    storms_started: int = 0
+    storms_ended: int = 0
+
+
+class _Moved(Exception):
+    """Another worker moved the cursor first; this pass is dropped."""
+
+
+class Outbox:
+    """The alerts of the log behind the cursor.
+
+    Parameters
+    ----------
+    db : Database
+    config : AlertConfig
+    models : object
+        ``tiers(name, version)``: the tier names, least severe first;
+        ``baseline(name, version)``: the training alert rate.
+    """
+
+    def __init__(self, db, config, models):
+        self.db, self.config, self.models = db, config, models
+        self.rule = StormRule(config.storm.multiple, config.storm.min_rows)
+
+    def ensure_cursor(self):
+        """Start the cursor at the log's end the first time alerts run, so
+        enabling them does not page anyone about last year's predictions."""
+        with self.db.writing() as c:
+            if c.execute(select(alert_cursor.c.seq).where(alert_cursor.c.name == CURSOR)).first():
+                return
+            last = c.execute(select(func.max(predictions.c.seq))).scalar() or 0
+            c.execute(alert_cursor.insert().values(name=CURSOR, seq=last, updated_at=time.time()))
+
+    # ---------------------------------------------------------- reading
+    def _scan(self, now):
+        """The cursor and the log rows after it whose window has closed."""
+        window = self.config.window
+        horizon = ((now - self.config.settle) // window) * window
+        p = predictions.c
+        with self.db.reading() as c:
+            cursor = c.execute(
+                select(alert_cursor.c.seq).where(alert_cursor.c.name == CURSOR)
+            ).scalar_one()
+            light = c.execute(
+                select(p.seq, p.scored_at, p.model_name, p.model_version, p.is_anomaly)
+                .where(p.seq > cursor, p.shadow.is_(False))
+                .order_by(p.seq)
+                .limit(SCAN)
+            ).all()
+        kept = []
+        for row in light:  # in log order, up to the first row of an open window
+            if row.scored_at >= horizon:
+                break
+            kept.append(row)
+        if len(kept) == SCAN:  # the scan may have cut its last window: leave it whole for later
+            last = kept[-1].scored_at // window
+            whole = [r for r in kept if r.scored_at // window < last]
+            kept = whole or kept
+        return cursor, kept
+
+    def _flags(self, seqs):
+        p = predictions.c
+        cols = (p.seq, p.prediction_id, p.scored_at, p.model_name, p.model_version)
+        cols += (p.severity, p.reason, p.anomaly_score, p.input)
+        entity = self.config.entity
+        out = []
+        with self.db.reading() as c:
+            for start in range(0, len(seqs), _CHUNK):
+                chunk = seqs[start : start + _CHUNK]
+                for r in c.execute(select(*cols).where(p.seq.in_(chunk)).order_by(p.seq)):
+                    value = orjson.loads(r.input).get(entity) if entity else None
+                    out.append(
+                        Flag(
+                            r.seq,
+                            r.prediction_id,
+                            r.scored_at,
+                            r.model_name,
+                            r.model_version,
+                            r.severity,
+                            r.reason,
+                            r.anomaly_score,
+                            None if value is None else str(value)[:_ENTITY_CHARS],
+                        )
+                    )
+        return out
+
+    # ----------------------------------------------------------- storms
+    def _storms(self, rows, now, entries, done):
+        """Storm decisions per model over the windows of ``rows``: the
+        windows held back, and the storm rows to write."""
+        window = self.config.window
+        counts = {}
+        for r in rows:
+            key = (r.model_name, (r.scored_at // window) * window)
+            entry = counts.setdefault(key, [0, 0, Counter()])
+            entry[0] += 1
+            entry[1] += bool(r.is_anomaly)
+            entry[2][r.model_version] += 1
+        with self.db.reading() as c:
+            active = {
+                s.model_name: s
+                for s in c.execute(select(alert_storms).where(alert_storms.c.ended_at.is_(None)))
+            }
+        held, writes = set(), []
+        for name in sorted({k[0] for k in counts}):
+            starts = sorted(s for n, s in counts if n == name)
+            version = sum((counts[(name, s)][2] for s in starts), Counter()).most_common(1)[0][0]
+            baseline = self.config.storm.baseline or self.models.baseline(name, version)
+            baseline = max(baseline, MIN_BASELINE)
+            decided = storm_windows(
+                [(s, *counts[(name, s)][:2]) for s in starts], baseline, self.rule, name in active
+            )
+            storm = active.get(name)
+            storm_id = storm.id if storm is not None else None
+            for w in decided:
+                if w.event == "end":
+                    writes.append(("end", storm_id, w.start))
+                    done.storms_ended += 1
+                if not w.storm:
+                    continue
+                held.add((name, w.start))
+                done.storm_rows += w.flagged
+                if w.event == "start":
+                    done.storms_started += 1
+                    storm_id = ("new", name, w.start)
+                    writes.append(("start", storm_id, (name, w.start, baseline, w)))
+                    for d in self.config.destinations:
+                        message = storm_message(
+                            name,
+                            w.start,
+                            window,
+                            w.rows,
+                            w.flagged,
+                            baseline,
+                            self.rule.multiple,
+                            self.config.base_url or "",
+                        )
+                        entries.append(
+                            self._entry(
+                                d.name,
+                                "storm",
+                                now,
+                                message,
+                                alert_key(d.name, "storm", name, w.start),
+                                model_name=name,
+                                model_version=version,
+                                window_start=w.start,
+                                window_end=w.start + window,
+                                severity="storm",
+                                reason=message["text"],
+                                count=w.flagged,
+                            )
+                        )
+                else:
+                    writes.append(("add", storm_id, w))
+        return held, writes
+
+    # ---------------------------------------------------------- alerts
+    @staticmethod
+    def _entry(destination, kind, now, message, key, **fields):
+        return {
+            "alert_key": key,
+            "destination": destination,
+            "kind": kind,
+            "payload": orjson.dumps(message).decode(),
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+            "entity": None,
+            "prediction_id": None,
+            "max_score": None,
+            "last_error": None,
+            **fields,
+        }
+
+    def _grouped(self, flags, now, entries, done, connection):
+        window, entity = self.config.window, self.config.entity or "entity"
+        for d in self.config.destinations:
+            groups = group_flags(
+                at_least(flags, d.min_severity, self.models.tiers), window, self.models.tiers
+            )
+            room = None
+            if d.rate_limit is not None:
+                recent = connection.execute(
+                    select(func.count())
+                    .select_from(alerts)
+                    .where(
+                        alerts.c.destination == d.name,
+                        alerts.c.kind == "alert",
+                        alerts.c.status != "suppressed",
+                        alerts.c.created_at > now - d.rate_limit.period,
+                    )
+                ).scalar_one()
+                room = max(d.rate_limit.count - recent, 0)
+            for g in groups:
+                message = alert_message(g, self.config.base_url or "", entity)
+                entry = self._entry(
+                    d.name,
+                    "alert",
+                    now,
+                    message,
+                    alert_key(d.name, g.model_name, g.entity, g.window_start, g.first_seq),
+                    model_name=g.model_name,
+                    model_version=g.model_version,
+                    entity=g.entity,
+                    window_start=g.window_start,
+                    window_end=g.window_end,
+                    prediction_id=g.prediction_id,
+                    severity=g.severity,
+                    reason=g.reason,
+                    count=g.count,
+                    max_score=g.max_score,
+                )
+                if room is not None and room <= 0:
+                    period = d.rate_limit.period
+                    entry.update(
+                        status="suppressed",
+                        next_attempt_at=None,
+                        last_error=f"over the rate limit of {d.rate_limit.count} per {period:g}s",
+                    )
+                    done.suppressed[d.name] += 1
+                else:
+                    done.alerts[d.name] += 1
+                    if room is not None:
+                        room -= 1
+                entries.append(entry)
+
+    def collect(self, now=None):
+        """One pass over the log behind the cursor; a :class:`Pass`."""
+        now = time.time() if now is None else now
+        done = Pass(alerts=Counter(), suppressed=Counter())
+        cursor, rows = self._scan(now)
+        if not rows:
+            return done
+        done.rows = len(rows)
+        entries = []
+        held, storm_writes = self._storms(rows, now, entries, done)
+        window = self.config.window
+        seqs = [
+            r.seq
+            for r in rows
+            if r.is_anomaly and (r.model_name, (r.scored_at // window) * window) not in held
+        ]
+        flags = self._flags(seqs)
+        try:
+            with self.db.writing() as c:
+                moved = c.execute(
+                    update(alert_cursor)
+                    .where(alert_cursor.c.name == CURSOR, alert_cursor.c.seq == cursor)
+                    .values(seq=rows[-1].seq, updated_at=now)
+                )
+                if moved.rowcount != 1:
+                    raise _Moved
+                self._grouped(flags, now, entries, done, c)
+                self._write_storms(c, storm_writes)
+                if entries:
+                    dialect = postgresql if c.dialect.name == "postgresql" else sqlite
+                    c.execute(
+                        dialect.insert(alerts).on_conflict_do_nothing(index_elements=["alert_key"]),
+                        entries,
+                    )
+        except _Moved:
+            return Pass(alerts=Counter(), suppressed=Counter())
+        return done
+
+    @staticmethod
+    def _write_storms(c, writes):
+        made = {}
+        for action, storm_id, detail in writes:
+            storm_id = made.get(storm_id, storm_id)
+            if action == "start":
+                name, start, baseline, w = detail
+                made[storm_id] = c.execute(
+                    alert_storms.insert().values(
+                        model_name=name,
+                        started_at=start,
+                        baseline=baseline,
+                        rows=w.rows,
+                        flagged=w.flagged,
+                    )
+                ).inserted_primary_key[0]
+            elif action == "add":
+                c.execute(
+                    update(alert_storms)
+                    .where(alert_storms.c.id == storm_id)
+                    .values(
+                        rows=alert_storms.c.rows + detail.rows,
+                        flagged=alert_storms.c.flagged + detail.flagged,
+                    )
+                )
+            else:
+                c.execute(
+                    update(alert_storms)
+                    .where(alert_storms.c.id == storm_id)
+                    .values(ended_at=detail)
+                )
+
+    # -------------------------------------------------------- delivery
+    def due(self, now, skip=(), limit=200):
+        """Deliveries whose next attempt is due, oldest first, but for the
+        destinations in ``skip`` (waiting for their receiver to recover)."""
+        a = alerts.c
+        where = [a.status.in_(("pending", "retrying")), a.next_attempt_at <= now]
+        if skip:
+            where.append(a.destination.not_in(list(skip)))
+        with self.db.reading() as c:
+            return c.execute(
+                select(a.id, a.alert_key, a.destination, a.payload, a.attempts)
+                .where(*where)
+                .order_by(a.id)
+                .limit(limit)
+            ).all()
+
+    def mark(self, alert_id, status, attempts, error=None, next_at=None, now=None):
+        """Record an attempt's outcome."""
+        values = {"status": status, "attempts": attempts, "next_attempt_at": next_at}
+        if error is not None:
+            values["last_error"] = error[:2000]
+        if status == "delivered":
+            values["delivered_at"] = time.time() if now is None else now
+        with self.db.writing() as c:
+            c.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+
+
+# ------------------------------------------------------------ listing
+_SHOWN = [c for c in alerts.c if c.name not in ("payload", "alert_key")]
+_TIMES = ("window_start", "window_end", "created_at", "next_attempt_at", "delivered_at")
+
+
+def _shown(row):
+    out = {c.name: getattr(row, c.name) for c in _SHOWN}
+    for name in _TIMES:
+        if out[name] is not None:
+            out[name] = iso(out[name])
+    out["text"] = orjson.loads(row.payload)["text"]
+    return out
+
+
+def page(db, status=None, destination=None, kind=None, limit=100, cursor=None):
+    """A page of deliveries, newest first, and the next page's cursor."""
+    where = []
+    if status is not None:
+        if status not in STATUSES:
+            raise Invalid(
+                f"status must be one of {', '.join(STATUSES)}; got {status!r}.", field="status"
+            )
+        where.append(alerts.c.status == status)
+    if destination is not None:
+        where.append(alerts.c.destination == destination)
+    if kind is not None:
+        if kind not in ("alert", "storm"):
+            raise Invalid(f"kind must be alert or storm; got {kind!r}.", field="kind")
+        where.append(alerts.c.kind == kind)
+    if cursor is not None:
+        if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
+            raise Invalid(f"cursor {cursor!r} is not one this service gave.", field="cursor")
+        where.append(alerts.c.id < int(cursor))
+    query = (
+        select(*_SHOWN, alerts.c.payload)
+        .where(and_(True, *where))
+        .order_by(alerts.c.id.desc())
+        .limit(limit + 1)
+    )
+    with db.reading() as c:
+        rows = c.execute(query).all()
+        storms = c.execute(select(alert_storms).order_by(alert_storms.c.id.desc()).limit(20)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "alerts": [_shown(r) for r in rows],
+        "next_cursor": str(rows[-1].id) if more else None,
+        "storms": [
+            {
+                "model_name": s.model_name,
+                "started_at": iso(s.started_at),
+                "ended_at": iso(s.ended_at) if s.ended_at is not None else None,
+                "baseline": s.baseline,
+                "rows": s.rows,
+                "flagged": s.flagged,
+            }
+            for s in storms
+        ],
+    }
