@@ -413,3 +413,150 @@ def test_alerts_arrive_grouped_filtered_and_rate_limited(tmp_path, model_file, r
         assert caught.value.status == 401
     finally:
         server.stop()
+
+
+def _records(client, **query):
+    return client._request("GET", "/v1/alerts", query=query)
+
+
+def _metric(server, line):
+    text = urllib.request.urlopen(server.url + "/metrics").read().decode()
+    return line in text.splitlines()
+
+
+def test_a_storm_gives_one_meta_alert_and_delivery_resumes_after_it(tmp_path, model_file, receiver):
+    config = FAST + "[storm]\nmultiple = 5\nbaseline = 0.02\nmin_rows = 20\n"
+    config += destination("all", receiver.url + "/all")
+    server, client = start(tmp_path, model_file, config)
+    try:
+        flagged = 0
+        for seed in (1, 2):  # two windows of a flood: half the rows flagged, each its own account
+            answer = client.score(
+                outliers(
+                    np.linspace(300, 5000, 100),
+                    [f"acct-{seed}-{i}" for i in range(100)],
+                    seed,
+                    normal=100,
+                )
+            )
+            flagged += sum(p["is_anomaly"] for p in answer["predictions"])
+            time.sleep(1.1)
+        (storm,) = wait_for(lambda: receiver.at("/all"))
+        message = check_slack(storm["body"])
+        assert message["text"].startswith("[storm] payments: ")
+        assert (
+            "the baseline 2.00%" in message["text"]
+            and "5x the baseline or below" in message["text"]
+        )
+        # a quiet window ends it: its one alert goes out as usual
+        answer = client.score(outliers([4000.0], ["quiet-1"], 3, normal=60))
+        quiet = [p for p in answer["predictions"] if p["is_anomaly"]]
+        wait_for(lambda: len(receiver.at("/all")) >= 1 + len(quiet))
+        time.sleep(1.5)
+        got = receiver.at("/all")
+        assert len(got) == 1 + len(quiet)  # one meta-alert instead of ~200 alerts
+        assert any("for account quiet-1" in g["body"]["text"] for g in got[1:])
+        found = _records(client)
+        (storm_record,) = found["storms"]
+        assert storm_record["ended_at"] is not None and storm_record["flagged"] == flagged
+        assert storm_record["baseline"] == pytest.approx(0.02)
+        assert [r["kind"] for r in found["alerts"]].count("storm") == 1
+        assert _metric(server, f"farout_alert_storm_rows_total {float(flagged)}")
+        assert _metric(server, "farout_alert_storm_active 0.0")
+    finally:
+        server.stop()
+
+
+def test_retries_back_off_failures_are_recorded_and_scoring_never_waits(
+    tmp_path, model_file, receiver
+):
+    dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+    config = FAST + destination("flaky", receiver.url + "/flaky")
+    config += destination("down", dead) + destination("refuses", receiver.url + "/refuses")
+    config += destination("slow", receiver.url + "/slow")
+    server, client = start(tmp_path, model_file, config)
+    try:
+        answer = client.score(outliers([5000.0], ["A-1"]))
+        assert answer["predictions"][0]["is_anomaly"]
+        # while the deliveries fail and time out, scoring answers at its usual pace
+        quiet_row = {"amount": 20.0, "hour": 12.0, "kind": "card"}
+        latencies = []
+        seen_retrying = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            began = time.perf_counter()
+            assert not client.score([quiet_row])["predictions"][0]["is_anomaly"]
+            latencies.append(time.perf_counter() - began)
+            flaky = _records(client, destination="flaky")["alerts"]
+            if flaky and flaky[0]["status"] == "retrying":
+                seen_retrying = seen_retrying or flaky[0]
+            states = {r["destination"]: r["status"] for r in _records(client)["alerts"]}
+            if len(states) == 4 and all(s in ("delivered", "failed") for s in states.values()):
+                break
+            time.sleep(0.05)
+        assert states == {
+            "flaky": "delivered",
+            "down": "failed",
+            "refuses": "failed",
+            "slow": "failed",
+        }
+        assert max(latencies) < 1.0 and np.median(latencies) < 0.2, latencies
+        # the flaky receiver: 500, 500, then taken, each wait longer than the one before
+        times = [g["at"] for g in receiver.at("/flaky")]
+        assert [g["status"] for g in receiver.at("/flaky")] == [500, 500, 200]
+        assert times[1] - times[0] >= 0.3 and times[2] - times[1] >= 0.6
+        assert seen_retrying is not None and seen_retrying["attempts"] >= 1
+        assert seen_retrying["last_error"] == "HTTP 500: no_service"
+        assert seen_retrying["next_attempt_at"] is not None
+        ids = {g["headers"]["X-Farout-Alert-Id"] for g in receiver.at("/flaky")}
+        assert len(ids) == 1  # the same delivery, tried again
+        records = {r["destination"]: r for r in _records(client)["alerts"]}
+        assert records["flaky"]["attempts"] == 3 and records["flaky"]["delivered_at"]
+        assert records["flaky"]["last_error"] == "HTTP 500: no_service"  # kept as history
+        down = records["down"]
+        assert down["attempts"] == 3 and down["next_attempt_at"] is None
+        assert down["last_error"].startswith("gave up after 3 attempts: ConnectError")
+        assert records["refuses"]["attempts"] == 1  # a 400 will not mend by retrying
+        assert records["refuses"]["last_error"].startswith("refused: HTTP 400")
+        assert records["slow"]["attempts"] == 3 and "Timeout" in records["slow"]["last_error"]
+        assert len(receiver.at("/slow")) == 3
+        failed = _records(client, status="failed")["alerts"]
+        assert {r["destination"] for r in failed} == {"down", "refuses", "slow"}
+        for name in ("down", "refuses", "slow"):
+            assert _metric(server, f'farout_alerts_failed_total{{destination="{name}"}} 1.0')
+        assert _metric(server, 'farout_alerts_delivered_total{destination="flaky"} 1.0')
+        assert _metric(server, 'farout_alerts_retried_total{destination="flaky"} 2.0')
+    finally:
+        server.stop()
+
+
+def test_a_restart_neither_loses_nor_repeats_a_delivery(tmp_path, model_file, receiver, db_url):
+    config = FAST.replace('window = "1s"', 'window = "2s"') + destination(
+        "all", receiver.url + "/all"
+    )
+    server, client = start(tmp_path, model_file, config, db_url)
+    try:
+        wait_for(lambda: time.time() % 2 < 0.2, every=0.01)  # a window has just begun
+        answer = client.score(
+            outliers([3000.0, 3500, 4000, 4500, 5000], [f"X{i}" for i in range(5)])
+        )
+        server.kill()  # kill -9 before the window closes: nothing was sent
+        assert all(p["is_anomaly"] for p in answer["predictions"])
+        assert receiver.at("/all") == []
+        server.start()
+        wait_for(lambda: len(receiver.at("/all")) >= 5)
+        # and a second, orderly stop after the deliveries: none is sent again
+        server.stop()
+        server.start()
+        client.score(outliers([3000.0, 6000.0], ["Y1", "Y2"], seed=4))
+        wait_for(lambda: len(receiver.at("/all")) >= 7)
+        time.sleep(2.5)
+        got = receiver.at("/all")
+        assert len(got) == 7
+        assert len({g["headers"]["X-Farout-Alert-Id"] for g in got}) == 7
+        accounts = sorted(g["body"]["text"].split("for account ")[1].split()[0] for g in got)
+        assert accounts == ["X0", "X1", "X2", "X3", "X4", "Y1", "Y2"]
+        records = _records(client)["alerts"]
+        assert len(records) == 7 and {r["status"] for r in records} == {"delivered"}
+    finally:
+        server.stop()
