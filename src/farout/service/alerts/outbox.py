@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Integer, and_, case, cast, func, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...storms import MIN_BASELINE, StormRule, storm_windows
@@ -22,13 +22,12 @@ from ..tables import alert_cursor, alert_storms, alerts, predictions
 from .grouping import Flag, alert_key, at_least, group_flags
 from .messages import alert_message, storm_message
 
-__all__ = ["CURSOR", "STATUSES", "Outbox", "Pass"]
+__all__ = ["CURSOR", "STATUSES", "WINDOWS", "Outbox", "Pass", "page"]
 
 CURSOR = "predictions"
 STATUSES = ("pending", "retrying", "delivered", "failed", "suppressed")
-#: Log rows one pass reads at most (their seq, time, model and flag only).
-SCAN = 50_000
-_CHUNK = 500
+#: Windows one pass covers at most, so a long backlog is read in steps.
+WINDOWS = 60
 _ENTITY_CHARS = 200
 
 
@@ -74,70 +73,102 @@ class Outbox:
             c.execute(alert_cursor.insert().values(name=CURSOR, seq=last, updated_at=time.time()))
 
     # ---------------------------------------------------------- reading
-    def _scan(self, now):
-        """The cursor and the log rows after it whose window has closed."""
-        window = self.config.window
+    def _span(self, now):
+        """``(cursor, upto)``: the log rows after the cursor up to ``upto``
+        lie in windows that have closed (at most :data:`WINDOWS` of them,
+        so a long backlog is read in steps); ``upto`` is None when there
+        are none yet."""
+        window, p = self.config.window, predictions.c
         horizon = ((now - self.config.settle) // window) * window
-        p = predictions.c
         with self.db.reading() as c:
             cursor = c.execute(
                 select(alert_cursor.c.seq).where(alert_cursor.c.name == CURSOR)
             ).scalar_one()
-            light = c.execute(
-                select(p.seq, p.scored_at, p.model_name, p.model_version, p.is_anomaly)
-                .where(p.seq > cursor, p.shadow.is_(False))
-                .order_by(p.seq)
-                .limit(SCAN)
-            ).all()
-        kept = []
-        for row in light:  # in log order, up to the first row of an open window
-            if row.scored_at >= horizon:
-                break
-            kept.append(row)
-        if len(kept) == SCAN:  # the scan may have cut its last window: leave it whole for later
-            last = kept[-1].scored_at // window
-            whole = [r for r in kept if r.scored_at // window < last]
-            kept = whole or kept
-        return cursor, kept
+            first = c.execute(
+                select(p.scored_at).where(p.seq > cursor).order_by(p.seq).limit(1)
+            ).scalar()
+            if first is None:
+                return cursor, None
+            end = min(horizon, (first // window + WINDOWS) * window)
+            upto = c.execute(
+                select(func.max(p.seq)).where(p.seq > cursor, p.scored_at < end)
+            ).scalar()
+        return cursor, upto
 
-    def _flags(self, seqs):
+    def _window_of(self, c):
+        # the window's number, in SQL: floor() in PostgreSQL; SQLite's cast
+        # truncates, which is the floor of a positive time
+        ratio = predictions.c.scored_at / self.config.window
+        return func.floor(ratio) if c.dialect.name == "postgresql" else cast(ratio, Integer)
+
+    def _counts(self, cursor, upto):
+        """``{(model, window start): [rows, flagged, version]}`` of the
+        served rows in ``(cursor, upto]``, counted by the database."""
         p = predictions.c
+        with self.db.reading() as c:
+            number = self._window_of(c).label("number")
+            found = c.execute(
+                select(
+                    p.model_name,
+                    number,
+                    func.count(),
+                    func.sum(case((p.is_anomaly, 1), else_=0)),
+                    func.max(p.model_version),
+                )
+                .where(p.seq > cursor, p.seq <= upto, p.shadow.is_(False))
+                .group_by(p.model_name, number)
+            ).all()
+        return {
+            (name, float(number) * self.config.window): [rows, int(flagged or 0), version]
+            for name, number, rows, flagged, version in found
+        }
+
+    def _flags(self, cursor, upto, held):
+        """The flagged served rows in ``(cursor, upto]`` outside the
+        windows ``held`` by a storm."""
+        p, window, entity = predictions.c, self.config.window, self.config.entity
         cols = (p.seq, p.prediction_id, p.scored_at, p.model_name, p.model_version)
         cols += (p.severity, p.reason, p.anomaly_score, p.input)
-        entity = self.config.entity
+        where = [p.seq > cursor, p.seq <= upto, p.shadow.is_(False), p.is_anomaly.is_(True)]
+        where += [
+            not_(and_(p.model_name == name, p.scored_at >= start, p.scored_at < start + window))
+            for name, start in held
+        ]
         out = []
         with self.db.reading() as c:
-            for start in range(0, len(seqs), _CHUNK):
-                chunk = seqs[start : start + _CHUNK]
-                for r in c.execute(select(*cols).where(p.seq.in_(chunk)).order_by(p.seq)):
-                    value = orjson.loads(r.input).get(entity) if entity else None
-                    out.append(
-                        Flag(
-                            r.seq,
-                            r.prediction_id,
-                            r.scored_at,
-                            r.model_name,
-                            r.model_version,
-                            r.severity,
-                            r.reason,
-                            r.anomaly_score,
-                            None if value is None else str(value)[:_ENTITY_CHARS],
-                        )
+            for r in c.execute(select(*cols).where(*where).order_by(p.seq)):
+                if (r.model_name, (r.scored_at // window) * window) in held:
+                    continue  # a row on a window's edge, where SQL and Python round apart
+                value = orjson.loads(r.input).get(entity) if entity else None
+                out.append(
+                    Flag(
+                        r.seq,
+                        r.prediction_id,
+                        r.scored_at,
+                        r.model_name,
+                        r.model_version,
+                        r.severity,
+                        r.reason,
+                        r.anomaly_score,
+                        None if value is None else str(value)[:_ENTITY_CHARS],
                     )
+                )
         return out
 
     # ----------------------------------------------------------- storms
-    def _storms(self, rows, now, entries, done):
-        """Storm decisions per model over the windows of ``rows``: the
+    def active_storms(self):
+        """How many storms are on now."""
+        with self.db.reading() as c:
+            return c.execute(
+                select(func.count())
+                .select_from(alert_storms)
+                .where(alert_storms.c.ended_at.is_(None))
+            ).scalar_one()
+
+    def _storms(self, counts, now, entries, done):
+        """Storm decisions per model over the windows ``counts`` gives: the
         windows held back, and the storm rows to write."""
         window = self.config.window
-        counts = {}
-        for r in rows:
-            key = (r.model_name, (r.scored_at // window) * window)
-            entry = counts.setdefault(key, [0, 0, Counter()])
-            entry[0] += 1
-            entry[1] += bool(r.is_anomaly)
-            entry[2][r.model_version] += 1
         with self.db.reading() as c:
             active = {
                 s.model_name: s
@@ -146,7 +177,7 @@ class Outbox:
         held, writes = set(), []
         for name in sorted({k[0] for k in counts}):
             starts = sorted(s for n, s in counts if n == name)
-            version = sum((counts[(name, s)][2] for s in starts), Counter()).most_common(1)[0][0]
+            version = counts[(name, starts[-1])][2]
             baseline = self.config.storm.baseline or self.models.baseline(name, version)
             baseline = max(baseline, MIN_BASELINE)
             decided = storm_windows(
@@ -272,25 +303,20 @@ class Outbox:
         """One pass over the log behind the cursor; a :class:`Pass`."""
         now = time.time() if now is None else now
         done = Pass(alerts=Counter(), suppressed=Counter())
-        cursor, rows = self._scan(now)
-        if not rows:
+        cursor, upto = self._span(now)
+        if upto is None:
             return done
-        done.rows = len(rows)
+        counts = self._counts(cursor, upto)
+        done.rows = sum(v[0] for v in counts.values())
         entries = []
-        held, storm_writes = self._storms(rows, now, entries, done)
-        window = self.config.window
-        seqs = [
-            r.seq
-            for r in rows
-            if r.is_anomaly and (r.model_name, (r.scored_at // window) * window) not in held
-        ]
-        flags = self._flags(seqs)
+        held, storm_writes = self._storms(counts, now, entries, done)
+        flags = self._flags(cursor, upto, held)
         try:
             with self.db.writing() as c:
                 moved = c.execute(
                     update(alert_cursor)
                     .where(alert_cursor.c.name == CURSOR, alert_cursor.c.seq == cursor)
-                    .values(seq=rows[-1].seq, updated_at=now)
+                    .values(seq=upto, updated_at=now)
                 )
                 if moved.rowcount != 1:
                     raise _Moved

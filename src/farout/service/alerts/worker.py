@@ -15,6 +15,7 @@ from prometheus_client import Counter, Gauge
 
 from ... import __version__
 from ...summary import flag_rate
+from ..errors import ServiceError
 from .outbox import Outbox
 
 __all__ = ["AlertWorker", "ModelFacts", "backoff"]
@@ -115,6 +116,7 @@ class AlertWorker:
 
     def start(self):
         self.outbox.ensure_cursor()
+        self.meters.storms.set(self.outbox.active_storms())
         self._thread = threading.Thread(target=self._run, name="farout-alerts", daemon=True)
         self._thread.start()
 
@@ -131,6 +133,8 @@ class AlertWorker:
         while not self._stop.is_set():
             try:
                 self.step()
+            except ServiceError as error:  # the database is away: the next pass retries
+                log.warning("alerts: %s", error.message)
             except Exception:  # the worker outlives any one pass; the next retries it
                 log.exception("alerts: a pass failed")
             self._stop.wait(self.config.poll)
@@ -142,7 +146,7 @@ class AlertWorker:
             self.meters.suppressed.labels(name).inc(n)
         self.meters.storm_rows.inc(done.storm_rows)
         if done.storms_started or done.storms_ended:
-            self.meters.storms.inc(done.storms_started - done.storms_ended)
+            self.meters.storms.set(self.outbox.active_storms())
         self.deliver()
 
     def deliver(self):
