@@ -386,7 +386,7 @@ def test_alerts_arrive_grouped_filtered_and_rate_limited(tmp_path, model_file, r
         # rate limit: two of them, the rest recorded as suppressed
         records = wait_for(
             lambda: (
-                (r := client._request("GET", "/v1/alerts", query={"destination": "limited"}))
+                (r := client.alerts(destination="limited"))
                 and len(r["alerts"]) == len(by)
                 and r["alerts"]
             )
@@ -401,22 +401,22 @@ def test_alerts_arrive_grouped_filtered_and_rate_limited(tmp_path, model_file, r
         assert f'farout_alerts_suppressed_total{{destination="limited"}} {len(by) - 2}.0' in metrics
         assert f'farout_alerts_delivered_total{{destination="all"}} {len(by)}.0' in metrics
         # the records show what was sent
-        a_one = client._request("GET", "/v1/alerts", query={"destination": "all"})["alerts"]
+        a_one = client.alerts(destination="all")["alerts"]
         (rec,) = [r for r in a_one if r["entity"] == "A-1"]
         assert rec["count"] == len(by["A-1"]) and rec["model_version"] == 1
         assert rec["status"] == "delivered" and rec["attempts"] == 1 and rec["kind"] == "alert"
         with pytest.raises(APIError) as caught:
-            client._request("GET", "/v1/alerts", query={"status": "lost"})
+            client.alerts(status="lost")
         assert caught.value.status == 422 and caught.value.fields == {"field": "status"}
         with pytest.raises(APIError) as caught:
-            Client(server.url)._request("GET", "/v1/alerts")
+            Client(server.url).alerts()
         assert caught.value.status == 401
     finally:
         server.stop()
 
 
 def _records(client, **query):
-    return client._request("GET", "/v1/alerts", query=query)
+    return client.alerts(**query)
 
 
 def _metric(server, line):
@@ -558,5 +558,34 @@ def test_a_restart_neither_loses_nor_repeats_a_delivery(tmp_path, model_file, re
         assert accounts == ["X0", "X1", "X2", "X3", "X4", "Y1", "Y2"]
         records = _records(client)["alerts"]
         assert len(records) == 7 and {r["status"] for r in records} == {"delivered"}
+    finally:
+        server.stop()
+
+
+def test_alerts_begin_at_the_log_end_and_leave_shadow_rows_out(tmp_path, model_file, receiver):
+    registry = tmp_path / "registry"
+    key = make_key(registry)
+    server = Server(registry, None, "-q").start()
+    try:  # predictions logged before alerts were enabled
+        client = Client(server.url, key)
+        client.upload(model_file)
+        old = client.score(outliers([3000.0, 4000.0], ["OLD-1", "OLD-2"]))
+        assert all(p["is_anomaly"] for p in old["predictions"])
+    finally:
+        server.stop()
+    path = tmp_path / "alerts.toml"
+    path.write_text(FAST + destination("all", receiver.url + "/all"))
+    server = Server(registry, None, "-q", "--alerts", str(path)).start()
+    try:
+        client = Client(server.url, key)
+        client.upload(model_file)  # version 2, the same model, scored in shadow
+        client.set_alias("payments", "challenger", 2)
+        answer = client.score(outliers([5000.0], ["NEW-1"]))
+        assert answer["model"]["version"] == 1 and answer["predictions"][0]["is_anomaly"]
+        assert client.predictions(shadow=True, model="payments/2")["predictions"]
+        wait_for(lambda: receiver.at("/all"))
+        time.sleep(1.5)
+        (got,) = receiver.at("/all")  # not the old rows, not the shadow row
+        assert got["body"]["text"].startswith("[high] payments v1: a flagged row for account NEW-1")
     finally:
         server.stop()

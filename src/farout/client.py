@@ -177,6 +177,12 @@ class Client:
         """The whole log row of one prediction, with its input."""
         return self._request("GET", f"/v1/predictions/{prediction_id}")
 
+    def alerts(self, **filters):
+        """A page of the webhook deliveries, newest first, and the recent
+        storms: ``status``, ``destination``, ``kind``, ``limit``,
+        ``cursor``."""
+        return self._request("GET", "/v1/alerts", query=filters)
+
     # ------------------------------------------------------- feedback
     def feedback(self, prediction_id=None, verdict=None, analyst=None, note=None, items=None):
         """Record an analyst's verdict (``"anomaly"``, ``"normal"`` or

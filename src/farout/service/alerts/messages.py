@@ -7,7 +7,7 @@ at most 10 fields). Pure.
 from datetime import datetime, timezone
 from urllib.parse import quote, urlencode
 
-__all__ = ["alert_message", "storm_message"]
+__all__ = ["alert_message", "prediction_link", "storm_message"]
 
 _HEADER, _TEXT, _FIELD = 150, 3000, 2000
 

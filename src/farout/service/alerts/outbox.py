@@ -197,17 +197,17 @@ class Outbox:
                     done.storms_started += 1
                     storm_id = ("new", name, w.start)
                     writes.append(("start", storm_id, (name, w.start, baseline, w)))
-                    for d in self.config.destinations:
-                        message = storm_message(
-                            name,
-                            w.start,
-                            window,
-                            w.rows,
-                            w.flagged,
-                            baseline,
-                            self.rule.multiple,
-                            self.config.base_url or "",
-                        )
+                    message = storm_message(
+                        name,
+                        w.start,
+                        window,
+                        w.rows,
+                        w.flagged,
+                        baseline,
+                        self.rule.multiple,
+                        self.config.base_url or "",
+                    )
+                    for d in self.config.destinations:  # whatever their severity or rate limit
                         entries.append(
                             self._entry(
                                 d.name,
