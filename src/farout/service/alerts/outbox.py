@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Integer, and_, case, cast, func, not_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, cast, func, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...storms import MIN_BASELINE, StormRule, storm_windows
@@ -380,15 +380,31 @@ class Outbox:
                 .limit(limit)
             ).all()
 
-    def mark(self, alert_id, status, attempts, error=None, next_at=None, now=None):
-        """Record an attempt's outcome."""
+    def mark(self, alert_id, status, attempts, error, next_at=None):
+        """Record a failed attempt: ``retrying`` until ``next_at``, or
+        ``failed``."""
         values = {"status": status, "attempts": attempts, "next_attempt_at": next_at}
-        if error is not None:
-            values["last_error"] = error[:2000]
-        if status == "delivered":
-            values["delivered_at"] = time.time() if now is None else now
+        values["last_error"] = error[:2000]
         with self.db.writing() as c:
             c.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+
+    def delivered(self, done):
+        """Record ``(id, attempts, at)`` deliveries in one transaction (a
+        write each would take the SQLite writer from scoring as often)."""
+        if not done:
+            return
+        statement = (
+            update(alerts)
+            .where(alerts.c.id == bindparam("alert_id"))
+            .values(
+                status="delivered",
+                attempts=bindparam("n"),
+                delivered_at=bindparam("at"),
+                next_attempt_at=None,
+            )
+        )
+        with self.db.writing() as c:
+            c.execute(statement, [{"alert_id": i, "n": n, "at": at} for i, n, at in done])
 
 
 # ------------------------------------------------------------ listing

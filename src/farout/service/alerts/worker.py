@@ -26,6 +26,9 @@ log = logging.getLogger("farout.alerts")
 FALLBACK_BASELINE = 0.01
 #: Answers that retrying will not mend (a wrong URL, a refused payload).
 _RETRYABLE_4XX = (408, 425, 429)
+#: Deliveries recorded in one transaction at most; a server killed before
+#: the record sends those again (delivery is at least once).
+_RECORD_EVERY = 50
 
 
 def backoff(attempts, first, most):
@@ -160,13 +163,20 @@ class AlertWorker:
 
     def _send_all(self, item):
         destination, rows = item
-        for row in rows:
-            if self._stop.is_set():
-                return
-            if not self._send(destination, row):
-                return  # the rest wait for the receiver, without spending their attempts
+        done = []  # deliveries, recorded together
+        try:
+            for row in rows:
+                if self._stop.is_set():
+                    return
+                if not self._send(destination, row, done):
+                    return  # the rest wait for the receiver, without spending their attempts
+                if len(done) >= _RECORD_EVERY:
+                    self.outbox.delivered(done)
+                    done.clear()
+        finally:
+            self.outbox.delivered(done)
 
-    def _send(self, destination, row):
+    def _send(self, destination, row, done):
         retry, attempts = self.config.retry, row.attempts + 1
         headers = {"X-Farout-Alert-Id": str(row.id), "Idempotency-Key": row.alert_key}
         wait_at_least = 0.0
@@ -176,7 +186,7 @@ class AlertWorker:
             problem, permanent = f"{type(error).__name__}: {error}" or "no answer", False
         else:
             if 200 <= answer.status_code < 300:
-                self.outbox.mark(row.id, "delivered", attempts)
+                done.append((row.id, attempts, time.time()))
                 self.meters.delivered.labels(destination).inc()
                 return True
             code = answer.status_code
