@@ -217,10 +217,13 @@ class Receiver:
                     )
                 if self.path in receiver.hang:
                     time.sleep(3)
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"ok" if status == 200 else b"no_service")
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.end_headers()
+                    self.wfile.write(b"ok" if status == 200 else b"no_service")
+                except OSError:  # the sender gave up waiting, as it should
+                    pass
 
             def log_message(self, *args):
                 pass
@@ -471,7 +474,9 @@ def test_retries_back_off_failures_are_recorded_and_scoring_never_waits(
     tmp_path, model_file, receiver
 ):
     dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
-    config = FAST + destination("flaky", receiver.url + "/flaky")
+    # a request that waited on a delivery would take the 2.5 s timeout at least
+    config = FAST.replace('timeout = "1s"', 'timeout = "2500ms"')
+    config += destination("flaky", receiver.url + "/flaky")
     config += destination("down", dead) + destination("refuses", receiver.url + "/refuses")
     config += destination("slow", receiver.url + "/slow")
     server, client = start(tmp_path, model_file, config)
@@ -482,7 +487,7 @@ def test_retries_back_off_failures_are_recorded_and_scoring_never_waits(
         quiet_row = {"amount": 20.0, "hour": 12.0, "kind": "card"}
         latencies = []
         seen_retrying = None
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             began = time.perf_counter()
             assert not client.score([quiet_row])["predictions"][0]["is_anomaly"]
@@ -500,7 +505,7 @@ def test_retries_back_off_failures_are_recorded_and_scoring_never_waits(
             "refuses": "failed",
             "slow": "failed",
         }
-        assert max(latencies) < 1.0 and np.median(latencies) < 0.2, latencies
+        assert max(latencies) < 2.0 and np.median(latencies) < 0.25, latencies
         # the flaky receiver: 500, 500, then taken, each wait longer than the one before
         times = [g["at"] for g in receiver.at("/flaky")]
         assert [g["status"] for g in receiver.at("/flaky")] == [500, 500, 200]

@@ -115,7 +115,10 @@ class AlertWorker:
         self._held = {}  # destination -> time before which it is not tried again
         self._stop = threading.Event()
         self._thread = None
-        self._pool = ThreadPoolExecutor(min(4, len(self.urls)), thread_name_prefix="farout-webhook")
+        self._busy = {}  # destination -> the future of its sends in flight
+        self._pool = ThreadPoolExecutor(
+            min(16, len(self.urls)), thread_name_prefix="farout-webhook"
+        )
 
     def start(self):
         self.outbox.ensure_cursor()
@@ -153,16 +156,19 @@ class AlertWorker:
         self.deliver()
 
     def deliver(self):
+        """Hand each destination its due deliveries, on its own thread; one
+        still busy with a slow receiver is left to finish, and the others
+        (and the next pass over the log) go on without it."""
         now = time.time()
-        held = [name for name, until in self._held.items() if until > now]
+        skip = {d for d, f in self._busy.items() if not f.done()}
+        skip |= {d for d, until in self._held.items() if until > now}
         by_destination = {}
-        for row in self.outbox.due(now, skip=held):
+        for row in self.outbox.due(now, skip=sorted(skip)):
             by_destination.setdefault(row.destination, []).append(row)
-        # one thread per destination: a slow receiver does not hold the others
-        list(self._pool.map(self._send_all, by_destination.items()))
+        for destination, rows in by_destination.items():
+            self._busy[destination] = self._pool.submit(self._send_all, destination, rows)
 
-    def _send_all(self, item):
-        destination, rows = item
+    def _send_all(self, destination, rows):
         done = []  # deliveries, recorded together
         try:
             for row in rows:
@@ -173,8 +179,13 @@ class AlertWorker:
                 if len(done) >= _RECORD_EVERY:
                     self.outbox.delivered(done)
                     done.clear()
+        except Exception:  # the next pass tries again
+            log.exception("alerts: delivering to %s failed", destination)
         finally:
-            self.outbox.delivered(done)
+            try:
+                self.outbox.delivered(done)
+            except Exception:  # sent but not recorded: sent again (at least once)
+                log.exception("alerts: recording deliveries to %s failed", destination)
 
     def _send(self, destination, row, done):
         retry, attempts = self.config.retry, row.attempts + 1
