@@ -138,6 +138,7 @@ def main():
             servers[name] = (server, key, registry)
         for name in order:
             server, key, _ = servers[name]
+            before = cpu_seconds(server.process.pid)
             run = wrk(
                 server.url + "/v1/score",
                 key,
@@ -146,6 +147,8 @@ def main():
                 args.connections,
                 args.threads,
             )
+            used = cpu_seconds(server.process.pid) - before
+            run["cpu_ms"] = used * 1000 / max(run["requests"], 1)
             results[name].append(run)
         time.sleep(3)
         print(
@@ -155,7 +158,7 @@ def main():
         print(
             "| alerts | requests/s | of no alerts | p50 ms | p99 ms | failed | deliveries recorded |"
         )
-        print("|---|---:|---:|---:|---:|---:|---|")
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
         base = statistics.median(r["rps"] for r in results["no alerts"])
         for name, runs in results.items():
             rps = statistics.median(r["rps"] for r in runs)

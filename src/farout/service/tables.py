@@ -157,7 +157,7 @@ alerts = Table(
     Column("created_at", Float, nullable=False),
     Column("next_attempt_at", Float),
     Column("delivered_at", Float),
-    Index("ix_alerts_due", "status", "next_attempt_at"),
+    Index("ix_alerts_due", "destination", "status", "next_attempt_at"),
     Index("ix_alerts_destination", "destination", "created_at"),
 )
 

@@ -365,20 +365,28 @@ class Outbox:
                 )
 
     # -------------------------------------------------------- delivery
-    def due(self, now, skip=(), limit=200):
-        """Deliveries whose next attempt is due, oldest first, but for the
-        destinations in ``skip`` (waiting for their receiver to recover)."""
+    def due(self, now, destinations, limit=200):
+        """Each destination's deliveries whose next attempt is due, oldest
+        first: ``{destination: rows}``. One indexed lookup a destination, so
+        neither the delivered history nor another destination's backlog is
+        read."""
         a = alerts.c
-        where = [a.status.in_(("pending", "retrying")), a.next_attempt_at <= now]
-        if skip:
-            where.append(a.destination.not_in(list(skip)))
+        out = {}
         with self.db.reading() as c:
-            return c.execute(
-                select(a.id, a.alert_key, a.destination, a.payload, a.attempts)
-                .where(*where)
-                .order_by(a.id)
-                .limit(limit)
-            ).all()
+            for name in destinations:
+                rows = c.execute(
+                    select(a.id, a.alert_key, a.destination, a.payload, a.attempts)
+                    .where(
+                        a.destination == name,
+                        a.status.in_(("pending", "retrying")),
+                        a.next_attempt_at <= now,
+                    )
+                    .order_by(a.next_attempt_at, a.id)
+                    .limit(limit)
+                ).all()
+                if rows:
+                    out[name] = rows
+        return out
 
     def mark(self, alert_id, status, attempts, error, next_at=None):
         """Record a failed attempt: ``retrying`` until ``next_at``, or

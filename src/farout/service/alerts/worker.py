@@ -162,10 +162,8 @@ class AlertWorker:
         now = time.time()
         skip = {d for d, f in self._busy.items() if not f.done()}
         skip |= {d for d, until in self._held.items() if until > now}
-        by_destination = {}
-        for row in self.outbox.due(now, skip=sorted(skip)):
-            by_destination.setdefault(row.destination, []).append(row)
-        for destination, rows in by_destination.items():
+        ready = [d for d in self.urls if d not in skip]
+        for destination, rows in self.outbox.due(now, ready).items():
             self._busy[destination] = self._pool.submit(self._send_all, destination, rows)
 
     def _send_all(self, destination, rows):

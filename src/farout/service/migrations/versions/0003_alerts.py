@@ -39,7 +39,7 @@ def upgrade():
         sa.Column("next_attempt_at", sa.Float),
         sa.Column("delivered_at", sa.Float),
     )
-    op.create_index("ix_alerts_due", "alerts", ["status", "next_attempt_at"])
+    op.create_index("ix_alerts_due", "alerts", ["destination", "status", "next_attempt_at"])
     op.create_index("ix_alerts_destination", "alerts", ["destination", "created_at"])
     op.create_table(
         "alert_cursor",
