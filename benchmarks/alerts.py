@@ -156,7 +156,8 @@ def main():
             "runs (interleaved); 1-row requests, every row flagged, each its own alert\n"
         )
         print(
-            "| alerts | requests/s | of no alerts | p50 ms | p99 ms | failed | deliveries recorded |"
+            "| alerts | requests/s | of no alerts | p50 ms | p99 ms | server CPU ms/request "
+            "| failed | deliveries recorded |"
         )
         print("|---|---:|---:|---:|---:|---:|---:|---|")
         base = statistics.median(r["rps"] for r in results["no alerts"])
