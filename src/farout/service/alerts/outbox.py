@@ -381,7 +381,9 @@ class Outbox:
                         a.status.in_(("pending", "retrying")),
                         a.next_attempt_at <= now,
                     )
-                    .order_by(a.next_attempt_at, a.id)
+                    # the one already retrying first: it probes the receiver, and
+                    # the fresh ones keep their attempts until it answers
+                    .order_by(a.attempts.desc(), a.next_attempt_at, a.id)
                     .limit(limit)
                 ).all()
                 if rows:
