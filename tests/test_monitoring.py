@@ -106,7 +106,7 @@ def test_categorical_shift_counts_unseen_values_as_other():
     assert same["status"] == "stable" and same["p_value"] == pytest.approx(1.0)
 
 
-def _monitor(model, inputs, times, window=3600.0, persist=3):
+def _monitor(model, inputs, times, window=3600.0, persist=3, **extra):
     found = model.findings(inputs)
     tiers = np.array([*found.tier_names, None], dtype=object)
     log = pd.DataFrame(
@@ -125,6 +125,7 @@ def _monitor(model, inputs, times, window=3600.0, persist=3):
         float(times.max()) + 1,
         window,
         persist,
+        **extra,
     )
 
 
@@ -197,6 +198,25 @@ def test_alert_rate_windows_count_the_flags_by_severity(detector):
     assert sum(hist["training_counts"]) == len(detector.score_reference_[0])
 
 
+def test_an_alert_storm_is_named_with_the_alert_workers_rule(detector):
+    """A window flagging far more than 10x the training rate is a storm;
+    the answer says whether one lasts now and since which window."""
+    from farout.storms import StormRule
+
+    for stormy, active in ((slice(0, 60), False), (slice(200, 260), True)):
+        inputs = payments(400, 6)
+        inputs.loc[inputs.index[stormy], "amount"] = 400.0  # 60 of one window's 200 rows
+        times = np.where(np.arange(400) < 200, 7200.0 * 50 + 1, 7200.0 * 50 + 3601)
+        storm = _monitor(detector, inputs, times)["alert_storm"]
+        assert storm["storm_windows"] == 1 and storm["active"] is active
+        assert storm["rule"]["multiple"] == 10 and storm["recorded"] is None
+        second = _monitor(detector, inputs, times)["alert_rate"]["windows"][1]["start"]
+        assert storm["since"] == (second if active else None)
+    # the worker's own rule, when the operator set one: 100x is no storm here
+    quiet = _monitor(detector, inputs, times, rule=StormRule(multiple=100))["alert_storm"]
+    assert quiet["storm_windows"] == 0 and quiet["active"] is False
+
+
 # --------------------------------------------------------- over HTTP
 
 
@@ -255,7 +275,9 @@ def test_monitoring_names_a_planted_drift_in_one_feature(service):
         "features": "present",
     }
     assert found["alert_rate"]["live"] > 5 * found["alert_rate"]["training"]
-    assert "alert_storm" in found  # where the alerts section's state goes
+    storm = found["alert_storm"]  # the alert worker's rule over the windows
+    assert storm["rule"]["baseline"] == found["alert_rate"]["training"]
+    assert storm["recorded"] == []  # no alerts configured: no storm recorded
 
 
 def test_monitoring_finds_no_drift_on_rows_from_the_training_distribution(service):

@@ -185,6 +185,12 @@ class Client:
         query = {"model": model, "since": since, "until": until, "window": window}
         return self._request("GET", "/v1/monitoring", query={**query, "persist": persist})
 
+    def alerts(self, **filters):
+        """A page of the webhook deliveries, newest first, and the recent
+        storms: ``status``, ``destination``, ``kind``, ``limit``,
+        ``cursor``."""
+        return self._request("GET", "/v1/alerts", query=filters)
+
     # ------------------------------------------------------- feedback
     def feedback(self, prediction_id=None, verdict=None, analyst=None, note=None, items=None):
         """Record an analyst's verdict (``"anomaly"``, ``"normal"`` or

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .shift import MIN_ROWS, categorical_shift, numeric_shift
+from .storms import StormRule, storm_windows
 from .summary import flag_rate
 
 __all__ = ["MAX_WINDOWS", "PERSIST", "Reference", "monitor", "reference_of"]
@@ -259,7 +260,54 @@ def _compact(found):
     return {k: found[k] for k in (*keep, "total_variation", "name") if k in found}
 
 
-def monitor(reference, log, inputs, since, until, window, persist=PERSIST, alpha=0.01, storm=None):
+def _storm(windows, baseline, rule, recorded):
+    """The storm rule (:mod:`farout.storms`, the alert worker's own) over
+    the alert-rate windows: whether the latest judged window is a storm,
+    since when, and the storms the alert worker recorded (None without
+    alerts)."""
+    if baseline is None:  # a model file that keeps no training scores
+        return {
+            "active": None,
+            "since": None,
+            "storm_windows": None,
+            "rule": None,
+            "recorded": recorded,
+        }
+    marked = storm_windows(
+        [(i, w["rows"], w["flagged"]) for i, w in enumerate(windows)], baseline, rule
+    )
+    stormy = [m.start for m in marked if m.storm]
+    active = bool(marked) and marked[-1].storm
+    began = None
+    if active:
+        began = max(m.start for m in marked if m.event == "start")
+    return {
+        "active": active,
+        "since": windows[began]["start"] if began is not None else None,
+        "storm_windows": len(stormy),
+        "rule": {
+            "multiple": rule.multiple,
+            "min_rows": rule.min_rows,
+            "baseline": baseline,
+            "storm_rate": rule.threshold(baseline),
+        },
+        "recorded": recorded,
+    }
+
+
+def monitor(
+    reference,
+    log,
+    inputs,
+    since,
+    until,
+    window,
+    persist=PERSIST,
+    alpha=0.01,
+    storm=None,
+    rule=None,
+    baseline=None,
+):
     """The monitoring answer over the logged rows scored in ``[since, until)``.
 
     Parameters
@@ -323,6 +371,7 @@ def monitor(reference, log, inputs, since, until, window, persist=PERSIST, alpha
         drift_windows.append(entry)
     flagged = int(log["is_anomaly"].to_numpy(dtype=bool).sum())
     n = int(len(log))
+    alert_windows = _alert_windows(log, starts, window, reference)
     return {
         "rows": n,
         "reference": {
@@ -342,11 +391,14 @@ def monitor(reference, log, inputs, since, until, window, persist=PERSIST, alpha
             "live": flagged / n if n else None,
             "flagged": flagged,
             "window_seconds": float(window),
-            "windows": _alert_windows(log, starts, window, reference),
+            "windows": alert_windows,
         },
         "drift_windows": drift_windows,
         "retrain": _retrain(drift_windows, window, persist),
-        # the alerts section's storm state (meta-alerts when the flag rate
-        # exceeds a multiple of its baseline) is passed in here
-        "alert_storm": storm,
+        "alert_storm": _storm(
+            alert_windows,
+            reference.training_alert_rate if baseline is None else baseline,
+            StormRule() if rule is None else rule,
+            storm,
+        ),
     }

@@ -32,12 +32,18 @@ def _service():
 
 def _settings(args):
     service, *_ = _service()
+    alerts = None
+    if getattr(args, "alerts", None):
+        from ..service.alerts.config import load_alerts
+
+        alerts = load_alerts(args.alerts).with_base_url(f"http://{args.host}:{args.port}")
     return service.Settings(
         registry=Path(args.registry),
         db=args.db,
         busy_timeout=getattr(args, "busy_timeout", 5.0),
         max_body=getattr(args, "max_body", 64 << 20),
         max_upload=getattr(args, "max_upload", 1 << 30),
+        alerts=alerts,
     )
 
 
@@ -149,6 +155,9 @@ def cmd_serve(args):
             f"farout serves on http://{args.host}:{args.port} (registry {args.registry})",
             flush=True,
         )
+    if app.state.settings.alerts is not None:
+        names = ", ".join(d.name for d in app.state.settings.alerts.destinations)
+        print(f"alerts go to {names} ({args.alerts})", flush=True)
     uvicorn.run(
         app,
         host=args.host,

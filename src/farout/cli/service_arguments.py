@@ -18,6 +18,7 @@ SERVICE_DETAILS = {
             "farout serve --demo            # demo model, a key and a curl line",
             "farout serve --registry models --port 8000",
             "farout serve --db postgresql+psycopg://farout@localhost/farout",
+            "farout serve --alerts alerts.toml  # webhooks (Slack's JSON), grouped, rate-limited",
         ],
     ),
     "keys": (
@@ -183,6 +184,12 @@ def add_service_commands(sub, command):
         default=1 << 30,
         metavar="BYTES",
         help="largest model file POST /v1/models takes (default 1 GiB)",
+    )
+    p.add_argument(
+        "--alerts",
+        metavar="FILE",
+        help="send alerts to the webhooks FILE lists (.toml or .json; the README's "
+        "Alerts section shows the format); checked at start",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no access log")
 

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from . import feedback, predictions
+from .alerts.routes import alert_routes
 from .batcher import Batcher
 from .dashboard import dashboard_routes
 from .database import DB_ERRORS, Database
@@ -206,11 +207,20 @@ def create_app(settings):
     registry = Registry(settings.registry, db)
     keys, metrics = Keys(db), Metrics()
     batcher = Batcher(Scorer(registry, db, metrics))
+    alerting = None
+    if settings.alerts is not None:  # webhooks read the log off the request path
+        from .alerts.worker import AlertWorker
+
+        alerting = AlertWorker(db, registry, settings.alerts, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        if alerting is not None:
+            alerting.start()
         yield
         batcher.stop()  # requests already queued are still logged and answered
+        if alerting is not None:
+            alerting.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -220,6 +230,7 @@ def create_app(settings):
     )
     app.state.db, app.state.registry, app.state.keys = db, registry, keys
     app.add_middleware(_Limit, max_body=settings.max_body, max_upload=settings.max_upload)
+    app.state.settings = settings
     app.add_middleware(_Observe, metrics=metrics)
     _handlers(app)
     bearer = HTTPBearer(auto_error=False)
@@ -371,10 +382,11 @@ def create_app(settings):
     ):
         """The served model's live scores and features against its training
         reference, its alert rate by window, and whether to retrain."""
-        return monitoring(db, registry, model, since, until, window, persist)
+        return monitoring(db, registry, model, since, until, window, persist, settings.alerts)
 
     _feedback_routes(app, db, registry, settings, reader, admin)
     dashboard_routes(app)
+    alert_routes(app, db, reader)
     return app
 
 

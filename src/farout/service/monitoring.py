@@ -13,10 +13,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from ..monitoring import MAX_WINDOWS, PERSIST, monitor, reference_of
+from ..storms import StormRule
 from .errors import Invalid
 from .feedback import parse_window
 from .predictions import iso, parse_time
-from .tables import predictions
+from .tables import alert_storms, predictions
 
 __all__ = ["MAX_ROWS", "Monitoring", "monitoring"]
 
@@ -162,7 +163,10 @@ class Monitoring(BaseModel):
     drift_windows: list[DriftWindow]
     retrain: Retrain
     alert_storm: dict | None = Field(
-        None, description="Alert-storm state (meta-alerts), from the alerts section."
+        None,
+        description="Whether the flag rate is in a storm now (the alert worker's rule over "
+        "the alert-rate windows: more than `multiple` times the baseline), since when, "
+        "and the storms the alert worker recorded.",
     )
 
 
@@ -207,14 +211,35 @@ def _inputs(rows, columns):
     return pd.DataFrame(out)
 
 
-def alert_storm(db, name, version, since, until):
-    """The alert-storm state of the model over the range. The alerts section
-    (webhooks, grouping, storm meta-alerts) wires its state in here; until
-    then there is none."""
-    return None
+def alert_storm(db, name, since, until):
+    """The storms the alert worker recorded for the model over the range
+    (``alert_storms``; none when no alerts are configured), newest first."""
+    with db.reading() as connection:
+        rows = connection.execute(
+            select(alert_storms)
+            .where(
+                alert_storms.c.model_name == name,
+                alert_storms.c.started_at < until,
+                (alert_storms.c.ended_at.is_(None)) | (alert_storms.c.ended_at >= since),
+            )
+            .order_by(alert_storms.c.started_at.desc())
+            .limit(20)
+        ).mappings()
+        return [
+            {
+                "started_at": iso(r["started_at"]),
+                "ended_at": None if r["ended_at"] is None else iso(r["ended_at"]),
+                "baseline": r["baseline"],
+                "rows": r["rows"],
+                "flagged": r["flagged"],
+            }
+            for r in rows
+        ]
 
 
-def monitoring(db, registry, model=None, since=None, until=None, window="1h", persist=PERSIST):
+def monitoring(
+    db, registry, model=None, since=None, until=None, window="1h", persist=PERSIST, alerts=None
+):
     """The answer of ``GET /v1/monitoring`` (a dict in the shape of
     :class:`Monitoring`)."""
     seconds = parse_window(window)
@@ -243,7 +268,12 @@ def monitoring(db, registry, model=None, since=None, until=None, window="1h", pe
             end,
             seconds,
             persist,
-            storm=alert_storm(db, name, version, start, end),
+            storm=alert_storm(db, name, start, end),
+            # the alert worker's own rule and baseline, when alerts are on
+            rule=None
+            if alerts is None
+            else StormRule(alerts.storm.multiple, alerts.storm.min_rows),
+            baseline=None if alerts is None else alerts.storm.baseline,
         )
     except ValueError as error:  # too many windows
         raise Invalid(str(error), field="window") from None

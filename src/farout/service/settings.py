@@ -28,6 +28,9 @@ class Settings:
         Largest body any other request may carry, in bytes (10,000 rows of
         a few hundred bytes each fit well within it); a larger one gets 413
         before it is read.
+    alerts : AlertConfig, optional
+        Webhook destinations (:func:`~farout.service.alerts.config.load_alerts`);
+        without it no alert is sent.
     """
 
     registry: Path
@@ -35,6 +38,7 @@ class Settings:
     busy_timeout: float = 5.0
     max_upload: int = 1 << 30
     max_body: int = 64 << 20
+    alerts: object = None
 
     def __post_init__(self):
         for name in ("max_body", "max_upload"):

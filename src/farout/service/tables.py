@@ -21,6 +21,9 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alert_cursor",
+    "alert_storms",
+    "alerts",
     "api_keys",
     "feedback",
     "metadata",
@@ -123,4 +126,60 @@ feedback = Table(
     Column("key_id", String(16), nullable=False),
     Index("ix_feedback_prediction", "prediction_id", "analyst", "id"),
     Index("ix_feedback_created_at", "created_at"),
+)
+
+#: Webhook deliveries: one row per alert and destination, written in the
+#: same transaction that moves the alert cursor past the predictions it
+#: covers, so a restart neither loses nor repeats one. ``status`` is
+#: ``pending``, ``retrying``, ``delivered``, ``failed`` or ``suppressed``
+#: (over the destination's rate limit).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_key", String(64), nullable=False, unique=True),
+    Column("destination", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("model_name", String(64), nullable=False),
+    Column("model_version", Integer),
+    Column("entity", Text),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("prediction_id", String(32)),
+    Column("severity", String(32)),
+    Column("reason", Text, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("max_score", Float),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("next_attempt_at", Float),
+    Column("delivered_at", Float),
+    Index("ix_alerts_due", "destination", "status", "next_attempt_at"),
+    Index("ix_alerts_destination", "destination", "created_at"),
+)
+
+#: How far the alert worker has read the prediction log (``seq``).
+alert_cursor = Table(
+    "alert_cursor",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+#: Alert storms, one row each; ``ended_at`` is empty while one lasts.
+alert_storms = Table(
+    "alert_storms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_name", String(64), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("baseline", Float, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("flagged", Integer, nullable=False),
+    Index("ix_alert_storms_model", "model_name", "ended_at"),
 )
