@@ -604,3 +604,46 @@ def test_service_compare_of_an_unknown_model_is_404(service):
     with pytest.raises(APIError) as caught:
         reader._request("GET", "/v1/models/no-such-model/compare")
     assert caught.value.status == 404
+
+
+def test_service_log_sequences_are_64_bit_on_postgresql(postgres):
+    """int4 would end the prediction log at 2**31 - 1 rows."""
+    from farout.service.database import Database
+
+    url = postgres.new_database()
+    db = Database(url)
+    db.upgrade()
+    try:
+        with db.engine.connect() as c:
+            types = dict(
+                c.execute(
+                    sa.text(
+                        "SELECT table_name || '.' || column_name, data_type FROM "
+                        "information_schema.columns WHERE (table_name, column_name) IN "
+                        "(('predictions', 'seq'), ('feedback', 'id'), ('alert_cursor', 'seq'))"
+                    )
+                ).all()
+            )
+            top = c.execute(
+                sa.text(
+                    "SELECT max_value FROM pg_sequences WHERE sequencename = 'predictions_seq_seq'"
+                )
+            ).scalar()
+        assert types == {
+            "predictions.seq": "bigint",
+            "feedback.id": "bigint",
+            "alert_cursor.seq": "bigint",
+        }
+        assert top == 2**63 - 1
+        from alembic.autogenerate import compare_metadata
+        from alembic.runtime.migration import MigrationContext
+
+        from farout.service.tables import metadata
+
+        with db.engine.connect() as c:
+            diffs = compare_metadata(MigrationContext.configure(c), metadata)
+        # a column's changes come as a list of tuples, a table's as a tuple
+        kinds = {(d[0] if isinstance(d, list) else d)[0] for d in diffs}
+        assert "modify_type" not in kinds, diffs
+    finally:
+        db.close()

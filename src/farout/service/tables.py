@@ -7,6 +7,7 @@ compare.
 """
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -32,6 +33,11 @@ __all__ = [
     "predictions",
     "registry_audit",
 ]
+
+
+# 64-bit on PostgreSQL (int4 would end the log at 2**31 - 1 rows); on SQLite
+# an INTEGER PRIMARY KEY is the 64-bit rowid already, and BIGINT would not be
+_SERIAL64 = BigInteger().with_variant(Integer, "sqlite")
 
 metadata = MetaData()
 
@@ -89,7 +95,7 @@ api_keys = Table(
 predictions = Table(
     "predictions",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", _SERIAL64, primary_key=True, autoincrement=True),
     Column("prediction_id", String(32), nullable=False, unique=True),
     Column("request_id", String(32), nullable=False),
     Column("scored_at", Float, nullable=False),
@@ -117,7 +123,7 @@ predictions = Table(
 feedback = Table(
     "feedback",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", _SERIAL64, primary_key=True, autoincrement=True),
     Column("prediction_id", String(32), ForeignKey("predictions.prediction_id"), nullable=False),
     Column("verdict", String(16), nullable=False),
     Column("analyst", String(64), nullable=False),
@@ -166,7 +172,7 @@ alert_cursor = Table(
     "alert_cursor",
     metadata,
     Column("name", String(32), primary_key=True),
-    Column("seq", Integer, nullable=False),
+    Column("seq", _SERIAL64, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
 
