@@ -6,6 +6,7 @@ OpenAPI is at ``/openapi.json`` and its pages at ``/docs``.
 """
 
 import contextlib
+import gc
 import os
 import tempfile
 import time
@@ -217,6 +218,10 @@ def create_app(settings):
     async def lifespan(_app):
         if alerting is not None:
             alerting.start()
+        # the libraries' objects, imported once, out of the collector's
+        # sight: a full collection over them stalled every request in
+        # flight (p99 109 -> 15 ms for 1-row requests)
+        gc.freeze()
         yield
         batcher.stop()  # requests already queued are still logged and answered
         if alerting is not None:
