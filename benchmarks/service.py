@@ -14,7 +14,6 @@ PostgreSQL runs in a throwaway cluster (tests/servers.py), as in the tests.
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
