@@ -45,6 +45,21 @@ FAROUT_VARIANTS = {
     "bag+trim": {"ensemble": {"variance_floor": None}},
     "bag+trim+weights-25iter": {"ensemble": {"max_iter": 25}},
     "bag10": {"ensemble": {"n_estimators": 10}},
+    # issue 17: ensembles over k and feature subspaces, member scores and
+    # combination rules (one change at a time from the default)
+    "k-range-2-32": {"ensemble": {"n_clusters": [2, 32]}},
+    "k-range-4-16": {"ensemble": {"n_clusters": [4, 16]}},
+    "subspace-bagging": {"ensemble": {"max_features": "bagging"}},
+    "subspace-half": {"ensemble": {"max_features": 0.5}},
+    "subspace-sqrt": {"ensemble": {"max_features": "sqrt"}},
+    "local": {"ensemble": {"member_score": "local"}},
+    "combine-max": {"ensemble": {"combine": "max"}},
+    "combine-vote": {"ensemble": {"combine": "vote"}},
+    "combine-rank-mean": {"ensemble": {"combine": "rank_mean"}},
+    "combine-rank-max": {"ensemble": {"combine": "rank_max"}},
+    "bag50": {"ensemble": {"n_estimators": 50}},
+    "k-range+subspace": {"ensemble": {"n_clusters": [2, 32], "max_features": "bagging"}},
+    "local+rank-mean": {"ensemble": {"member_score": "local", "combine": "rank_mean"}},
 }
 
 
@@ -54,7 +69,10 @@ def _farout(params, seed):
 
     params = dict(params)
     if "ensemble" in params:
-        params["ensemble"] = BaggedKMeans(**params["ensemble"])
+        options = dict(params["ensemble"])
+        if isinstance(options.get("n_clusters"), list):
+            options["n_clusters"] = tuple(options["n_clusters"])
+        params["ensemble"] = BaggedKMeans(**options)
     return KMeansAnomalyDetector(random_state=seed, **params)
 
 

@@ -39,6 +39,11 @@ REFERENCE_ROWS = 65_536
 _MIN_CLUSTER_ROWS = 10
 
 
+# Relative difference below which two scores are taken as equal (scoring
+# paths agree to about 1e-15 relative).
+_ROUNDING = 1e-12
+
+
 def reference_sample(scores, labels, size=REFERENCE_ROWS, seed=0):
     """``(scores, labels)``: at most ``size`` of the training rows' scores
     and clusters, a seeded uniform sample, sorted by score."""
@@ -55,7 +60,11 @@ def _exceed(scores, reference, flagged):
     """P(flagged) of ``scores`` against sorted ``reference`` scores, of
     which ``flagged`` are above the cut."""
     n = reference.shape[0]
-    below = np.searchsorted(reference, scores, side="right")
+    # A row scored again (in another batch, through another path) can come
+    # out a rounding error away from its own training score: count scores
+    # within that of a reference score as equal to it, so the probability
+    # does not jump with the batch.
+    below = np.searchsorted(reference, scores + _ROUNDING * np.abs(scores), side="right")
     psi = (1.0 + below) / (2.0 + n)
     m = n - flagged
     return binom.sf(m - 1, n, psi)  # P(X >= m)

@@ -29,13 +29,32 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._kernels.distance import nearest_centers
 from ._kernels.kmeans import as_generator, count_distinct_rows, kmeans, minibatch_step
-from .core.scoring import member_distance
-from .exceptions import InputError, shown
+from .core.members import (
+    COMBINE_RULES,
+    MEMBER_SCORES,
+    ensemble_score,
+    member_scores,
+    needs_quantiles,
+    training_quantiles,
+)
+from .exceptions import InputError, ModelFileError, shown
 
 __all__ = ["BaggedKMeans"]
 
 _KERNEL_METRICS = ("euclidean", "manhattan", "cosine")
+_FEATURE_RULES = ("sqrt", "log2", "bagging")
+_MEMBER_KEYS = ("centers", "weights", "counts", "radius", "quantiles")
+
+
+def _needed_keys(ensemble):
+    needed = ["centers", "weights", "counts"]
+    if ensemble.member_score == "local":
+        needed.append("radius")
+    if needs_quantiles(ensemble.combine):
+        needed.append("quantiles")
+    return needed
 
 
 class BaggedKMeans(BaseEstimator):
@@ -48,9 +67,11 @@ class BaggedKMeans(BaseEstimator):
     max_samples : int, default=256
         Rows drawn (without replacement) for each member, at most half the
         data so that members differ on small data sets.
-    n_clusters : int or "auto", default="auto"
+    n_clusters : int, "auto" or (low, high), default="auto"
         Clusters per member; ``"auto"`` is ``sqrt(sample size) / 2`` (8 for
-        256 rows), about 30 rows per centroid.
+        256 rows), about 30 rows per centroid. A pair draws each member's k
+        log-uniformly from ``low..high`` (an ensemble over k), at most half
+        the sample.
     trim : float, default=0.1
         Fraction of its sample a member drops in each trimming round.
     trim_rounds : int, default=3
@@ -65,13 +86,33 @@ class BaggedKMeans(BaseEstimator):
     metric : {"euclidean", "manhattan", "cosine"}, default="euclidean"
         Kernel metric; for ``"cosine"`` rows must have unit length and no
         feature weighting is applied.
+    max_features : int, float, "sqrt", "log2" or "bagging", default=1.0
+        Features each member sees (a feature-subspace ensemble): a count, a
+        fraction of them, ``sqrt`` or ``log2`` of their number (for wide
+        data), or ``"bagging"``, a size drawn per member from ``p/2..p-1``
+        (Lazarevic and Kumar's feature bagging). Not with ``"cosine"``.
+    member_score : {"distance", "local"}, default="distance"
+        A member's score of a row: the weighted distance to its nearest
+        centre, or that distance over the centre's radius (the RMS distance
+        of the member's own rows to it), relative to the neighbourhood's
+        density as in LOF.
+    combine : {"mean", "max", "vote", "rank_mean", "rank_max"}, default="mean"
+        How member scores become one: see :mod:`farout.core.members`.
+        ``vote`` is the fraction of members whose ``vote_quantile`` of
+        their own training scores the row exceeds; the ``rank_`` rules
+        first turn each member's score into its rank among the training
+        rows.
+    vote_quantile : float, default=0.9
+        Each member's own threshold for ``combine="vote"``.
     random_state : int, RandomState, Generator or None, default=None
 
     Attributes
     ----------
     members_ : list of dict
-        Each with ``centers`` (k, n_features), ``weights`` (n_features,) and
-        ``counts`` (k,).
+        Each with ``centers`` (k, n_features), ``weights`` (n_features,;
+        0 for a feature the member does not see), ``counts`` (k,),
+        ``radius`` (k,) and, for the rank-based rules, ``quantiles`` (its
+        training scores' quantiles).
     """
 
     def __init__(
@@ -84,6 +125,10 @@ class BaggedKMeans(BaseEstimator):
         variance_floor=0.3,
         max_iter=1,
         metric="euclidean",
+        max_features=1.0,
+        member_score="distance",
+        combine="mean",
+        vote_quantile=0.9,
         random_state=None,
     ):
         self.n_estimators = n_estimators
@@ -94,6 +139,10 @@ class BaggedKMeans(BaseEstimator):
         self.variance_floor = variance_floor
         self.max_iter = max_iter
         self.metric = metric
+        self.max_features = max_features
+        self.member_score = member_score
+        self.combine = combine
+        self.vote_quantile = vote_quantile
         self.random_state = random_state
 
     def _check_params(self):
@@ -108,7 +157,18 @@ class BaggedKMeans(BaseEstimator):
         positive_int("max_samples", 2)
         positive_int("trim_rounds", 0)
         positive_int("max_iter")
-        if self.n_clusters != "auto":
+        k = self.n_clusters
+        if isinstance(k, (tuple, list)):
+            if not (
+                len(k) == 2
+                and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in k)
+                and 1 <= k[0] <= k[1]
+            ):
+                raise InputError(
+                    "BaggedKMeans n_clusters as a range must be two ints (low, high) "
+                    f"with 1 <= low <= high, got {shown(k)}."
+                )
+        elif k != "auto":
             positive_int("n_clusters")
         if not isinstance(self.trim, (int, float)) or not 0 <= self.trim < 0.5:
             raise InputError(f"BaggedKMeans trim must be in [0, 0.5), got {self.trim!r}.")
@@ -121,6 +181,45 @@ class BaggedKMeans(BaseEstimator):
             raise InputError(
                 f"BaggedKMeans metric must be one of {_KERNEL_METRICS}, got {self.metric!r}."
             )
+        self._check_features()
+        for name, known in (("member_score", MEMBER_SCORES), ("combine", COMBINE_RULES)):
+            if getattr(self, name) not in known:
+                raise InputError(
+                    f"BaggedKMeans {name} must be one of {known}, got {shown(getattr(self, name))}."
+                )
+        q = self.vote_quantile
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+            raise InputError(f"BaggedKMeans vote_quantile must be in (0, 1), got {shown(q)}.")
+
+    def _check_features(self):
+        f = self.max_features
+        if isinstance(f, bool) or not (
+            f in _FEATURE_RULES
+            or (isinstance(f, (int, np.integer)) and f >= 1)
+            or (isinstance(f, float) and 0 < f <= 1)
+        ):
+            raise InputError(
+                "BaggedKMeans max_features must be an int >= 1, a fraction in (0, 1], "
+                f"or one of {_FEATURE_RULES}; got {shown(f)}."
+            )
+        if self.metric == "cosine" and f != 1.0:
+            raise InputError(
+                "BaggedKMeans max_features needs the euclidean or manhattan metric: a "
+                "subspace of unit-length rows is not of unit length."
+            )
+
+    def _n_features(self, p, rng):
+        """How many of ``p`` features the next member sees."""
+        f = self.max_features
+        if f == "bagging":
+            return int(rng.integers((p + 1) // 2, p)) if p > 1 else p
+        if f == "sqrt":
+            return max(1, int(np.sqrt(p)))
+        if f == "log2":
+            return max(1, int(np.log2(p)))
+        if isinstance(f, float):
+            return max(1, int(f * p))
+        return min(int(f), p)
 
     def fit(self, X, y=None):
         """Fit the members on numeric, already scaled rows ``X``."""
@@ -129,14 +228,33 @@ class BaggedKMeans(BaseEstimator):
         n = X.shape[0]
         rng = as_generator(self.random_state)
         size = min(self.max_samples, max(2, n // 2)) if n > 2 else n
+        self.members_ = [
+            self._fit_member(X, size, self._member_k(size, rng), rng)
+            for _ in range(self.n_estimators)
+        ]
+        if needs_quantiles(self.combine):
+            # one member at a time: memory stays at one score per row
+            for member in self.members_:
+                scores = member_scores([member], self.metric, X, self.member_score)[0]
+                member["quantiles"] = training_quantiles(scores)
+        return self
+
+    def _member_k(self, size, rng):
         k = self.n_clusters
         if k == "auto":
-            k = int(np.clip(np.sqrt(size) / 2, 2, 100))
-        self.members_ = [self._fit_member(X, size, k, rng) for _ in range(self.n_estimators)]
-        return self
+            return int(np.clip(np.sqrt(size) / 2, 2, 100))
+        if isinstance(k, (tuple, list)):
+            low, high = min(k[0], max(1, size // 2)), min(k[1], max(1, size // 2))
+            return int(np.round(np.exp(rng.uniform(np.log(low), np.log(high)))))
+        return int(k)
 
     def _fit_member(self, X, size, k, rng):
         sample = X[rng.choice(X.shape[0], size, replace=False)] if size < X.shape[0] else X
+        p = X.shape[1]
+        n_seen = self._n_features(p, rng)
+        seen = np.sort(rng.choice(p, n_seen, replace=False)) if n_seen < p else None
+        if seen is not None:
+            sample = sample[:, seen]
         k = min(k, count_distinct_rows(sample))
 
         # Empty clusters are dropped, not relocated to the farthest rows:
@@ -154,14 +272,41 @@ class BaggedKMeans(BaseEstimator):
                 break
             sample = sample[keep]
             centers, labels, dist, _, _ = fit(sample)
-        weights = np.ones(X.shape[1])
+        weights = np.ones(sample.shape[1])
         if self.variance_floor is not None and self.metric != "cosine":
             variance = ((sample - centers[labels]) ** 2).mean(axis=0)
             if variance.mean() > 0:  # else every row sits on a centroid: keep weights 1
                 floor = self.variance_floor * variance.mean()
                 weights = 1.0 / np.sqrt(np.maximum(variance, floor))
         counts = np.bincount(labels, minlength=centers.shape[0]).astype(np.float64)
-        return {"centers": centers, "weights": weights, "counts": counts}
+        if seen is not None:
+            # a subspace member is a full-width one with weight 0 elsewhere,
+            # so every scoring path (and the stacked kernel) serves it as is
+            full_centers = np.zeros((centers.shape[0], p))
+            full_centers[:, seen] = centers
+            full_weights = np.zeros(p)
+            full_weights[seen] = weights
+            centers, weights = full_centers, full_weights
+        member = {"centers": centers, "weights": weights, "counts": counts}
+        member["radius"] = self._radius(member, sample, seen)
+        return member
+
+    def _radius(self, member, sample, seen):
+        """Each centre's RMS distance to the member's own rows (the scale of
+        ``member_score="local"``), floored at a small share of the mean
+        so that a centre on one repeated row does not divide by 0."""
+        centers, weights = member["centers"], member["weights"]
+        if seen is not None:
+            centers, weights = centers[:, seen], weights[seen]
+        if self.metric == "euclidean":
+            labels, dist = nearest_centers(sample, centers, self.metric, weights)
+        else:
+            labels, dist = nearest_centers(sample * weights, centers * weights, self.metric)
+        k = centers.shape[0]
+        counts = np.maximum(np.bincount(labels, minlength=k), 1)
+        radius = np.sqrt(np.bincount(labels, weights=dist**2, minlength=k) / counts)
+        floor = 1e-6 * radius.mean() if radius.mean() > 0 else 1.0
+        return np.maximum(radius, floor)
 
     def anomaly_score(self, X):
         """Mean over members of the weighted distance to the nearest centroid;
@@ -171,7 +316,7 @@ class BaggedKMeans(BaseEstimator):
         return self._score(X)
 
     def _score(self, X):
-        return member_distance(self.members_, self.metric, X)
+        return ensemble_score(self, X)
 
     def partial_fit(self, X, y=None):
         """Move every member's centroids towards a new batch (a mini-batch
@@ -184,7 +329,9 @@ class BaggedKMeans(BaseEstimator):
             centers, counts, _, _ = minibatch_step(
                 X * w, member["centers"] * w, member["counts"], self.metric
             )
-            member["centers"], member["counts"] = centers / w, counts
+            # a feature the member does not see (weight 0) keeps centre 0
+            member["centers"] = np.where(w > 0, centers / np.where(w > 0, w, 1.0), 0.0)
+            member["counts"] = counts
         return self
 
     # -------------------------------------------------------------- state
@@ -195,7 +342,10 @@ class BaggedKMeans(BaseEstimator):
             for i, member in enumerate(self.members_)
             for key, value in member.items()
         }
-        meta = {"params": self.get_params(), "n_features_in": int(self.n_features_in_)}
+        params = self.get_params()
+        if isinstance(params["n_clusters"], tuple):
+            params["n_clusters"] = [int(v) for v in params["n_clusters"]]
+        meta = {"params": params, "n_features_in": int(self.n_features_in_)}
         return {"meta": meta, "arrays": arrays}
 
     @classmethod
@@ -204,10 +354,18 @@ class BaggedKMeans(BaseEstimator):
         meta, arrays = state["meta"], state["arrays"]
         ensemble = cls(**meta["params"])
         ensemble._check_params()
+        # files written before 0.3 hold no radius and no quantiles
+        keys = [k for k in _MEMBER_KEYS if f"0.{k}" in arrays]
         ensemble.members_ = [
-            {key: arrays[f"{i}.{key}"] for key in ("centers", "weights", "counts")}
-            for i in range(ensemble.n_estimators)
+            {key: arrays[f"{i}.{key}"] for key in keys} for i in range(ensemble.n_estimators)
         ]
+        missing = [k for k in _needed_keys(ensemble) if k not in keys]
+        if missing:
+            raise ModelFileError(
+                f"the model file's ensemble has no member {missing[0]!r}, which its "
+                f"member_score={ensemble.member_score!r} and combine={ensemble.combine!r} "
+                "need; the file is damaged or from an incompatible version."
+            )
         ensemble.n_features_in_ = int(meta["n_features_in"])
         return ensemble
 

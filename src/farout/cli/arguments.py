@@ -169,6 +169,14 @@ def build_parser():
         "to the nearest centre; normalized: that distance over the cluster's spread",
     )
     p.add_argument(
+        "--ensemble",
+        metavar="KEY=VALUE,...",
+        help="the ensemble's options (BaggedKMeans parameters), e.g. n_clusters=2:32 "
+        "(members over a range of k), max_features=bagging|sqrt|0.5 (feature "
+        "subspaces), member_score=local, combine=max|vote|rank_mean|rank_max, "
+        "n_estimators=50; default: 25 members of 256 rows, k=8, mean distance",
+    )
+    p.add_argument(
         "--threshold",
         default="percentile:99",
         help="percentile:Q, contamination:C, meanstd:N, absolute:V, "
@@ -310,6 +318,14 @@ def build_parser():
         choices=names.SCORE_MODES,
         help="ensemble: mean distance over bagged trimmed k-means (default); distance: "
         "to the nearest centre; normalized: that distance over the cluster's spread",
+    )
+    p.add_argument(
+        "--ensemble",
+        metavar="KEY=VALUE,...",
+        help="the ensemble's options (BaggedKMeans parameters), e.g. n_clusters=2:32 "
+        "(members over a range of k), max_features=bagging|sqrt|0.5 (feature "
+        "subspaces), member_score=local, combine=max|vote|rank_mean|rank_max, "
+        "n_estimators=50; default: 25 members of 256 rows, k=8, mean distance",
     )
     p.add_argument(
         "--trim",

@@ -13,6 +13,7 @@ from ..comparison import compare
 from ..data_audit import audit
 from ..demo import run_demo
 from ..detector import KMeansAnomalyDetector, load
+from ..ensemble import BaggedKMeans
 from ..evaluation import evaluate, evaluate_by, threshold_sweep
 from ..exceptions import InputError
 from ..features.schema import model_columns, read_dtypes, require_column
@@ -60,6 +61,46 @@ def _tiers(text):
     return tiers
 
 
+def _ensemble_value(key, text):
+    if text.lower() == "none":
+        return None
+    if key == "n_clusters" and ":" in text:
+        low, _, high = text.partition(":")
+        try:
+            return (int(low), int(high))
+        except ValueError:
+            raise InputError(
+                f"--ensemble n_clusters={text!r} must be an int, auto, or LOW:HIGH (e.g. 2:32)."
+            ) from None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def ensemble_spec(text):
+    """The BaggedKMeans of ``--ensemble KEY=VALUE,...`` (None for no text),
+    checked now so that a typo fails before any data is read."""
+    if not text:
+        return None
+    known = sorted(BaggedKMeans().get_params())
+    options = {}
+    for item in csv_list(text):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or key not in known or key in ("metric", "random_state"):
+            raise InputError(
+                f"--ensemble entry {item!r} must be KEY=VALUE with KEY one of "
+                f"{', '.join(k for k in known if k not in ('metric', 'random_state'))}; "
+                "e.g. --ensemble n_clusters=2:32,max_features=bagging,combine=rank_mean."
+            )
+        options[key] = _ensemble_value(key, value)
+    ensemble = BaggedKMeans(**options)
+    ensemble._check_params()
+    return ensemble
+
+
 def _k(text):
     if text == "auto":
         return "auto"
@@ -88,6 +129,7 @@ def cmd_fit(args):
         metric=args.metric,
         scaling=None if args.scaling == "none" else args.scaling,
         score_mode=args.score_mode,
+        ensemble=ensemble_spec(args.ensemble),
         threshold=parse_threshold(args.threshold),
         tiers=_tiers(args.tiers) if args.tiers else None,
         borderline=args.borderline,
@@ -413,6 +455,7 @@ def cmd_compare(args):
     detector = KMeansAnomalyDetector(
         n_clusters=_k(args.k),
         score_mode=args.score_mode,
+        ensemble=ensemble_spec(args.ensemble),
         trim=args.trim,
         threshold=parse_threshold(args.threshold),
         random_state=args.random_state,

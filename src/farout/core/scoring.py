@@ -13,14 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .._kernels.distance import (
-    as_kernel_rows,
-    mean_weighted_nearest,
-    nearest_centers,
-    nearest_scores,
-)
+from .._kernels.distance import as_kernel_rows, nearest_centers, nearest_scores
 from ..exceptions import InputError
 from ..features.encoder import MAX_SCALED, is_plain_numeric
+from .members import ensemble_score, member_distance
 
 __all__ = [
     "SCORE_MODES",
@@ -76,23 +72,6 @@ class Detection:
         return pd.Series(values, index=self.index, name=name)
 
 
-def member_distance(members, kernel, M):
-    """Mean over ensemble members of each row's weighted distance to the
-    member's nearest centre (``members``: dicts of ``centers``, ``weights``)."""
-    if kernel == "euclidean":
-        return mean_weighted_nearest(
-            M, [m["centers"] for m in members], [m["weights"] for m in members]
-        )
-    # one member at a time: the reference for the stacked kernel, and the
-    # path for the manhattan and cosine metrics
-    total = np.zeros(M.shape[0])
-    for member in members:
-        w = member["weights"]
-        _, dist = nearest_centers(M * w, member["centers"] * w, kernel)
-        total += dist
-    return total / len(members)
-
-
 class DistanceScore:
     """The raw distance D to the nearest centre."""
 
@@ -112,8 +91,9 @@ class NormalizedScore:
 
 
 class EnsembleScore:
-    """The mean distance over a bag of trimmed k-means members (an object
-    with ``members_`` and a kernel ``metric``, such as BaggedKMeans)."""
+    """The combined score of a bag of trimmed k-means members (an object
+    with ``members_``, a kernel ``metric`` and its rules, such as
+    BaggedKMeans; see :mod:`farout.core.members`)."""
 
     name = "ensemble"
 
@@ -121,7 +101,7 @@ class EnsembleScore:
         self.ensemble = ensemble
 
     def score(self, clusters, M, labels, distances):
-        return member_distance(self.ensemble.members_, self.ensemble.metric, M)
+        return ensemble_score(self.ensemble, M)
 
 
 SCORE_MODES = {"ensemble": EnsembleScore, "distance": DistanceScore, "normalized": NormalizedScore}
@@ -198,7 +178,9 @@ def _score_raw(scorer, part, geometry, with_scores, out):
     if not (distances < MAX_SCALED).all():
         return False
     if with_scores and isinstance(scorer.mode, EnsembleScore):
-        scores[:] = mean_weighted_nearest(raw, geometry["members"], geometry["member_weights"])
+        scores[:] = ensemble_score(
+            scorer.mode.ensemble, raw, geometry["members"], geometry["member_weights"]
+        )
     return True  # distance scores: ``scores`` is ``distances`` (see score_rows)
 
 
@@ -273,9 +255,9 @@ def ensemble_scores(scorer, X, M):
         part = _rows(X, start, stop)
         if geometry is not None and is_plain_numeric(part):
             raw = part.to_numpy(dtype=np.float64) if isinstance(part, pd.DataFrame) else part
-            block = mean_weighted_nearest(raw, geometry["members"], geometry["member_weights"])
+            block = ensemble_score(ensemble, raw, geometry["members"], geometry["member_weights"])
             if np.isfinite(block).all():
                 scores[start:stop] = block
                 continue
-        scores[start:stop] = member_distance(ensemble.members_, ensemble.metric, M[start:stop])
+        scores[start:stop] = ensemble_score(ensemble, M[start:stop])
     return scores
