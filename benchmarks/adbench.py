@@ -41,25 +41,34 @@ FAROUT_VARIANTS = {
     "plain-normalized": {"score_mode": "normalized"},
     # the ablation, one component at a time
     "single-k8": {"score_mode": "distance", "n_clusters": 8},
-    "bag": {"ensemble": {"trim_rounds": 0, "variance_floor": None}},
-    "bag+trim": {"ensemble": {"variance_floor": None}},
-    "bag+trim+weights-25iter": {"ensemble": {"max_iter": 25}},
-    "bag10": {"ensemble": {"n_estimators": 10}},
+    "bag": {"ensemble": {"trim_rounds": 0, "variance_floor": None, "clean": 0.0}},
+    "bag+trim": {"ensemble": {"variance_floor": None, "clean": 0.0}},
+    "bag+trim+weights-25iter": {"ensemble": {"max_iter": 25, "clean": 0.0}},
+    "bag10": {"ensemble": {"n_estimators": 10, "clean": 0.0}},
     # issue 17: ensembles over k and feature subspaces, member scores and
-    # combination rules (one change at a time from the default)
-    "k-range-2-32": {"ensemble": {"n_clusters": [2, 32]}},
-    "k-range-4-16": {"ensemble": {"n_clusters": [4, 16]}},
-    "subspace-bagging": {"ensemble": {"max_features": "bagging"}},
-    "subspace-half": {"ensemble": {"max_features": 0.5}},
-    "subspace-sqrt": {"ensemble": {"max_features": "sqrt"}},
-    "local": {"ensemble": {"member_score": "local"}},
-    "combine-max": {"ensemble": {"combine": "max"}},
-    "combine-vote": {"ensemble": {"combine": "vote"}},
-    "combine-rank-mean": {"ensemble": {"combine": "rank_mean"}},
-    "combine-rank-max": {"ensemble": {"combine": "rank_max"}},
-    "bag50": {"ensemble": {"n_estimators": 50}},
-    "k-range+subspace": {"ensemble": {"n_clusters": [2, 32], "max_features": "bagging"}},
-    "local+rank-mean": {"ensemble": {"member_score": "local", "combine": "rank_mean"}},
+    # combination rules, one change at a time from the 0.2 default (no
+    # consensus cleaning: clean=0), then cleaning, the default since 0.3
+    "k-range-2-32": {"ensemble": {"n_clusters": [2, 32], "clean": 0.0}},
+    "k-range-4-16": {"ensemble": {"n_clusters": [4, 16], "clean": 0.0}},
+    "subspace-bagging": {"ensemble": {"max_features": "bagging", "clean": 0.0}},
+    "subspace-half": {"ensemble": {"max_features": 0.5, "clean": 0.0}},
+    "subspace-sqrt": {"ensemble": {"max_features": "sqrt", "clean": 0.0}},
+    "local": {"ensemble": {"member_score": "local", "clean": 0.0}},
+    "combine-max": {"ensemble": {"combine": "max", "clean": 0.0}},
+    "combine-vote": {"ensemble": {"combine": "vote", "clean": 0.0}},
+    "combine-rank-mean": {"ensemble": {"combine": "rank_mean", "clean": 0.0}},
+    "combine-rank-max": {"ensemble": {"combine": "rank_max", "clean": 0.0}},
+    "bag50": {"ensemble": {"n_estimators": 50, "clean": 0.0}},
+    "k-range+subspace": {
+        "ensemble": {"n_clusters": [2, 32], "max_features": "bagging", "clean": 0.0}
+    },
+    "local+rank-mean": {
+        "ensemble": {"member_score": "local", "combine": "rank_mean", "clean": 0.0}
+    },
+    "clean-0": {"ensemble": {"clean": 0.0}},
+    "clean-0.05": {"ensemble": {"clean": 0.05}},
+    "clean-0.2": {"ensemble": {"clean": 0.2}},
+    "clean-0.1+subspace": {"ensemble": {"clean": 0.1, "max_features": "bagging"}},
 }
 
 

@@ -181,9 +181,14 @@ def inertia_of(centres, Z):
     return float(Z.map_blocks(block, drop_axis=1, chunks=(1,), dtype=float).sum().compute())
 
 
-def measure_dask_ml(rows, chunk, model, workers=2):
+def measure_dask_ml(rows, chunk, model, workers=2, restarts=1):
     """dask-ml's KMeans at the same k on the rows farout's model encodes
-    (standard-scaled), and both sets of centres' inertia over every row."""
+    (standard-scaled), and both sets of centres' inertia over every row.
+
+    With ``restarts`` > 1, dask-ml is fitted again with seeds 1, 2, ...
+    until one fit's inertia is within 1% of farout's (k-means|| can stop in
+    a poor local optimum; restarts are what a user would do, as n_init
+    does): the time to equal inertia is the sum over the fits it took."""
     from dask_ml.cluster import KMeans
 
     cluster = Cluster(workers)
@@ -191,13 +196,28 @@ def measure_dask_ml(rows, chunk, model, workers=2):
         enc = model.encoder_
         Z = ((generated(rows, chunk) - enc.center_) / enc.scale_).astype(np.float64)
         Z = Z.persist()
-        started = time.perf_counter()
-        km = KMeans(n_clusters=K, random_state=0).fit(Z)
-        fit_s = time.perf_counter() - started
+        farout_inertia = inertia_of(model.cluster_centers_, Z)
+        fits = []
+        for seed in range(restarts):
+            started = time.perf_counter()
+            km = KMeans(n_clusters=K, random_state=seed).fit(Z)
+            fit_s = time.perf_counter() - started
+            inertia = inertia_of(np.asarray(km.cluster_centers_), Z)
+            fits.append({"seed": seed, "fit_s": fit_s, "inertia": inertia})
+            print(
+                f"  dask-ml seed {seed}: fit {fit_s:.2f} s, inertia {inertia:.6g} "
+                f"({inertia / farout_inertia - 1:+.2%} against farout's)",
+                flush=True,
+            )
+            if inertia <= 1.01 * farout_inertia:
+                break
         return {
-            "fit_s": fit_s,
-            "inertia": inertia_of(np.asarray(km.cluster_centers_), Z),
-            "farout_inertia": inertia_of(model.cluster_centers_, Z),
+            "fit_s": fits[0]["fit_s"],
+            "inertia": fits[0]["inertia"],
+            "farout_inertia": farout_inertia,
+            "fits": fits,
+            "equal": fits[-1]["inertia"] <= 1.01 * farout_inertia,
+            "time_to_equal_s": sum(f["fit_s"] for f in fits),
         }
     finally:
         cluster.close()
@@ -210,6 +230,13 @@ def main():
     parser.add_argument("--parquet", help="folder for the Parquet copy (default: a temporary one)")
     parser.add_argument("--skip-memory", action="store_true", help="no in-memory comparison")
     parser.add_argument("--skip-dask-ml", action="store_true")
+    parser.add_argument(
+        "--dask-ml-restarts",
+        type=int,
+        default=1,
+        help="refit dask-ml with new seeds until its inertia is within 1%% of farout's",
+    )
+    parser.add_argument("--only-dask-ml", action="store_true", help="fit farout, then dask-ml")
     parser.add_argument("--skip-parquet", action="store_true")
     args = parser.parse_args()
     print(
@@ -227,6 +254,9 @@ def main():
 
     two = measure_dask(args.rows, args.chunk, 2)
     show("dask, 2 workers, generated", two)
+    if args.only_dask_ml:
+        _report_dask_ml(args, two, None)
+        return
     one = measure_dask(args.rows, args.chunk, 1)
     show("dask, 1 worker, generated", one)
     print(
@@ -267,14 +297,27 @@ def main():
             "generating the rows on the workers)"
         )
     if not args.skip_dask_ml:
-        ml = measure_dask_ml(args.rows, args.chunk, two["model"])
+        _report_dask_ml(args, two, refined)
+
+
+def _report_dask_ml(args, two, refined):
+    ml = measure_dask_ml(args.rows, args.chunk, two["model"], restarts=args.dask_ml_restarts)
+    if args.dask_ml_restarts > 1:
+        print(
+            f"dask-ml to within 1% of farout's inertia: {'reached' if ml['equal'] else 'NOT reached'} "
+            f"after {len(ml['fits'])} fit(s), {ml['time_to_equal_s']:.2f} s in all; farout "
+            f"passes=0 fit {two['fit_s']:.2f} s: dask-ml / farout = "
+            f"{ml['time_to_equal_s'] / two['fit_s']:.2f}x"
+        )
+    if refined is not None:
         far_inertia = inertia_of_cluster(args, refined["model"])
         print(
-            f"dask-ml KMeans (k={K}, 2 workers): fit {ml['fit_s']:.2f} s, inertia {ml['inertia']:.6g}; "
-            f"farout passes=0: fit {two['fit_s']:.2f} s, inertia {ml['farout_inertia']:.6g} "
-            f"({ml['farout_inertia'] / ml['inertia'] - 1:+.2%}); farout passes=1: fit "
-            f"{refined['fit_s']:.2f} s, inertia {far_inertia:.6g} ({far_inertia / ml['inertia'] - 1:+.2%}); "
-            f"dask-ml fit / farout fit = {ml['fit_s'] / two['fit_s']:.2f}x (passes=0), "
+            f"dask-ml KMeans (k={K}, 2 workers): fit {ml['fit_s']:.2f} s, inertia "
+            f"{ml['inertia']:.6g}; farout passes=0: fit {two['fit_s']:.2f} s, inertia "
+            f"{ml['farout_inertia']:.6g} ({ml['farout_inertia'] / ml['inertia'] - 1:+.2%}); "
+            f"farout passes=1: fit {refined['fit_s']:.2f} s, inertia {far_inertia:.6g} "
+            f"({far_inertia / ml['inertia'] - 1:+.2%}); dask-ml fit / farout fit = "
+            f"{ml['fit_s'] / two['fit_s']:.2f}x (passes=0), "
             f"{ml['fit_s'] / refined['fit_s']:.2f}x (passes=1)"
         )
 

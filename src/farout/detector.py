@@ -40,9 +40,9 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
     Features are encoded (numeric columns scaled, categorical columns
     one-hot encoded) and mapped into the chosen metric's space. By default
     (``score_mode="ensemble"``) a row's score is its mean distance to the
-    nearest centroid over 25 trimmed k-means models, each fitted on a small
-    sample, which keeps anomalies in the training data from getting clusters
-    of their own. A single k-means clustering (k-means++ initialisation),
+    nearest centroid over 25 trimmed k-means models on small samples, refitted
+    away from the rows they agree are the most unusual: anomalies in the
+    training data get no clusters of their own. A single k-means clustering (k-means++ initialisation),
     fitted on the rows the ensemble finds most normal, gives cluster ids,
     explanations and per-cluster thresholds. ``score_mode="normalized"``
     scores by the distance to the nearest centroid divided by that cluster's
@@ -82,7 +82,7 @@ class KMeansAnomalyDetector(Inference, OutlierMixin, BaseEstimator):
     ensemble : BaggedKMeans, default=None
         The ensemble used by ``score_mode="ensemble"``; ``None`` means
         ``BaggedKMeans()`` (25 members of 256 rows, 3 rounds of 10%
-        trimming). Its ``metric`` and ``random_state`` are set by the
+        trimming, consensus cleaning of 10%). Its ``metric`` and ``random_state`` are set by the
         detector.
     threshold : Threshold, default=None
         A threshold object from :mod:`farout.thresholds`. ``None`` means

@@ -6,12 +6,16 @@ lies farthest from its centroids and refits from scratch, ``trim_rounds``
 times. A member then measures distance with each feature weighted by the
 inverse of its pooled within-cluster variance (floored at
 ``variance_floor`` times the mean variance). The score of a row is the mean,
-over members, of its distance to the member's nearest centroid.
+over members, of its distance to the member's nearest centroid. With
+``clean`` (default 0.1) the members are then fitted once more, on samples
+drawn only from the rows outside the top ``clean`` fraction of that score.
 
 Why it works (measured in docs/benchmarks.md): a small sample holds few
 anomalies, so they rarely get a centroid of their own (the reason Isolation
-Forest subsamples too); trimming removes the ones that did; averaging many
-members smooths what one member gets wrong. Dividing by a cluster's own
+Forest subsamples too); trimming removes the ones that did; the consensus of
+all members finds groups of anomalies that one member's trimming keeps, and
+cleaning keeps them out of every final member; averaging many members
+smooths what one member gets wrong. Dividing by a cluster's own
 spread, by contrast, hides anomalies, because the clusters that absorb them
 are exactly the ones with the largest spread.
 
@@ -35,6 +39,7 @@ from .core.members import (
     COMBINE_RULES,
     MEMBER_SCORES,
     ensemble_score,
+    member_distance,
     member_scores,
     needs_quantiles,
     training_quantiles,
@@ -104,6 +109,15 @@ class BaggedKMeans(BaseEstimator):
         rows.
     vote_quantile : float, default=0.9
         Each member's own threshold for ``combine="vote"``.
+    clean : float, default=0.1
+        Consensus cleaning: fit the members, score every row by their mean
+        distance, then fit the members again on samples drawn only from
+        the rows outside that score's top ``clean`` fraction (0 turns it
+        off, as in 0.2). A member's own trimming misses a group of
+        anomalies that holds a centre of its own in that member; the
+        consensus of all members sees it. Measured on ADBench (docs/benchmarks.md):
+        +0.008 mean AP over four draws of the members, ROC-AUC level
+        (+0.001), the same for 0.05, 0.1 and 0.2.
     random_state : int, RandomState, Generator or None, default=None
 
     Attributes
@@ -129,6 +143,7 @@ class BaggedKMeans(BaseEstimator):
         member_score="distance",
         combine="mean",
         vote_quantile=0.9,
+        clean=0.1,
         random_state=None,
     ):
         self.n_estimators = n_estimators
@@ -143,7 +158,13 @@ class BaggedKMeans(BaseEstimator):
         self.member_score = member_score
         self.combine = combine
         self.vote_quantile = vote_quantile
+        self.clean = clean
         self.random_state = random_state
+
+    def check_params(self):
+        """Raise InputError naming the first parameter out of range (fit
+        does this too; a command line calls it before reading any data)."""
+        self._check_params()
 
     def _check_params(self):
         def positive_int(name, low=1):
@@ -187,6 +208,9 @@ class BaggedKMeans(BaseEstimator):
                 raise InputError(
                     f"BaggedKMeans {name} must be one of {known}, got {shown(getattr(self, name))}."
                 )
+        c = self.clean
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c < 0.5:
+            raise InputError(f"BaggedKMeans clean must be in [0, 0.5), got {shown(c)}.")
         q = self.vote_quantile
         if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
             raise InputError(f"BaggedKMeans vote_quantile must be in (0, 1), got {shown(q)}.")
@@ -228,16 +252,28 @@ class BaggedKMeans(BaseEstimator):
         n = X.shape[0]
         rng = as_generator(self.random_state)
         size = min(self.max_samples, max(2, n // 2)) if n > 2 else n
-        self.members_ = [
-            self._fit_member(X, size, self._member_k(size, rng), rng)
-            for _ in range(self.n_estimators)
-        ]
+        self.members_ = self._fit_members(X, size, rng)
+        if self.clean:
+            # A group of anomalies can hold a centre of its own in one
+            # member; the consensus of all members sees it. The final
+            # members sample only the rows outside the consensus's top.
+            scores = member_distance(self.members_, self.metric, X)
+            rows = X[scores <= np.quantile(scores, 1.0 - self.clean)]
+            if rows.shape[0] >= 2:
+                size = min(self.max_samples, max(2, rows.shape[0] // 2))
+                self.members_ = self._fit_members(rows, size, rng)
         if needs_quantiles(self.combine):
             # one member at a time: memory stays at one score per row
             for member in self.members_:
                 scores = member_scores([member], self.metric, X, self.member_score)[0]
                 member["quantiles"] = training_quantiles(scores)
         return self
+
+    def _fit_members(self, X, size, rng):
+        return [
+            self._fit_member(X, size, self._member_k(size, rng), rng)
+            for _ in range(self.n_estimators)
+        ]
 
     def _member_k(self, size, rng):
         k = self.n_clusters

@@ -301,7 +301,7 @@ class AnomalyScorer:
     ...     cv=StratifiedKFold(3, shuffle=True, random_state=0),
     ... ).fit(X, y)
     >>> search.best_params_, round(float(search.best_score_), 2)
-    ({'score_mode': 'ensemble'}, 0.92)
+    ({'score_mode': 'ensemble'}, 0.91)
     """
 
     def __init__(self, metric="average_precision", alert_rate=0.01):

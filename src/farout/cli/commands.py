@@ -97,7 +97,7 @@ def ensemble_spec(text):
             )
         options[key] = _ensemble_value(key, value)
     ensemble = BaggedKMeans(**options)
-    ensemble._check_params()
+    ensemble.check_params()
     return ensemble
 
 
