@@ -216,3 +216,12 @@ def test_consensus_cleaning_keeps_a_group_of_anomalies_out_of_the_members():
     margin = cleaned.anomaly_score(group).mean() / np.median(cleaned.anomaly_score(normal))
     plain_margin = plain.anomaly_score(group).mean() / np.median(plain.anomaly_score(normal))
     assert margin > 2 * plain_margin
+
+
+@pytest.mark.parametrize("rule", COMBINE_RULES)
+def test_a_rows_score_does_not_depend_on_its_batch(data, rule):
+    X, X_new = data
+    ensemble = BaggedKMeans(combine=rule, random_state=0).fit(X)
+    whole = ensemble.anomaly_score(X_new)
+    alone = np.concatenate([ensemble.anomaly_score(X_new[i : i + 1]) for i in range(20)])
+    np.testing.assert_allclose(alone, whole[:20], rtol=1e-12)

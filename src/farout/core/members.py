@@ -120,13 +120,14 @@ def combine(S, members, rule, vote_quantile):
         return R.mean(axis=0)
     if rule == "rank_max":
         return R.max(axis=0)
-    # vote: every vote outweighs any tie-break (the mean rank, scaled into
-    # less than one vote)
+    # vote: every vote outweighs any tie-break (the mean rank, mapped into
+    # less than one vote by r / (1 + r) / 2, row by row, so that a row's
+    # score does not depend on the other rows of its batch)
     votes = np.zeros(S.shape[1])
     for b, member in enumerate(members):
         votes += S[b] > np.interp(vote_quantile, _PROBS, member["quantiles"])
     mean_rank = R.mean(axis=0)
-    return (votes + mean_rank / (2.0 * (1.0 + mean_rank.max()))) / len(members)
+    return (votes + mean_rank / (1.0 + mean_rank) / 2.0) / len(members)
 
 
 def ensemble_score(ensemble, M, centers=None, weights=None):
