@@ -1,24 +1,32 @@
 """The CPU the service's writer spends logging a batch: ``Scorer.commit``
-(the batcher's writer thread) on requests prepared by ``Scorer.prepare``,
-timed alone, on SQLite and on PostgreSQL.
+(what the batcher's writer thread runs) on requests ``Scorer.prepare``
+made, timed alone, on SQLite and on PostgreSQL, for one build or several
+side by side.
 
 Wall-clock throughput (benchmarks/service.py) moves with whatever else the
 machine runs; the writer thread's own CPU time (``time.thread_time``) moves
-far less. On PostgreSQL the server's work is another process's, so the
-wall time of the commit is reported beside it, and so is the CPU of the
+less, and comparing builds commit by commit, alternating, exposes them to
+the same interference. On PostgreSQL the server's work is other processes':
+the wall time of the commit is reported beside it, and the CPU of the
 throwaway cluster's processes over the commits (from /proc, in clock ticks,
 so summed over all the commits and divided).
 
     python benchmarks/log_write.py --repeats 15
+    git archive main src | tar -x -C /tmp/before
+    python benchmarks/log_write.py --builds before=/tmp/before/src,after=src --repeats 50
 
-Cases: one request of 1,000 rows; a batch of 8 requests of 1 row each (what
-8 connections of 1-row requests commit together); and the 1,000-row request
-with a challenger scoring in shadow (twice the rows logged).
+Each build runs in its own process (``--worker``, with its source folder on
+PYTHONPATH) against its own database. Cases: one request of 1,000 rows; 8
+requests of 1 row each (what 8 connections of 1-row requests commit
+together); the 1,000-row request with a challenger scoring it in shadow
+(twice the rows logged).
 """
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,21 +34,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-from servers import Postgres  # noqa: E402
 
-from farout.datasets import make_transactions  # noqa: E402
-from farout.demo import LABEL_COLUMNS, demo_detector  # noqa: E402
-from farout.service.database import Database  # noqa: E402
-from farout.service.metrics import Metrics  # noqa: E402
-from farout.service.registry import Registry  # noqa: E402
-from farout.service.scoring import Scorer  # noqa: E402
+CASES = ("1 request x 1,000 rows", "8 requests x 1 row", "1 x 1,000 rows + shadow")
 
 
-def _server_ticks(postgres):
+def _server_ticks(pgdata):
     """CPU clock ticks (user + system) of the cluster's processes so far."""
-    if postgres is None:
+    if pgdata is None:
         return 0
-    with open(os.path.join(postgres.data, "postmaster.pid")) as f:
+    with open(os.path.join(pgdata, "postmaster.pid")) as f:
         top = int(f.readline())
     total = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -54,61 +56,122 @@ def _server_ticks(postgres):
     return total
 
 
-def _time_commits(scorer, requests, repeats, postgres=None):
-    cpu, wall, ticks = [], [], 0
-    for i in range(repeats + 2):
-        prepared = scorer.prepare([(rows, spec, time.perf_counter()) for rows, spec in requests])
-        t0 = _server_ticks(postgres)
+def worker():
+    """One build: set up on the first line read, then one timed commit per
+    line, answered with a JSON line."""
+    from farout.datasets import make_transactions
+    from farout.demo import LABEL_COLUMNS
+    from farout.service.database import Database
+    from farout.service.metrics import Metrics
+    from farout.service.registry import Registry
+    from farout.service.scoring import Scorer
+
+    setup = json.loads(sys.stdin.readline())
+    data = make_transactions(20_000, random_state=0).drop(columns=LABEL_COLUMNS)
+    rows = data.iloc[:1000].to_dict("records")
+    requests = {CASES[0]: [(rows, None)], CASES[1]: [([r], None) for r in rows[:8]]}
+    requests[CASES[2]] = requests[CASES[0]]
+    db = Database(setup["url"])
+    db.upgrade()
+    registry = Registry(setup["registry"], db)
+    registry.add(setup["model"], "transactions", actor="bench")
+    scorer = Scorer(registry, db, Metrics())
+    print("{}", flush=True)
+    shadowed = False
+    for line in sys.stdin:
+        case = json.loads(line)
+        if case == CASES[2] and not shadowed:  # the last case: a challenger from now on
+            registry.add(setup["model"], "transactions", actor="bench")
+            registry.set_alias("transactions", "challenger", 2, actor="bench")
+            shadowed = True
+        prepared = scorer.prepare([(r, spec, time.perf_counter()) for r, spec in requests[case]])
+        t0 = _server_ticks(setup["pgdata"])
         c0, w0 = time.thread_time(), time.perf_counter()
         out = scorer.commit(prepared)
         c1, w1 = time.thread_time(), time.perf_counter()
-        t1 = _server_ticks(postgres)
+        t1 = _server_ticks(setup["pgdata"])
         assert all(isinstance(a, dict) for a in out), out
-        if i >= 2:  # two warm-ups: statement caches, pages, the pool
-            cpu.append((c1 - c0) * 1000)
-            wall.append((w1 - w0) * 1000)
-            ticks += t1 - t0
-    server = ticks * 1000 / os.sysconf("SC_CLK_TCK") / repeats
-    return statistics.median(cpu), statistics.median(wall), server
+        print(json.dumps([(c1 - c0) * 1000, (w1 - w0) * 1000, t1 - t0]), flush=True)
+    db.close()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--builds", help="NAME=SRC,...: source folders to compare (default: this one)"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker()
 
-    data = make_transactions(20_000, random_state=0).drop(columns=LABEL_COLUMNS)
-    rows = data.iloc[:1000].to_dict("records")
+    from servers import Postgres
+
+    from farout.datasets import make_transactions
+    from farout.demo import LABEL_COLUMNS, demo_detector
+
+    builds = dict(b.split("=", 1) for b in args.builds.split(",")) if args.builds else {"": None}
     work = Path(tempfile.mkdtemp(prefix="farout-bench-logwrite-"))
     model = work / "transactions.farout"
+    data = make_transactions(20_000, random_state=0).drop(columns=LABEL_COLUMNS)
     demo_detector(random_state=0).fit(data).save(model)
-    cases = {
-        "1 request x 1,000 rows": [(rows, None)],
-        "8 requests x 1 row": [([r], None) for r in rows[:8]],
-    }
-    print(f"median of {args.repeats} commits (server CPU: their mean)\n")
-    print("| database | batch | writer CPU ms | wall ms | server CPU ms |")
-    print("|---|---|---:|---:|---:|")
+    tick = os.sysconf("SC_CLK_TCK")
+    print(
+        f"median of {args.repeats} commits, builds alternating commit by commit "
+        "(server CPU: the mean)\n"
+    )
+    print("| database | batch | build | writer CPU ms | wall ms | server CPU ms |")
+    print("|---|---|---|---:|---:|---:|")
     for backend in args.backends.split(","):
         postgres = Postgres() if backend == "postgresql" else None
+        workers = {}
         try:
-            url = postgres.new_database() if postgres else f"sqlite:///{work / backend}.db"
-            db = Database(url)
-            db.upgrade()
-            registry = Registry(work / f"registry-{backend}", db)
-            registry.add(model, "transactions", actor="bench")
-            scorer = Scorer(registry, db, Metrics())
-            for name, requests in [*cases.items(), ("1 x 1,000 rows + shadow", None)]:
-                if requests is None:  # the same request, with a challenger
-                    registry.add(model, "transactions", actor="bench")
-                    registry.set_alias("transactions", "challenger", 2, actor="bench")
-                    requests = cases["1 request x 1,000 rows"]
-                cpu, wall, server = _time_commits(scorer, requests, args.repeats, postgres)
-                shown = f"{server:.1f}" if postgres else "-"
-                print(f"| {backend} | {name} | {cpu:.2f} | {wall:.2f} | {shown} |", flush=True)
-            db.close()
+            for name, src in builds.items():
+                env = dict(os.environ)
+                if src is not None:
+                    env["PYTHONPATH"] = str(Path(src).resolve())
+                url = postgres.new_database() if postgres else f"sqlite:///{work}/{name}.db"
+                process = subprocess.Popen(
+                    [sys.executable, __file__, "--worker"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    env=env,
+                )
+                setup = {
+                    "url": url,
+                    "registry": str(work / f"registry-{backend}-{name}"),
+                    "model": str(model),
+                    "pgdata": postgres.data if postgres else None,
+                }
+                process.stdin.write(json.dumps(setup) + "\n")
+                process.stdin.flush()
+                process.stdout.readline()
+                workers[name] = process
+            for case in CASES:
+                runs = {name: [] for name in workers}
+                for i in range(args.repeats + 2):
+                    for name, process in workers.items():
+                        process.stdin.write(json.dumps(case) + "\n")
+                        process.stdin.flush()
+                        measured = json.loads(process.stdout.readline())
+                        if i >= 2:  # two warm-ups: statement caches, pages, the pool
+                            runs[name].append(measured)
+                for name, got in runs.items():
+                    cpu = statistics.median(g[0] for g in got)
+                    wall = statistics.median(g[1] for g in got)
+                    server = f"{sum(g[2] for g in got) * 1000 / tick / len(got):.1f}"
+                    print(
+                        f"| {backend} | {case} | {name} | {cpu:.2f} | {wall:.2f} | "
+                        f"{server if postgres else '-'} |",
+                        flush=True,
+                    )
         finally:
+            for process in workers.values():
+                process.stdin.close()
+                process.wait(30)
             if postgres is not None:
                 postgres.close()
 
