@@ -1,6 +1,6 @@
 """Schema migrations on a log that holds rows, on SQLite and PostgreSQL: a
 database at revision 0004 holding what the service of that revision logged
-(``data/log-0004/log.json``, written by its ``make.py`` with the farout of
+(``data/log-0004/log.json``, written by its ``make_log.py`` with the farout of
 commit 210422a: the rows, and the HTTP API's answers about them) is
 upgraded to the head by the command line, then asked the same questions."""
 
@@ -19,7 +19,7 @@ from farout.service.database import Database, SchemaError, default_url
 
 DATA = Path(__file__).parent / "data" / "log-0004"
 FIXTURE = json.loads((DATA / "log.json").read_text())
-_spec = importlib.util.spec_from_file_location("log_0004", DATA / "make.py")
+_spec = importlib.util.spec_from_file_location("log_0004", DATA / "make_log.py")
 MAKE = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(MAKE)  # its ask(): the answers, asked the same way
 

@@ -7,7 +7,7 @@ Run it with a farout whose newest migration is 0004 (commit 210422a) on
 PYTHONPATH, from the repository's root:
 
     git archive 210422a src | tar -x -C /tmp/farout-0004
-    PYTHONPATH=/tmp/farout-0004/src python tests/data/log-0004/make.py
+    PYTHONPATH=/tmp/farout-0004/src python tests/data/log-0004/make_log.py
 
 The log: payments/1 the champion, payments/2 (a per-cluster threshold, so
 each row has its own cut) the challenger scoring in shadow; requests to the
