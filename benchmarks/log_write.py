@@ -16,8 +16,8 @@ so summed over all the commits and divided).
     python benchmarks/log_write.py --builds before=/tmp/before/src,after=src --repeats 50
 
 Each build runs in its own process (``--worker``, with its source folder on
-PYTHONPATH) against its own database. Cases: one request of 1,000 rows; 8
-requests of 1 row each (what 8 connections of 1-row requests commit
+PYTHONPATH) against its own database. Cases: one request of 1,000 rows; one of
+1 row; 8 requests of 1 row each (what 8 connections of 1-row requests commit
 together); the 1,000-row request with a challenger scoring it in shadow
 (twice the rows logged).
 """
@@ -35,7 +35,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-CASES = ("1 request x 1,000 rows", "8 requests x 1 row", "1 x 1,000 rows + shadow")
+CASES = (
+    "1 request x 1,000 rows",
+    "1 request x 1 row",
+    "8 requests x 1 row",
+    "1 x 1,000 rows + shadow",
+)
 
 
 def _server_ticks(pgdata):
@@ -69,8 +74,12 @@ def worker():
     setup = json.loads(sys.stdin.readline())
     data = make_transactions(20_000, random_state=0).drop(columns=LABEL_COLUMNS)
     rows = data.iloc[:1000].to_dict("records")
-    requests = {CASES[0]: [(rows, None)], CASES[1]: [([r], None) for r in rows[:8]]}
-    requests[CASES[2]] = requests[CASES[0]]
+    requests = {
+        CASES[0]: [(rows, None)],
+        CASES[1]: [(rows[:1], None)],
+        CASES[2]: [([r], None) for r in rows[:8]],
+        CASES[3]: [(rows, None)],
+    }
     db = Database(setup["url"])
     db.upgrade()
     registry = Registry(setup["registry"], db)
@@ -80,7 +89,7 @@ def worker():
     shadowed = False
     for line in sys.stdin:
         case = json.loads(line)
-        if case == CASES[2] and not shadowed:  # the last case: a challenger from now on
+        if case == CASES[-1] and not shadowed:  # the last case: a challenger from now on
             registry.add(setup["model"], "transactions", actor="bench")
             registry.set_alias("transactions", "challenger", 2, actor="bench")
             shadowed = True
