@@ -101,7 +101,9 @@ api_keys = Table(
 
 #: One row per request and model that logged predictions: the columns every
 #: row of a request shares, held once. A request scored by the champion and
-#: shadowed by the challenger has two, with the same ``request_id``.
+#: shadowed by the challenger has two, with the same ``request_id``:
+#: ``(request_id, shadow)`` is unique (and its index is what the comparison
+#: of champion and challenger pairs their rows by).
 requests = Table(
     "requests",
     metadata,
@@ -114,7 +116,7 @@ requests = Table(
     Column("shadow", Boolean, nullable=False),
     Column("latency_ms", Float, nullable=False),
     Index("ix_requests_scored_at", "scored_at"),
-    Index("ix_requests_request", "request_id"),
+    Index("ix_requests_request", "request_id", "shadow", unique=True),
     Index("ix_requests_model", "model_name", "model_version"),
 )
 

@@ -3,13 +3,17 @@
 and latency, with three indexes over them: a 1,000-row request bound 16
 values a row and kept five indexes up to date. Now ``requests`` holds
 them once per request and model (a request the challenger shadows has two
-rows, with the same ``request_id``) with the indexes on time, request id
-and model, and a prediction row holds what differs from row to row
-(``threshold`` too: a per-cluster threshold gives each row its own cut)
-and ``request``, its row in ``requests``.
+rows, with the same ``request_id``) with the indexes on time, on
+``(request_id, shadow)``, unique, and on model, and a prediction row holds
+what differs from row to row (``threshold`` too: a per-cluster threshold
+gives each row its own cut) and ``request``, its row in ``requests``.
 
 The log's rows are moved: one ``requests`` row for each distinct set of
-the shared values, numbered in the order of the log.
+the shared values, numbered in the order of the log. Every farout logged
+one time, model, alias and latency per request and shadow flag, so the
+unique index holds; a log written otherwise, with two sets of values under
+one ``(request_id, shadow)``, fails the upgrade, which then changes
+nothing.
 
 SQLite cannot drop an indexed column or add a foreign key in place, so
 there the table is rebuilt, as SQLite's documentation describes
@@ -124,7 +128,7 @@ def upgrade():
     grouped = sa.select(*shared).group_by(*shared).order_by(sa.func.min(old.c.seq))
     op.execute(sa.insert(r).from_select(SHARED, grouped))
     op.create_index("ix_requests_scored_at", "requests", ["scored_at"])
-    op.create_index("ix_requests_request", "requests", ["request_id"])
+    op.create_index("ix_requests_request", "requests", ["request_id", "shadow"], unique=True)
     op.create_index("ix_requests_model", "requests", ["model_name", "model_version"])
 
     if op.get_bind().dialect.name == "sqlite":
