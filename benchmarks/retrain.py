@@ -40,32 +40,16 @@ from farout.service.retraining import collect  # noqa: E402
 
 
 def _log(db, frame):
+    """One request per row, each a hundredth of a second after the last."""
     now = time.time() - 86400
-    rows = []
+    entries = []
     for i, row in enumerate(frame.to_dict("records")):
-        rows.append(
-            (
-                uuid.uuid4().hex,
-                "r0",
-                now + i * 0.01,
-                "payments",
-                1,
-                "champion",
-                False,
-                i,
-                orjson.dumps(row).decode(),
-                1.0,
-                2.0,
-                False,
-                None,
-                "",
-                0,
-                0.1,
-            )
-        )
+        request = (uuid.uuid4().hex, now + i * 0.01, "payments", 1, "champion", False, 0.1)
+        row_values = (uuid.uuid4().hex, 0, orjson.dumps(row).decode(), 1.0, 2.0, False, None, "", 0)
+        entries.append((request, [[v] for v in row_values]))
     with db.writing() as connection:
-        for start in range(0, len(rows), 20_000):
-            record(connection, rows[start : start + 20_000])
+        for start in range(0, len(entries), 20_000):
+            record(connection, entries[start : start + 20_000])
     return now - 1
 
 

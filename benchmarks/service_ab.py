@@ -7,13 +7,15 @@ requests/s on a shared machine).
 
 Arguments: NAME=SRC,... (each build's source folder, put on PYTHONPATH),
 seconds per run, rounds, and the rows per request (default 1,1000);
-CONN=8 sets wrk's connections.
+CONN=8 sets wrk's connections; DB=postgresql gives each build its own
+database in one throwaway PostgreSQL cluster (tests/servers.py) instead of
+its SQLite file.
 """
 import json, subprocess, sys, tempfile, time, os, re, statistics
 from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests")); sys.path.insert(0, str(HERE))
-from servers import free_port
+from servers import Postgres, free_port
 from service import wrk
 from farout.datasets import make_transactions
 from farout.demo import LABEL_COLUMNS, demo_detector
@@ -27,6 +29,7 @@ demo_detector(random_state=0).fit(data).save(work / "t.farout")
 py = sys.executable
 servers = {}
 CONN = int(os.environ.get("CONN", "8"))
+postgres = Postgres() if os.environ.get("DB") == "postgresql" else None
 def cputime(pid):
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
@@ -34,9 +37,10 @@ try:
     for name, src in builds.items():
         env = {**os.environ, "PYTHONPATH": src}
         reg = work / name
-        key = subprocess.run([py, "-m", "farout", "keys", "create", "--scope", "admin", "--registry", str(reg)], env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        db = ["--db", postgres.new_database()] if postgres else []
+        key = subprocess.run([py, "-m", "farout", "keys", "create", "--scope", "admin", "--registry", str(reg), *db], env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         port = free_port()
-        p = subprocess.Popen([py, "-m", "farout", "serve", "--registry", str(reg), "--port", str(port), "-q"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen([py, "-m", "farout", "serve", "--registry", str(reg), "--port", str(port), "-q", *db], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         servers[name] = (p, port, key)
     import urllib.request
     for name, (p, port, key) in servers.items():
@@ -61,3 +65,5 @@ try:
 finally:
     for p, *_ in servers.values():
         p.terminate(); p.wait()
+    if postgres is not None:
+        postgres.close()

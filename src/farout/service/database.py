@@ -92,8 +92,10 @@ class Database:
         return engine
 
     # ---------------------------------------------------------- schema
-    def upgrade(self):
-        """Bring the schema to this farout's head; refuse a newer one.
+    def upgrade(self, revision="head"):
+        """Bring the schema to this farout's head (or to ``revision``, an
+        older one, as the migration tests do); refuse a newer one. The
+        upgrade is one transaction: it completes or changes nothing.
 
         Raises
         ------
@@ -103,7 +105,7 @@ class Database:
         config = _alembic_config()
         script = ScriptDirectory.from_config(config)
         known = {r.revision for r in script.walk_revisions()}
-        with self._writer, self.engine.begin() as connection:
+        with self._writer, self._migrating() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
             if current is not None and current not in known:
                 raise SchemaError(
@@ -113,7 +115,40 @@ class Database:
                     "Upgrade farout, or point --db at another database."
                 )
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
+
+    @contextlib.contextmanager
+    def _migrating(self):
+        """A connection in the one transaction an upgrade runs in.
+
+        On SQLite, as its documentation asks of a table rebuilt while
+        others refer to it (lang_altertable.html): foreign keys off, which
+        only takes outside a transaction, and checked before the commit.
+        The transaction is begun here, since Python's sqlite3 would run the
+        DDL before the first insert outside of any (a failed upgrade would
+        leave half a schema); IMMEDIATE takes the write lock first, so two
+        processes starting together upgrade one after the other.
+        """
+        if not self.is_sqlite:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+            try:
+                with connection.begin():
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                    yield connection
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise SchemaError(
+                            f"the upgrade would break {len(broken)} foreign keys (the first: "
+                            f"{tuple(broken[0])}); nothing was changed."
+                        )
+            finally:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
     def revision(self):
         """The schema revision the database is at (None before upgrade)."""

@@ -18,7 +18,7 @@ from ..exceptions import InputError
 from ..feedback import EXPORT_COLUMNS, LOG_GROUPS, PREDICTION_COLUMNS, summarize
 from .errors import Invalid, NotFound
 from .predictions import iso, parse_time
-from .tables import feedback, predictions
+from .tables import feedback, log, logged, predictions
 
 __all__ = [
     "EXPORT_TYPES",
@@ -182,11 +182,11 @@ def _model_filter(model):
         return []
     _check_text(model, "model")
     name, _, version = model.partition("/")
-    where = [predictions.c.model_name == name]
+    where = [logged.model_name == name]
     if version:
         if not version.isdigit() or int(version) > 2**31 - 1:
             raise Invalid(f"model must be NAME or NAME/VERSION, got {model!r}.", field="model")
-        where.append(predictions.c.model_version == int(version))
+        where.append(logged.model_version == int(version))
     return where
 
 
@@ -205,8 +205,8 @@ def _verdicts(all_of_them):
 
 def _query(since, until, model, shadow, flagged, reviewed, with_history, with_input):
     v = _verdicts(with_history)
-    logged = [c for c in PREDICTION_COLUMNS if with_input or c != "input"]
-    columns = [predictions.c[c] for c in logged] + [
+    shown = [c for c in PREDICTION_COLUMNS if with_input or c != "input"]
+    columns = [getattr(logged, c) for c in shown] + [
         v.c.id.label("feedback_id"),
         v.c.analyst,
         v.c.verdict,
@@ -215,22 +215,22 @@ def _query(since, until, model, shadow, flagged, reviewed, with_history, with_in
     ]
     where = _model_filter(model)
     if since is not None:
-        where.append(predictions.c.scored_at >= parse_time(since, "since"))
+        where.append(logged.scored_at >= parse_time(since, "since"))
     if until is not None:
-        where.append(predictions.c.scored_at < parse_time(until, "until"))
+        where.append(logged.scored_at < parse_time(until, "until"))
     if shadow is not None:
-        where.append(predictions.c.shadow == shadow)
+        where.append(logged.shadow == shadow)
     if flagged is not None:
-        where.append(predictions.c.is_anomaly == flagged)
+        where.append(logged.is_anomaly == flagged)
     if reviewed:  # flagged, or judged though not flagged
-        where.append(or_(predictions.c.is_anomaly.is_(True), v.c.id.is_not(None)))
+        where.append(or_(logged.is_anomaly.is_(True), v.c.id.is_not(None)))
     query = (
         select(*columns)
-        .select_from(predictions.outerjoin(v, v.c.prediction_id == predictions.c.prediction_id))
+        .select_from(log.outerjoin(v, v.c.prediction_id == logged.prediction_id))
         .where(and_(True, *where))
-        .order_by(predictions.c.seq, v.c.id)
+        .order_by(logged.seq, v.c.id)
     )
-    return query, [*logged, *EXPORT_COLUMNS[len(PREDICTION_COLUMNS) :]]
+    return query, [*shown, *EXPORT_COLUMNS[len(PREDICTION_COLUMNS) :]]
 
 
 def _frame(rows, names):

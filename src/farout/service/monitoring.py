@@ -17,7 +17,7 @@ from ..storms import StormRule
 from .errors import Invalid
 from .feedback import parse_window
 from .predictions import iso, parse_time
-from .tables import alert_storms, predictions
+from .tables import alert_storms, log, logged
 
 __all__ = ["MAX_ROWS", "Monitoring", "monitoring"]
 
@@ -173,9 +173,10 @@ class Monitoring(BaseModel):
 def _read(db, name, version, since, until, limit):
     """The latest ``limit`` + 1 live rows of the version in the range,
     oldest first."""
-    c = predictions.c
+    c = logged
     query = (
         select(c.scored_at, c.anomaly_score, c.is_anomaly, c.severity, c.input)
+        .select_from(log)
         .where(
             c.model_name == name,
             c.model_version == version,

@@ -27,7 +27,7 @@ from ..recalibration import (
 from .errors import Conflict, Invalid, NotFound
 from .feedback import read_rows
 from .predictions import parse_time
-from .tables import predictions
+from .tables import log, logged
 
 __all__ = ["RecalibrateRequest", "recalibrate_champion"]
 
@@ -80,13 +80,15 @@ def _scores(db, name, version, body):
 
 
 def _count(db, name, version, body):
-    where = [predictions.c.model_name == name, predictions.c.model_version == version]
+    where = [logged.model_name == name, logged.model_version == version]
     if body.since is not None:
-        where.append(predictions.c.scored_at >= parse_time(body.since, "since"))
+        where.append(logged.scored_at >= parse_time(body.since, "since"))
     if body.until is not None:
-        where.append(predictions.c.scored_at < parse_time(body.until, "until"))
+        where.append(logged.scored_at < parse_time(body.until, "until"))
     with db.reading() as connection:
-        return connection.execute(select(func.count()).where(and_(*where))).scalar()
+        return connection.execute(
+            select(func.count()).select_from(log).where(and_(*where))
+        ).scalar()
 
 
 def recalibrate_champion(registry, db, name, body, actor):

@@ -19,13 +19,14 @@ import pandas as pd
 
 from ..exceptions import InputError
 from .errors import Invalid, ServiceError
-from .predictions import COLUMNS, record
+from .predictions import ROW_COLUMNS, record
 from .rows import columns_of
 
 __all__ = ["Scorer"]
 
 _ANSWER = ("anomaly_score", "is_anomaly", "severity", "reason", "cluster")
-_LOGGED = ("anomaly_score", "threshold", "is_anomaly", "severity", "reason", "cluster")
+# the results logged, after a row's id, number and input
+_LOGGED = ROW_COLUMNS[3:]
 
 
 def _results(model, columns):
@@ -91,23 +92,12 @@ def _ids(request_id, n):
     return [f"{prefix}{i:08x}" for i in range(n)]
 
 
-def _log_rows(request_id, now, name, version, alias, shadow, ids, inputs, result, latency):
-    """Log rows as tuples in the order of :data:`~.predictions.COLUMNS`."""
-    n = len(ids)
-    columns = {
-        "prediction_id": ids,
-        "request_id": [request_id] * n,
-        "scored_at": [now] * n,
-        "model_name": [name] * n,
-        "model_version": [version] * n,
-        "alias": [alias] * n,
-        "shadow": [shadow] * n,
-        "row_index": range(n),
-        "input": inputs,
-        "latency_ms": [latency] * n,
-        **{k: result[k] for k in _LOGGED},
-    }
-    return list(zip(*(columns[c] for c in COLUMNS), strict=True))
+def _logged(request, ids, inputs, result):
+    """A request's entry for :func:`~.predictions.record`: ``request``, its
+    values in the order of :data:`~.predictions.REQUEST_COLUMNS`, and its
+    rows' values column by column, in that of
+    :data:`~.predictions.ROW_COLUMNS`."""
+    return request, (ids, range(len(ids)), inputs, *(result[k] for k in _LOGGED))
 
 
 class Scorer:
@@ -171,22 +161,12 @@ class Scorer:
                 ids = _ids(request_id, len(rows))
                 inputs = [orjson.dumps(r, option=orjson.OPT_NON_STR_KEYS).decode() for r in rows]
                 latency = (time.perf_counter() - started) * 1000.0
-                log += _log_rows(
-                    request_id, now, name, version, alias, False, ids, inputs, answer, latency
-                )
+                served = (request_id, now, name, version, alias, False, latency)
+                log.append(_logged(served, ids, inputs, answer))
                 if isinstance(shadow, dict):  # a row the challenger refuses is not shadowed
-                    shadow_ids = _ids(secrets.token_hex(16), len(rows))
-                    log += _log_rows(
-                        request_id,
-                        now,
-                        name,
-                        challenger,
-                        "challenger",
-                        True,
-                        shadow_ids,
-                        inputs,
-                        shadow,
-                        latency,
+                    shadowed = (request_id, now, name, challenger, "challenger", True, latency)
+                    log.append(
+                        _logged(shadowed, _ids(secrets.token_hex(16), len(rows)), inputs, shadow)
                     )
                 out[i] = {
                     "request_id": request_id,

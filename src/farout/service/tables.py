@@ -6,6 +6,8 @@ seconds (floats): portable between SQLite and PostgreSQL, cheap to index and
 compare.
 """
 
+from types import SimpleNamespace
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -22,21 +24,26 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "LOG_COLUMNS",
     "alert_cursor",
     "alert_storms",
     "alerts",
     "api_keys",
     "feedback",
+    "log",
+    "logged",
     "metadata",
     "model_aliases",
     "model_versions",
     "predictions",
     "registry_audit",
+    "requests",
 ]
 
 
 # 64-bit on PostgreSQL (int4 would end the log at 2**31 - 1 rows); on SQLite
-# an INTEGER PRIMARY KEY is the 64-bit rowid already, and BIGINT would not be
+# an INTEGER PRIMARY KEY is the 64-bit rowid already, and BIGINT would not be.
+# A column referring to one has its type.
 _SERIAL64 = BigInteger().with_variant(Integer, "sqlite")
 
 metadata = MetaData()
@@ -92,17 +99,36 @@ api_keys = Table(
     Column("revoked_at", Float),
 )
 
-predictions = Table(
-    "predictions",
+#: One row per request and model that logged predictions: the columns every
+#: row of a request shares, held once. A request scored by the champion and
+#: shadowed by the challenger has two, with the same ``request_id``:
+#: ``(request_id, shadow)`` is unique (and its index is what the comparison
+#: of champion and challenger pairs their rows by).
+requests = Table(
+    "requests",
     metadata,
-    Column("seq", _SERIAL64, primary_key=True, autoincrement=True),
-    Column("prediction_id", String(32), nullable=False, unique=True),
+    Column("id", _SERIAL64, primary_key=True, autoincrement=True),
     Column("request_id", String(32), nullable=False),
     Column("scored_at", Float, nullable=False),
     Column("model_name", String(64), nullable=False),
     Column("model_version", Integer, nullable=False),
     Column("alias", String(16)),
     Column("shadow", Boolean, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Index("ix_requests_scored_at", "scored_at"),
+    Index("ix_requests_request", "request_id", "shadow", unique=True),
+    Index("ix_requests_model", "model_name", "model_version"),
+)
+
+#: The prediction log: one row per scored row, with what differs from row to
+#: row (``threshold`` too: a per-cluster threshold gives each row its own
+#: cut); ``request`` is its row in :data:`requests`. Columns in the order
+#: migration 0005 leaves them on both databases.
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("seq", _SERIAL64, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(32), nullable=False, unique=True),
     Column("row_index", Integer, nullable=False),
     Column("input", Text, nullable=False),
     Column("anomaly_score", Float, nullable=False),
@@ -111,10 +137,41 @@ predictions = Table(
     Column("severity", String(32)),
     Column("reason", Text, nullable=False),
     Column("cluster", Integer, nullable=False),
-    Column("latency_ms", Float, nullable=False),
-    Index("ix_predictions_scored_at", "scored_at"),
-    Index("ix_predictions_request", "request_id"),
-    Index("ix_predictions_model", "model_name", "model_version"),
+    Column("request", _SERIAL64, ForeignKey("requests.id"), nullable=False),
+    Index("ix_predictions_request", "request"),
+)
+
+#: The log as its readers see it: each prediction joined to its request.
+#: Select from it with the columns of :data:`logged`.
+log = predictions.join(requests, predictions.c.request == requests.c.id)
+
+#: A log row's columns, in the order the log's one table had them before
+#: migration 0005.
+LOG_COLUMNS = (
+    "seq",
+    "prediction_id",
+    "request_id",
+    "scored_at",
+    "model_name",
+    "model_version",
+    "alias",
+    "shadow",
+    "row_index",
+    "input",
+    "anomaly_score",
+    "threshold",
+    "is_anomaly",
+    "severity",
+    "reason",
+    "cluster",
+    "latency_ms",
+)
+
+#: Each of :data:`LOG_COLUMNS` by name, from the table that holds it
+#: (``logged.scored_at`` is ``requests.scored_at``, ``logged.seq`` is
+#: ``predictions.seq``).
+logged = SimpleNamespace(
+    **{n: predictions.c[n] if n in predictions.c else requests.c[n] for n in LOG_COLUMNS}
 )
 
 #: Analysts' verdicts on logged predictions. Every verdict is a row, never

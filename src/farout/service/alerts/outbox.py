@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ...storms import MIN_BASELINE, StormRule, storm_windows
 from ..errors import Invalid
 from ..predictions import iso
-from ..tables import alert_cursor, alert_storms, alerts, predictions
+from ..tables import alert_cursor, alert_storms, alerts, log, logged, predictions
 from .grouping import Flag, alert_key, at_least, group_flags
 from .messages import alert_message, storm_message
 
@@ -78,33 +78,33 @@ class Outbox:
         lie in windows that have closed (at most :data:`WINDOWS` of them,
         so a long backlog is read in steps); ``upto`` is None when there
         are none yet."""
-        window, p = self.config.window, predictions.c
+        window, p = self.config.window, logged
         horizon = ((now - self.config.settle) // window) * window
         with self.db.reading() as c:
             cursor = c.execute(
                 select(alert_cursor.c.seq).where(alert_cursor.c.name == CURSOR)
             ).scalar_one()
             first = c.execute(
-                select(p.scored_at).where(p.seq > cursor).order_by(p.seq).limit(1)
+                select(p.scored_at).select_from(log).where(p.seq > cursor).order_by(p.seq).limit(1)
             ).scalar()
             if first is None:
                 return cursor, None
             end = min(horizon, (first // window + WINDOWS) * window)
             upto = c.execute(
-                select(func.max(p.seq)).where(p.seq > cursor, p.scored_at < end)
+                select(func.max(p.seq)).select_from(log).where(p.seq > cursor, p.scored_at < end)
             ).scalar()
         return cursor, upto
 
     def _window_of(self, c):
         # the window's number, in SQL: floor() in PostgreSQL; SQLite's cast
         # truncates, which is the floor of a positive time
-        ratio = predictions.c.scored_at / self.config.window
+        ratio = logged.scored_at / self.config.window
         return func.floor(ratio) if c.dialect.name == "postgresql" else cast(ratio, Integer)
 
     def _counts(self, cursor, upto):
         """``{(model, window start): [rows, flagged, version]}`` of the
         served rows in ``(cursor, upto]``, counted by the database."""
-        p = predictions.c
+        p = logged
         with self.db.reading() as c:
             number = self._window_of(c).label("number")
             found = c.execute(
@@ -115,6 +115,7 @@ class Outbox:
                     func.sum(case((p.is_anomaly, 1), else_=0)),
                     func.max(p.model_version),
                 )
+                .select_from(log)
                 .where(p.seq > cursor, p.seq <= upto, p.shadow.is_(False))
                 .group_by(p.model_name, number)
             ).all()
@@ -126,7 +127,7 @@ class Outbox:
     def _flags(self, cursor, upto, held):
         """The flagged served rows in ``(cursor, upto]`` outside the
         windows ``held`` by a storm."""
-        p, window, entity = predictions.c, self.config.window, self.config.entity
+        p, window, entity = logged, self.config.window, self.config.entity
         cols = (p.seq, p.prediction_id, p.scored_at, p.model_name, p.model_version)
         cols += (p.severity, p.reason, p.anomaly_score, p.input)
         where = [p.seq > cursor, p.seq <= upto, p.shadow.is_(False), p.is_anomaly.is_(True)]
@@ -136,7 +137,7 @@ class Outbox:
         ]
         out = []
         with self.db.reading() as c:
-            for r in c.execute(select(*cols).where(*where).order_by(p.seq)):
+            for r in c.execute(select(*cols).select_from(log).where(*where).order_by(p.seq)):
                 if (r.model_name, (r.scored_at // window) * window) in held:
                     continue  # a row on a window's edge, where SQL and Python round apart
                 value = orjson.loads(r.input).get(entity) if entity else None
