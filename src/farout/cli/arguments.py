@@ -174,7 +174,8 @@ def build_parser():
         help="the ensemble's options (BaggedKMeans parameters), e.g. n_clusters=2:32 "
         "(members over a range of k), max_features=bagging|sqrt|0.5 (feature "
         "subspaces), member_score=local, combine=max|vote|rank_mean|rank_max, "
-        "n_estimators=50; default: 25 members of 256 rows, k=8, mean distance",
+        "clean=0 (no consensus cleaning, as in 0.2), n_estimators=50; default: 25 "
+        "members of 256 rows, k=8, mean distance, clean=0.1",
     )
     p.add_argument(
         "--threshold",
@@ -325,7 +326,8 @@ def build_parser():
         help="the ensemble's options (BaggedKMeans parameters), e.g. n_clusters=2:32 "
         "(members over a range of k), max_features=bagging|sqrt|0.5 (feature "
         "subspaces), member_score=local, combine=max|vote|rank_mean|rank_max, "
-        "n_estimators=50; default: 25 members of 256 rows, k=8, mean distance",
+        "clean=0 (no consensus cleaning, as in 0.2), n_estimators=50; default: 25 "
+        "members of 256 rows, k=8, mean distance, clean=0.1",
     )
     p.add_argument(
         "--trim",
