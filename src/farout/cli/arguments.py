@@ -102,6 +102,18 @@ def _command(sub, name, help):
     return command
 
 
+def _ensemble_arg(p):
+    p.add_argument(
+        "--ensemble",
+        metavar="KEY=VALUE,...",
+        help="the ensemble's options (BaggedKMeans parameters), e.g. n_clusters=2:32 "
+        "(members over a range of k), max_features=bagging|sqrt|0.5 (feature "
+        "subspaces), member_score=local, combine=max|vote|rank_mean|rank_max, "
+        "clean=0 (no consensus cleaning, as in 0.2), n_estimators=50; default: 25 "
+        "members of 256 rows, k=8, mean distance, clean=0.1",
+    )
+
+
 def _dask_arg(p):
     p.add_argument(
         "--dask",
@@ -168,15 +180,7 @@ def build_parser():
         help="ensemble: mean distance over bagged trimmed k-means (default); distance: "
         "to the nearest centre; normalized: that distance over the cluster's spread",
     )
-    p.add_argument(
-        "--ensemble",
-        metavar="KEY=VALUE,...",
-        help="the ensemble's options (BaggedKMeans parameters), e.g. n_clusters=2:32 "
-        "(members over a range of k), max_features=bagging|sqrt|0.5 (feature "
-        "subspaces), member_score=local, combine=max|vote|rank_mean|rank_max, "
-        "clean=0 (no consensus cleaning, as in 0.2), n_estimators=50; default: 25 "
-        "members of 256 rows, k=8, mean distance, clean=0.1",
-    )
+    _ensemble_arg(p)
     p.add_argument(
         "--threshold",
         default="percentile:99",
@@ -320,15 +324,7 @@ def build_parser():
         help="ensemble: mean distance over bagged trimmed k-means (default); distance: "
         "to the nearest centre; normalized: that distance over the cluster's spread",
     )
-    p.add_argument(
-        "--ensemble",
-        metavar="KEY=VALUE,...",
-        help="the ensemble's options (BaggedKMeans parameters), e.g. n_clusters=2:32 "
-        "(members over a range of k), max_features=bagging|sqrt|0.5 (feature "
-        "subspaces), member_score=local, combine=max|vote|rank_mean|rank_max, "
-        "clean=0 (no consensus cleaning, as in 0.2), n_estimators=50; default: 25 "
-        "members of 256 rows, k=8, mean distance, clean=0.1",
-    )
+    _ensemble_arg(p)
     p.add_argument(
         "--trim",
         type=_trim,

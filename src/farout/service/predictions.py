@@ -16,6 +16,8 @@ from sqlalchemy import and_, exists, select
 
 from .errors import Invalid, NotFound
 from .tables import LOG_COLUMNS, feedback, log, logged
+from .tables import predictions as _predictions_table
+from .tables import requests as _requests_table
 
 __all__ = [
     "PAGE",
@@ -35,29 +37,10 @@ PAGE, MAX_PAGE = 100, 1000
 _SUMMARY = [getattr(logged, c) for c in LOG_COLUMNS if c not in ("input", "seq")]
 
 #: A request's values :func:`record` takes, in order (``id`` is the
-#: database's).
-REQUEST_COLUMNS = (
-    "request_id",
-    "scored_at",
-    "model_name",
-    "model_version",
-    "alias",
-    "shadow",
-    "latency_ms",
-)
-#: The columns of its rows :func:`record` takes, in order (``seq`` is the
-#: database's, ``request`` the request's).
-ROW_COLUMNS = (
-    "prediction_id",
-    "row_index",
-    "input",
-    "anomaly_score",
-    "threshold",
-    "is_anomaly",
-    "severity",
-    "reason",
-    "cluster",
-)
+#: database's), and its rows' (``seq`` is the database's, ``request`` the
+#: request's): the tables' own columns, so the two cannot drift apart.
+REQUEST_COLUMNS = tuple(c.name for c in _requests_table.columns if c.name != "id")
+ROW_COLUMNS = tuple(c.name for c in _predictions_table.columns if c.name not in ("seq", "request"))
 
 
 def _insert(connection, table, names, rows):
